@@ -1,0 +1,65 @@
+"""The words: gettext catalogs per language, word lists, and the fixed texts every channel repeats.
+
+Catalogs live in ``locale/<lang>/LC_MESSAGES/haven.po``; the ``.mo`` files are compiled at
+install (``setup.py``) and, for a source checkout, by ``haven content compile``.
+"""
+
+from __future__ import annotations
+
+import gettext
+from collections.abc import Callable
+from functools import cache
+from importlib import resources
+from pathlib import Path
+
+LANGS: tuple[str, ...] = ("ko", "ru", "uk", "en")
+DOMAIN = "haven"
+
+#: Each language named in itself, for the language choice.
+LANGUAGE_NAMES: dict[str, str] = {
+    "ko": "조선말",
+    "ru": "Русский",
+    "uk": "Українська",
+    "en": "English",
+}
+
+Gettext = Callable[[str], str]
+
+
+def locale_dir() -> Path:
+    return Path(str(resources.files(__package__) / "locale"))
+
+
+class MissingCatalog(RuntimeError):
+    """A language's compiled catalog is missing: run ``haven content compile``."""
+
+
+@cache
+def translations(lang: str) -> gettext.NullTranslations:
+    if lang == "en":
+        return gettext.NullTranslations()
+    if lang not in LANGS:
+        raise KeyError(lang)
+    try:
+        return gettext.translation(DOMAIN, localedir=locale_dir(), languages=[lang])
+    except FileNotFoundError:
+        raise MissingCatalog(
+            f"no compiled catalog for {lang!r}: run `haven content compile`"
+        ) from None
+
+
+def gettext_for(lang: str) -> Gettext:
+    """The ``_`` of a language (English source strings pass through)."""
+    return translations(lang).gettext
+
+
+def words(lang: str) -> list[str]:
+    """The code-phrase word list of a language: one word a line, ``#`` comments skipped."""
+    text = (resources.files(__package__) / "words" / f"{lang}.txt").read_text("utf-8")
+    out = [line.strip() for line in text.splitlines()]
+    return [w for w in out if w and not w.startswith("#")]
+
+
+def N_(message: str) -> str:
+    """Mark a string for extraction without translating it here."""
+    return message

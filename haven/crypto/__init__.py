@@ -1,0 +1,371 @@
+"""The only module that touches key material (DESIGN.md, Security model).
+
+* The organisation's **case keypair** (X25519). Everything an applicant says is sealed to the
+  public key (libsodium sealed boxes); the private key lives in ``case.key``, wrapped with a
+  passphrase (argon2id -> secretbox), and is only ever unlocked by the console or the CLI.
+* The **routing key**: a symmetric key the intake uses for what it must read back (the channel
+  address to reply to, draft answers while the questionnaire runs) and, through a derived
+  subkey, for keyed lookups (BLAKE2b MAC) so no channel id is ever stored in plaintext.
+
+Every ciphertext is an *envelope*: ``b"HV"``, a format version byte, a kind byte (``S`` sealed
+to a case key, ``R`` routing secretbox), the 8-byte key id, then the payload. The key id lets
+``haven keys rotate`` find the key an old envelope needs, and re-seal it under the new one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import stat
+from base64 import b64decode, b64encode
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import nacl.exceptions
+import nacl.hash
+import nacl.pwhash
+import nacl.secret
+import nacl.utils
+from nacl.public import PrivateKey, PublicKey, SealedBox
+
+MAGIC = b"HV"
+VERSION = 1
+KIND_SEALED = b"S"
+KIND_ROUTING = b"R"
+HEADER_LEN = 2 + 1 + 1 + 8
+
+CASE_PUB = "case.pub"
+CASE_KEY = "case.key"
+ROUTING_KEY = "routing.key"
+RETIRED = "retired"
+
+KDF_LEVELS: dict[str, tuple[int, int]] = {
+    "interactive": (
+        nacl.pwhash.argon2id.OPSLIMIT_INTERACTIVE,
+        nacl.pwhash.argon2id.MEMLIMIT_INTERACTIVE,
+    ),
+    "moderate": (nacl.pwhash.argon2id.OPSLIMIT_MODERATE, nacl.pwhash.argon2id.MEMLIMIT_MODERATE),
+    "sensitive": (
+        nacl.pwhash.argon2id.OPSLIMIT_SENSITIVE,
+        nacl.pwhash.argon2id.MEMLIMIT_SENSITIVE,
+    ),
+}
+
+
+class CryptoError(Exception):
+    """Base of this module's errors."""
+
+
+class KeysMissing(CryptoError):
+    """No keys under the data dir: run ``haven init``."""
+
+
+class InsecureKeys(CryptoError):
+    """A key file can be read by others than its owner."""
+
+
+class WrongPassphrase(CryptoError):
+    """The passphrase does not unlock the case key."""
+
+
+class BadEnvelope(CryptoError):
+    """Not an envelope, a tampered one, or one for a key this keyring does not hold."""
+
+
+def key_id_of(public_key: bytes) -> bytes:
+    return nacl.hash.blake2b(public_key, digest_size=8, encoder=nacl.encoding.RawEncoder)
+
+
+def _b64(data: bytes) -> str:
+    return b64encode(data).decode("ascii")
+
+
+def _write_private(path: Path, data: dict[str, object]) -> None:
+    """Write a key file with mode 0600 from the first byte (no window where others can read)."""
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        json.dump(data, fh)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def _read(path: Path) -> dict[str, object]:
+    if not path.exists():
+        raise KeysMissing(f"no key file {path.name} in {path.parent}: run `haven init` first")
+    data = json.loads(path.read_text("utf-8"))
+    if not isinstance(data, dict) or data.get("version") != VERSION:
+        raise CryptoError(f"{path.name} is not a haven key file of version {VERSION}")
+    return data
+
+
+def check_permissions(keys_dir: Path) -> None:
+    """Refuse a keys dir that others than its owner can read or enter."""
+    if not keys_dir.exists():
+        return
+    for path in [keys_dir, *keys_dir.rglob("*")]:
+        mode = stat.S_IMODE(path.stat().st_mode)
+        if mode & 0o077:
+            raise InsecureKeys(
+                f"{path} is readable by others (mode {mode:04o}); "
+                f"run `chmod -R go-rwx {keys_dir}` and check who else had access"
+            )
+
+
+def keys_exist(keys_dir: Path) -> bool:
+    return (keys_dir / CASE_KEY).exists()
+
+
+# --- sealing ---------------------------------------------------------------------------
+
+
+def _envelope(kind: bytes, key_id: bytes, payload: bytes) -> bytes:
+    return MAGIC + bytes([VERSION]) + kind + key_id + payload
+
+
+def _parse(blob: bytes, kind: bytes) -> tuple[bytes, bytes]:
+    if len(blob) < HEADER_LEN or blob[:2] != MAGIC or blob[2] != VERSION or blob[3:4] != kind:
+        raise BadEnvelope("not a haven envelope of this kind and version")
+    return blob[4:12], blob[12:]
+
+
+def envelope_key_id(blob: bytes) -> bytes:
+    """The key id an envelope was made with (``haven keys rotate`` uses it)."""
+    return _parse(blob, KIND_SEALED)[0]
+
+
+@dataclass(frozen=True)
+class IntakeKeys:
+    """What the internet-facing intake holds: the case *public* key and the routing key."""
+
+    public_key: bytes
+    routing_key: bytes
+
+    @property
+    def key_id(self) -> bytes:
+        return key_id_of(self.public_key)
+
+    @property
+    def routing_id(self) -> bytes:
+        return key_id_of(self.routing_key)
+
+    def seal(self, data: bytes) -> bytes:
+        """Seal to the case key: only the console (with the passphrase) can open it."""
+        box = SealedBox(PublicKey(self.public_key))
+        return _envelope(KIND_SEALED, self.key_id, box.encrypt(data))
+
+    def seal_json(self, value: object) -> bytes:
+        return self.seal(json.dumps(value, ensure_ascii=False).encode("utf-8"))
+
+    def seal_routing(self, data: bytes) -> bytes:
+        box = nacl.secret.SecretBox(self.routing_key)
+        return _envelope(KIND_ROUTING, self.routing_id, box.encrypt(data))
+
+    def open_routing(self, blob: bytes) -> bytes:
+        key_id, payload = _parse(blob, KIND_ROUTING)
+        if key_id != self.routing_id:
+            raise BadEnvelope("sealed under another routing key")
+        try:
+            return nacl.secret.SecretBox(self.routing_key).decrypt(payload)
+        except nacl.exceptions.CryptoError:
+            raise BadEnvelope("routing envelope does not open: tampered?") from None
+
+    def lookup(self, namespace: str, value: str) -> str:
+        """A keyed hash for finding a row by a secret value (never stored in plaintext)."""
+        subkey = nacl.hash.blake2b(
+            b"haven lookup v1",
+            key=self.routing_key,
+            digest_size=32,
+            encoder=nacl.encoding.RawEncoder,
+        )
+        message = namespace.encode("utf-8") + b"\x00" + value.encode("utf-8")
+        return nacl.hash.blake2b(message, key=subkey, digest_size=32).decode("ascii")
+
+
+class CaseKeyring:
+    """Unlocked case private keys (the current one and retired ones), by key id."""
+
+    def __init__(self, intake: IntakeKeys, private_keys: Sequence[bytes]) -> None:
+        self.intake = intake
+        self._boxes = {
+            key_id_of(bytes(PrivateKey(k).public_key)): SealedBox(PrivateKey(k))
+            for k in private_keys
+        }
+
+    @property
+    def key_ids(self) -> frozenset[bytes]:
+        return frozenset(self._boxes)
+
+    def open(self, blob: bytes) -> bytes:
+        key_id, payload = _parse(blob, KIND_SEALED)
+        box = self._boxes.get(key_id)
+        if box is None:
+            raise BadEnvelope(f"no key {key_id.hex()} in this keyring")
+        try:
+            return box.decrypt(payload)
+        except nacl.exceptions.CryptoError:
+            raise BadEnvelope("sealed envelope does not open: tampered?") from None
+
+    def open_json(self, blob: bytes) -> object:
+        return json.loads(self.open(blob).decode("utf-8"))
+
+    def reseal(self, blob: bytes) -> bytes:
+        """Open with whichever key made it, seal to the current public key."""
+        if envelope_key_id(blob) == self.intake.key_id:
+            return blob
+        return self.intake.seal(self.open(blob))
+
+
+# --- key files ---------------------------------------------------------------------------
+
+
+def _wrap(private_key: bytes, passphrase: str, level: str) -> dict[str, object]:
+    opslimit, memlimit = KDF_LEVELS[level]
+    salt = nacl.utils.random(nacl.pwhash.argon2id.SALTBYTES)
+    kek = nacl.pwhash.argon2id.kdf(
+        nacl.secret.SecretBox.KEY_SIZE,
+        passphrase.encode("utf-8"),
+        salt,
+        opslimit=opslimit,
+        memlimit=memlimit,
+    )
+    public = bytes(PrivateKey(private_key).public_key)
+    return {
+        "version": VERSION,
+        "key_id": key_id_of(public).hex(),
+        "public_key": _b64(public),
+        "kdf": "argon2id",
+        "opslimit": opslimit,
+        "memlimit": memlimit,
+        "salt": _b64(salt),
+        "box": _b64(nacl.secret.SecretBox(kek).encrypt(private_key)),
+    }
+
+
+def _unwrap(data: dict[str, object], passphrase: str) -> bytes:
+    kek = nacl.pwhash.argon2id.kdf(
+        nacl.secret.SecretBox.KEY_SIZE,
+        passphrase.encode("utf-8"),
+        b64decode(str(data["salt"])),
+        opslimit=int(str(data["opslimit"])),
+        memlimit=int(str(data["memlimit"])),
+    )
+    try:
+        return nacl.secret.SecretBox(kek).decrypt(b64decode(str(data["box"])))
+    except nacl.exceptions.CryptoError:
+        raise WrongPassphrase("the passphrase does not unlock the case key") from None
+
+
+def init_keys(keys_dir: Path, passphrase: str, level: str = "moderate") -> IntakeKeys:
+    """Create the case keypair and the routing key. Refuses to overwrite existing keys."""
+    if keys_exist(keys_dir):
+        raise CryptoError(f"keys already exist in {keys_dir}; use `haven keys rotate`")
+    if len(passphrase) < 12:
+        raise CryptoError("the passphrase must have at least 12 characters")
+    keys_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    os.chmod(keys_dir, 0o700)
+    private = PrivateKey.generate()
+    routing = nacl.utils.random(nacl.secret.SecretBox.KEY_SIZE)
+    _write_private(
+        keys_dir / ROUTING_KEY,
+        {
+            "version": VERSION,
+            "key_id": key_id_of(routing).hex(),
+            "key": _b64(routing),
+        },
+    )
+    public = bytes(private.public_key)
+    _write_private(
+        keys_dir / CASE_PUB,
+        {
+            "version": VERSION,
+            "key_id": key_id_of(public).hex(),
+            "public_key": _b64(public),
+        },
+    )
+    _write_private(keys_dir / CASE_KEY, _wrap(bytes(private), passphrase, level))
+    return IntakeKeys(public, routing)
+
+
+def load_intake_keys(keys_dir: Path) -> IntakeKeys:
+    """The public case key and the routing key; refuses world-readable key files."""
+    check_permissions(keys_dir)
+    pub = _read(keys_dir / CASE_PUB)
+    routing = _read(keys_dir / ROUTING_KEY)
+    return IntakeKeys(b64decode(str(pub["public_key"])), b64decode(str(routing["key"])))
+
+
+def unlock(keys_dir: Path, passphrase: str) -> CaseKeyring:
+    """Unlock the case private key (and any retired ones) with the passphrase."""
+    intake = load_intake_keys(keys_dir)
+    current = _unwrap(_read(keys_dir / CASE_KEY), passphrase)
+    if bytes(PrivateKey(current).public_key) != intake.public_key:
+        raise CryptoError("case.key and case.pub do not belong together")
+    keys = [current]
+    retired = keys_dir / RETIRED
+    if retired.exists():
+        keys += [_unwrap(_read(p), passphrase) for p in sorted(retired.glob("*.key"))]
+    return CaseKeyring(intake, keys)
+
+
+def rotate(keys_dir: Path, passphrase: str, level: str = "moderate") -> CaseKeyring:
+    """Make a new case keypair; the old private key is kept under ``retired/``.
+
+    Returns a keyring holding both, whose :meth:`CaseKeyring.reseal` re-seals old envelopes
+    to the new key. Once every envelope is re-sealed, :func:`forget_retired` removes the
+    old keys. Nothing is lost if the process dies half-way: old envelopes stay readable.
+    """
+    old = unlock(keys_dir, passphrase)
+    old_data = _read(keys_dir / CASE_KEY)
+    retired = keys_dir / RETIRED
+    retired.mkdir(exist_ok=True, mode=0o700)
+    os.chmod(retired, 0o700)
+    _write_private(retired / f"case-{old_data['key_id']}.key", old_data)
+    private = PrivateKey.generate()
+    public = bytes(private.public_key)
+    _write_private(keys_dir / CASE_KEY, _wrap(bytes(private), passphrase, level))
+    _write_private(
+        keys_dir / CASE_PUB,
+        {
+            "version": VERSION,
+            "key_id": key_id_of(public).hex(),
+            "public_key": _b64(public),
+        },
+    )
+    del old
+    return unlock(keys_dir, passphrase)
+
+
+def has_retired(keys_dir: Path) -> bool:
+    retired = keys_dir / RETIRED
+    return retired.exists() and any(retired.glob("*.key"))
+
+
+def forget_retired(keys_dir: Path) -> int:
+    """Delete retired private keys (after every envelope was re-sealed). Returns how many."""
+    retired = keys_dir / RETIRED
+    count = 0
+    if retired.exists():
+        for path in retired.glob("*.key"):
+            path.unlink()
+            count += 1
+    return count
+
+
+def random_passphrase(wordlist: Sequence[str], words: int) -> str:
+    """A passphrase of random words (``log2(len(wordlist)) * words`` bits of entropy)."""
+    return " ".join(secrets.choice(wordlist) for _ in range(words))
+
+
+def random_token(nbytes: int = 32) -> str:
+    return secrets.token_urlsafe(nbytes)
+
+
+def fingerprint(data: bytes, length: int = 8) -> str:
+    """A short, readable fingerprint (hex groups) of public data, for checking by eye."""
+    digest = nacl.hash.blake2b(data, digest_size=length, encoder=nacl.encoding.RawEncoder)
+    hexed = digest.hex().upper()
+    return "-".join(hexed[i : i + 4] for i in range(0, len(hexed), 4))

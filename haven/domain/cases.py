@@ -1,0 +1,85 @@
+"""The case lifecycle (DESIGN.md): states, close reasons and the allowed transitions."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class CaseState(StrEnum):
+    draft = "draft"
+    submitted = "submitted"
+    in_contact = "in_contact"
+    verified = "verified"
+    scheduled = "scheduled"
+    arrived = "arrived"
+    closed = "closed"
+
+
+class CloseReason(StrEnum):
+    withdrawn = "withdrawn"
+    unreachable = "unreachable"
+    duplicate = "duplicate"
+    fake = "fake"
+    erased = "erased"
+
+
+class Channel(StrEnum):
+    telegram = "telegram"
+    web = "web"
+    phone = "phone"
+    cli = "cli"
+
+
+class IllegalTransition(ValueError):
+    """A transition the lifecycle does not allow."""
+
+    def __init__(self, current: CaseState, target: CaseState) -> None:
+        super().__init__(f"a case cannot go from {current.value} to {target.value}")
+        self.current = current
+        self.target = target
+
+
+#: Forward steps of the lifecycle. ``scheduled -> verified`` is the no-show: the hand-off
+#: did not happen and the case goes back to be planned again.
+FORWARD: dict[CaseState, frozenset[CaseState]] = {
+    CaseState.draft: frozenset({CaseState.submitted}),
+    CaseState.submitted: frozenset({CaseState.in_contact}),
+    CaseState.in_contact: frozenset({CaseState.verified}),
+    CaseState.verified: frozenset({CaseState.scheduled}),
+    CaseState.scheduled: frozenset({CaseState.arrived, CaseState.verified}),
+    CaseState.arrived: frozenset(),
+    CaseState.closed: frozenset(),
+}
+
+OPEN_STATES: frozenset[CaseState] = frozenset(
+    {
+        CaseState.draft,
+        CaseState.submitted,
+        CaseState.in_contact,
+        CaseState.verified,
+        CaseState.scheduled,
+    }
+)
+
+
+def allowed_targets(current: CaseState) -> frozenset[CaseState]:
+    """Every state a case in ``current`` may move to; any open state may also be closed."""
+    targets = set(FORWARD[current])
+    if current in OPEN_STATES:
+        targets.add(CaseState.closed)
+    return frozenset(targets)
+
+
+def check_transition(
+    current: CaseState, target: CaseState, reason: CloseReason | None = None
+) -> None:
+    """Raise :class:`IllegalTransition` unless ``current -> target`` is allowed.
+
+    Closing needs a reason; no other transition takes one.
+    """
+    if target not in allowed_targets(current):
+        raise IllegalTransition(current, target)
+    if target is CaseState.closed and reason is None:
+        raise ValueError("closing a case needs a reason")
+    if target is not CaseState.closed and reason is not None:
+        raise ValueError("only closing takes a reason")

@@ -1,0 +1,48 @@
+"""What an applicant can send, whatever the channel."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Text:
+    text: str
+
+
+@dataclass(frozen=True)
+class Choice:
+    """A button pressed; ``value`` is the option's value."""
+
+    value: str
+
+
+@dataclass(frozen=True)
+class Command:
+    """``/start``, ``/help``, ``/lang``, ``/restart``, ``/forget``, ``/skip``, ``/verify``."""
+
+    name: str
+
+
+@dataclass(frozen=True)
+class Location:
+    latitude: float
+    longitude: float
+
+
+@dataclass(frozen=True)
+class Photo:
+    """A photo already sealed and stored by the service; ``ref`` names that attachment."""
+
+    ref: str
+    size: int
+
+
+@dataclass(frozen=True)
+class Unsupported:
+    """Anything the flow cannot read (sticker, voice, video, document…)."""
+
+    what: str
+
+
+Input = Text | Choice | Command | Location | Photo | Unsupported

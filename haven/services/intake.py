@@ -1,0 +1,258 @@
+"""Intake: an applicant's input from any channel -> run the flow -> seal and store -> replies.
+
+The intake holds only the case *public* key and the routing key (:class:`IntakeKeys`): it
+seals what the applicant says and can never read it back. One call is one transaction.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+from dataclasses import dataclass, replace
+
+from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from haven.content import gettext_for, words
+from haven.crypto import IntakeKeys
+from haven.domain import risk
+from haven.domain.cases import CaseState, CloseReason, check_transition
+from haven.domain.codephrase import new_code_phrase
+from haven.domain.reference import new_reference
+from haven.flows import Effect, Engine, Mode, Reply, State, load
+from haven.flows.inputs import Input, Location, Photo, Text
+from haven.store import audit
+from haven.store.db import Store
+from haven.store.models import Attachment, Case, Contact, Message, utcnow
+
+log = logging.getLogger("haven.intake")
+
+
+def translate(lang: str, message: str) -> str:
+    return gettext_for(lang)(message)
+
+
+def default_engine() -> Engine:
+    return Engine(load("surrender", 1), translate)
+
+
+@dataclass(frozen=True)
+class PhotoData:
+    """A photo as a channel received it; the intake seals it before anything else."""
+
+    data: bytes
+
+
+@dataclass(frozen=True)
+class IntakeResult:
+    contact_id: int
+    case_id: int
+    replies: tuple[Reply, ...]
+    effect: Effect | None = None
+    reference: str | None = None
+    lang: str | None = None
+
+
+class Intake:
+    def __init__(self, store: Store, keys: IntakeKeys, engine: Engine | None = None) -> None:
+        self.store = store
+        self.keys = keys
+        self.engine = engine or default_engine()
+
+    def lookup(self, channel: str, address: str) -> str:
+        return self.keys.lookup(f"contact:{channel}", address)
+
+    async def handle(
+        self,
+        channel: str,
+        address: str,
+        inp: Input | PhotoData,
+        *,
+        campaign: str | None = None,
+        lang: str | None = None,
+    ) -> IntakeResult:
+        """Run one input through the flow, in one transaction (retried once on a race)."""
+        for attempt in (1, 2):
+            try:
+                async with self.store.transaction() as session:
+                    return await self._handle(session, channel, address, inp, campaign, lang)
+            except IntegrityError:
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+    async def _contact(
+        self,
+        session: AsyncSession,
+        channel: str,
+        address: str,
+        campaign: str | None,
+        lang: str | None,
+    ) -> tuple[Contact, Case]:
+        lookup = self.lookup(channel, address)
+        contact = await session.scalar(
+            select(Contact).where(Contact.lookup == lookup).with_for_update()
+        )
+        if contact is None:
+            contact = Contact(
+                channel=channel,
+                lookup=lookup,
+                unreachable=False,
+                lang=lang,
+                address=self.keys.seal_routing(address.encode("utf-8")),
+            )
+            session.add(contact)
+        case = None
+        if contact.case_id is not None:
+            case = await session.get(Case, contact.case_id)
+        if case is None:
+            case = await self._new_case(session, channel, campaign, lang)
+            await session.flush()
+            contact.case_id = case.id
+            await session.flush()
+        return contact, case
+
+    async def _new_case(
+        self, session: AsyncSession, channel: str, campaign: str | None, lang: str | None
+    ) -> Case:
+        reference = new_reference()
+        while await session.scalar(select(Case.id).where(Case.reference == reference)):
+            reference = new_reference()  # pragma: no cover - 40 random bits
+        case = Case(
+            reference=reference,
+            state=CaseState.draft.value,
+            lang=lang or "",
+            channel=channel,
+            campaign=campaign,
+            flow=self.engine.flow.id,
+            flow_version=self.engine.flow.version,
+            risk_flags="",
+        )
+        session.add(case)
+        return case
+
+    def _load_state(self, contact: Contact) -> State | None:
+        if contact.flow_state is None:
+            return None
+        return State.from_json(json.loads(self.keys.open_routing(contact.flow_state)))
+
+    async def _handle(
+        self,
+        session: AsyncSession,
+        channel: str,
+        address: str,
+        inp: Input | PhotoData,
+        campaign: str | None,
+        lang: str | None,
+    ) -> IntakeResult:
+        contact, case = await self._contact(session, channel, address, campaign, lang)
+        state = self._load_state(contact)
+        if state is None or state.mode is Mode.erased:
+            state = self.engine.new_state(lang or (state.lang if state else None))
+        if isinstance(inp, PhotoData):
+            inp = await self._photo(session, case, state, inp)
+        out = self.engine.step(state, inp)
+        new_state = out.state
+        replies = out.replies
+        reference = None
+        if out.effect is Effect.submit:
+            replies, reference = await self._submit(session, case, new_state)
+            new_state = replace(new_state, answers={})  # the draft is erased once sealed
+        elif out.effect is Effect.erase:
+            await self._erase(session, case)
+            await session.delete(contact)
+            log.info("intake event=erased case=%s", case.id)
+            return IntakeResult(contact.id, case.id, replies, out.effect, None, new_state.lang)
+        elif out.effect is Effect.message and out.message is not None:
+            await self._message(session, case, out.message)
+        contact.flow_state = self.keys.seal_routing(json.dumps(new_state.to_json()).encode())
+        contact.lang = new_state.lang
+        if new_state.lang and case.lang != new_state.lang:
+            case.lang = new_state.lang
+        if campaign and not case.campaign:
+            case.campaign = campaign
+        log.info(
+            "intake event=step case=%s step=%s mode=%s effect=%s",
+            case.id,
+            new_state.step,
+            new_state.mode.value,
+            out.effect,
+        )
+        return IntakeResult(contact.id, case.id, replies, out.effect, reference, new_state.lang)
+
+    async def _photo(
+        self, session: AsyncSession, case: Case, state: State, photo: PhotoData
+    ) -> Photo:
+        wanted = state.mode is Mode.submitted or (
+            state.mode is Mode.ask and self.engine.flow.step(state.step).kind == "photo"
+        )
+        if not wanted:
+            return Photo(ref="", size=len(photo.data))
+        attachment = Attachment(
+            id=secrets.token_hex(16),
+            case_id=case.id,
+            size=len(photo.data),
+            body=self.keys.seal(photo.data),
+        )
+        session.add(attachment)
+        return Photo(ref=attachment.id, size=len(photo.data))
+
+    async def _submit(
+        self, session: AsyncSession, case: Case, state: State
+    ) -> tuple[tuple[Reply, ...], str]:
+        check_transition(CaseState(case.state), CaseState.submitted)
+        lang = state.lang or "en"
+        answers = self.engine.answers_for_case(state)
+        phrase = new_code_phrase(words(lang))
+        group = state.answers.get("group_size", {}).get("value")
+        case.group_size = int(group) if group is not None else 1
+        case.wounded = state.answers.get("wounded", {}).get("value") == "yes"
+        case.risk_flags = risk.encode(risk.decode(case.risk_flags) | risk.triage_flags(group))
+        case.answers = self.keys.seal_json(answers)
+        case.code_phrase = self.keys.seal(phrase.encode("utf-8"))
+        case.state = CaseState.submitted.value
+        case.lang = lang
+        case.submitted_at = utcnow()
+        await audit.append(
+            session,
+            "intake",
+            "case.submitted",
+            case.id,
+            {"channel": case.channel, "flow": case.flow, "version": case.flow_version},
+        )
+        return self.engine.completion(state, case.reference, phrase), case.reference
+
+    async def _message(self, session: AsyncSession, case: Case, message: Input) -> None:
+        if isinstance(message, Text):
+            kind, body = "text", self.keys.seal_json({"text": message.text})
+        elif isinstance(message, Location):
+            kind = "location"
+            body = self.keys.seal_json(
+                {"latitude": message.latitude, "longitude": message.longitude}
+            )
+        elif isinstance(message, Photo) and message.ref:
+            kind, body = "photo", self.keys.seal_json({"attachment": message.ref})
+        else:
+            return
+        session.add(Message(case_id=case.id, direction="in", kind=kind, body=body))
+        case.updated_at = utcnow()
+
+    async def _erase(self, session: AsyncSession, case: Case) -> None:
+        await session.execute(delete(Message).where(Message.case_id == case.id))
+        await session.execute(delete(Attachment).where(Attachment.case_id == case.id))
+        case.answers = None
+        case.code_phrase = None
+        case.group_size = None
+        case.wounded = None
+        case.risk_flags = ""
+        if (
+            CaseState(case.state) is not CaseState.closed
+            and CaseState(case.state) is not CaseState.arrived
+        ):
+            check_transition(CaseState(case.state), CaseState.closed, CloseReason.erased)
+            case.state = CaseState.closed.value
+            case.close_reason = CloseReason.erased.value
+            case.closed_at = utcnow()
+        await audit.append(session, "intake", "case.erased", case.id, {"channel": case.channel})

@@ -1,0 +1,104 @@
+"""Settings from ``HAVEN_*`` environment variables (pydantic-settings).
+
+Unknown or malformed settings fail at start with one clear line (:class:`SettingsError`).
+"""
+
+from __future__ import annotations
+
+import os
+from enum import StrEnum
+from functools import cached_property
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+PREFIX = "HAVEN_"
+
+
+class SettingsError(Exception):
+    """A setting is unknown or malformed; ``str()`` is one line for the operator."""
+
+
+class KdfLevel(StrEnum):
+    interactive = "interactive"
+    moderate = "moderate"
+    sensitive = "sensitive"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix=PREFIX, extra="forbid", frozen=True)
+
+    data_dir: Path = Path("./var")
+    database_url: str = ""
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+    passphrase: str = Field("", repr=False)
+    kdf_level: KdfLevel = KdfLevel.moderate
+    log_level: str = "INFO"
+    default_lang: str = "ko"
+    # Telegram (issue 3)
+    telegram_token: str = Field("", repr=False)
+    telegram_api: str = "https://api.telegram.org"
+    telegram_webhook_url: str = ""
+    telegram_webhook_secret: str = Field("", repr=False)
+    telegram_bot_username: str = ""
+    telegram_photo_max_bytes: int = Field(5_000_000, ge=1)
+    outbox_rate: float = Field(30.0, gt=0)
+    outbox_per_chat_rate: float = Field(1.0, gt=0)
+    intake_per_chat_limit: str = "20/minute"
+    intake_global_limit: str = "300/second"
+    # Web intake (issue 6)
+    onion_url: str = ""
+    mirrors: Annotated[list[str], NoDecode] = []
+    # Console (issue 4)
+    session_idle_minutes: int = Field(30, ge=1)
+    queue_weight_wounded: float = 1000.0
+    queue_weight_group: float = 500.0
+    # Retention of closed cases, in days
+    retention_days: int = Field(180, ge=1)
+
+    @field_validator("mirrors", mode="before")
+    @classmethod
+    def _split_mirrors(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.replace(",", " ").split() if part.strip()]
+        return value
+
+    @field_validator("default_lang")
+    @classmethod
+    def _known_lang(cls, value: str) -> str:
+        if value not in ("ko", "ru", "uk", "en"):
+            raise ValueError("must be one of ko, ru, uk, en")
+        return value
+
+    @cached_property
+    def db_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'haven.db').resolve()}"
+
+    @property
+    def keys_dir(self) -> Path:
+        return self.data_dir / "keys"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.db_url.startswith("sqlite")
+
+
+def load_settings(environ: dict[str, str] | None = None) -> Settings:
+    """Read settings from the environment, failing with one clear line on any problem."""
+    env = dict(os.environ if environ is None else environ)
+    known = {PREFIX + name.upper() for name in Settings.model_fields}
+    unknown = sorted(k for k in env if k.startswith(PREFIX) and k not in known)
+    if unknown:
+        raise SettingsError(f"unknown setting {unknown[0]} (known: {', '.join(sorted(known))})")
+    values = {k[len(PREFIX) :].lower(): v for k, v in env.items() if k in known}
+    try:
+        return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        name = PREFIX + str(err["loc"][0]).upper() if err["loc"] else "setting"
+        raise SettingsError(f"malformed setting {name}: {err['msg']}") from None

@@ -1,0 +1,1 @@
+"""SQLAlchemy 2 tables, the audit chain and Alembic migrations."""
