@@ -36,10 +36,12 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _as_postgres(cmd: list[str]) -> list[str]:
+def _as_postgres() -> dict[str, object]:
+    """Popen arguments that run a command as user postgres when the tests run as root,
+    so that the PID we stop is PostgreSQL's own."""
     if os.geteuid() == 0:
-        return ["runuser", "-u", "postgres", "--", *cmd]
-    return cmd
+        return {"user": "postgres", "group": "postgres", "extra_groups": [], "cwd": "/"}
+    return {}
 
 
 class PgServer:
@@ -53,49 +55,24 @@ class PgServer:
     def start(self) -> None:
         if os.geteuid() == 0:
             shutil.chown(self.root, "postgres", "postgres")
+        initdb = [pg_bin("initdb"), "-D", str(self.data), "-A", "trust", "-U", "postgres"]
         subprocess.run(
-            _as_postgres(
-                [
-                    pg_bin("initdb"),
-                    "-D",
-                    str(self.data),
-                    "-A",
-                    "trust",
-                    "-U",
-                    "postgres",
-                    "-E",
-                    "UTF8",
-                    "--no-locale",
-                ]
-            ),
+            [*initdb, "-E", "UTF8", "--no-locale"],
             check=True,
             capture_output=True,
+            **_as_postgres(),  # type: ignore[arg-type]
         )
-        self.proc = subprocess.Popen(
-            _as_postgres(
-                [
-                    pg_bin("postgres"),
-                    "-D",
-                    str(self.data),
-                    "-h",
-                    "127.0.0.1",
-                    "-p",
-                    str(self.port),
-                    "-k",
-                    str(self.root),
-                    "-c",
-                    "fsync=off",
-                    "-c",
-                    "synchronous_commit=off",
-                    "-c",
-                    "full_page_writes=off",
-                    "-c",
-                    "max_connections=200",
-                ]
-            ),
+        options = ["fsync=off", "synchronous_commit=off", "full_page_writes=off"]
+        command = [pg_bin("postgres"), "-D", str(self.data), "-h", "127.0.0.1"]
+        command += ["-p", str(self.port), "-k", str(self.root), "-c", "max_connections=200"]
+        for option in options:
+            command += ["-c", option]
+        self.proc = subprocess.Popen(  # type: ignore[call-overload]
+            command,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             start_new_session=True,
+            **_as_postgres(),
         )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
