@@ -51,6 +51,7 @@ lint: install-test
 
 test: install-test system-deps lint
 	$(HAVEN) content check
+	$(HAVEN) content lint
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 clean:

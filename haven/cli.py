@@ -7,6 +7,7 @@ import logging
 import secrets
 import sys
 from collections.abc import Callable, Coroutine, Iterator
+from datetime import UTC, date, datetime
 from functools import wraps
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -20,6 +21,7 @@ from haven.domain.reference import ALPHABET, BadReference
 from haven.flows import Reply, State
 from haven.flows.inputs import Command, Text
 from haven.services.admin import rotate_keys, verify_audit
+from haven.services.campaigns import CampaignError
 from haven.services.cases import CaseNotFound, Cases
 from haven.services.intake import Intake, default_engine
 from haven.settings import Settings, SettingsError, load_settings
@@ -316,6 +318,379 @@ def content_extract(
     typer.echo(str(out))
 
 
+# --- campaigns, leaflets, phrasebook, posts, report (issue 5) ------------------------------
+
+campaign_app = typer.Typer(no_args_is_help=True, help="Campaigns: what brings people in.")
+post_app = typer.Typer(no_args_is_help=True, help="Posts to a Telegram channel.")
+app.add_typer(campaign_app, name="campaign")
+app.add_typer(post_app, name="post")
+
+
+def _date(value: str | None, name: str) -> date | None:
+    if not value:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise CliError(f"{name} {value!r}: a date like 2026-12-01") from None
+
+
+def _verify(cfg: Settings) -> Any:
+    from haven.campaigns.leaflet import verify_for
+    from haven.services.verify import bot_id_from_token
+
+    keys = crypto.load_intake_keys(cfg.keys_dir)
+    return verify_for(bot_id_from_token(cfg.telegram_token), keys.public_key)
+
+
+@campaign_app.command("add")
+@run
+async def campaign_add(
+    code: Annotated[str, typer.Argument(help="Short code, e.g. kursk-a1 (a-z, 0-9, - and _).")],
+    name: Annotated[str, typer.Option(help="What the campaign is.")],
+    kind: Annotated[str, typer.Option(help="leaflet, video, post or other.")] = "leaflet",
+    lang: Annotated[list[str] | None, typer.Option(help="Languages (repeat).")] = None,
+    sector: Annotated[str, typer.Option(help="Front sector or drop zone.")] = "",
+    starts: Annotated[str | None, typer.Option(help="First day, YYYY-MM-DD.")] = None,
+    ends: Annotated[str | None, typer.Option(help="Last day, YYYY-MM-DD.")] = None,
+) -> None:
+    """Add a campaign and print its deep links."""
+    from haven.campaigns.links import links
+    from haven.services.campaigns import CampaignKind, Campaigns, CampaignSpec
+
+    cfg = settings()
+    if kind not in {k.value for k in CampaignKind}:
+        raise CliError(f"--kind {kind!r}: one of {', '.join(k.value for k in CampaignKind)}")
+    spec = CampaignSpec(
+        code,
+        name,
+        CampaignKind(kind),
+        tuple(lang or ["ko"]),
+        sector,
+        _date(starts, "--starts"),
+        _date(ends, "--ends"),
+    )
+    store = await open_store(cfg)
+    try:
+        record = await Campaigns(store).add(spec)
+    finally:
+        await store.close()
+    typer.echo(f"campaign {record.code} added")
+    for link in links(cfg, record.code).all:
+        typer.echo(f"  {link}")
+
+
+@campaign_app.command("list")
+@run
+async def campaign_list() -> None:
+    """Every campaign with its deep links."""
+    from haven.campaigns.links import links
+    from haven.services.campaigns import Campaigns
+
+    cfg = settings()
+    store = await open_store(cfg)
+    try:
+        records = await Campaigns(store).list()
+    finally:
+        await store.close()
+    for r in records:
+        dates = f"{r.starts_on or '…'}..{r.ends_on or '…'}"
+        typer.echo(
+            f"{r.code}  {r.kind.value}  {','.join(r.langs)}  {r.sector or '-'}  {dates}  {r.name}"
+        )
+        for link in links(cfg, r.code).all:
+            typer.echo(f"    {link}")
+    if not records:
+        typer.echo("no campaigns yet: `haven campaign add CODE --name …`")
+
+
+async def _campaign(cfg: Settings, code: str) -> Any:
+    from haven.services.campaigns import Campaigns
+
+    store = await open_store(cfg)
+    try:
+        return await Campaigns(store).get(code)
+    finally:
+        await store.close()
+
+
+@app.command()
+@run
+async def leaflet(
+    campaign: Annotated[str, typer.Option(help="Campaign code.")],
+    out: Annotated[Path, typer.Option(help="PDF file to write.")],
+    lang: Annotated[str, typer.Option(help="ko, ru, uk or en.")] = "ko",
+    size: Annotated[str, typer.Option(help="A6 or A5.")] = "A6",
+) -> None:
+    """A print-ready leaflet (PDF, front and back) for one campaign and language."""
+    from haven.campaigns.leaflet import write_leaflet
+    from haven.campaigns.links import links
+
+    cfg = settings()
+    record = await _campaign(cfg, campaign)
+    write_leaflet(out, lang, size.upper(), links(cfg, record.code), _verify(cfg))
+    typer.echo(str(out))
+
+
+@app.command("leaflet-batch")
+@run
+async def leaflet_batch(
+    out_dir: Annotated[Path, typer.Option(help="Directory for the PDFs.")],
+    campaign: Annotated[list[str] | None, typer.Option(help="Codes (repeat; all if none).")] = None,
+    lang: Annotated[
+        list[str] | None, typer.Option(help="Languages (default: each campaign's).")
+    ] = None,
+    size: Annotated[str, typer.Option(help="A6 or A5.")] = "A6",
+) -> None:
+    """Leaflets for many campaigns x languages, with a progress bar: DIR/CODE-LANG-SIZE.pdf."""
+    from haven.campaigns.leaflet import write_leaflet
+    from haven.campaigns.links import links
+    from haven.services.campaigns import Campaigns
+
+    cfg = settings()
+    store = await open_store(cfg)
+    try:
+        records = await Campaigns(store).list()
+    finally:
+        await store.close()
+    if campaign:
+        wanted = {c.strip().lower() for c in campaign}
+        unknown = wanted - {r.code for r in records}
+        if unknown:
+            raise CliError(f"no campaign {sorted(unknown)[0]!r}")
+        records = [r for r in records if r.code in wanted]
+    jobs = [(r, lg) for r in records for lg in (lang or r.langs)]
+    verify = _verify(cfg)
+    with typer.progressbar(jobs, label="leaflets", file=sys.stderr) as bar:
+        for record, lg in bar:
+            target = out_dir / f"{record.code}-{lg}-{size.upper()}.pdf"
+            write_leaflet(target, lg, size.upper(), links(cfg, record.code), verify)
+    typer.echo(f"{len(jobs)} leaflets in {out_dir}")
+
+
+@app.command()
+def phrasebook(
+    out: Annotated[Path, typer.Option(help="PDF file to write.")],
+    lang: Annotated[str, typer.Option(help="The language spoken to: ko.")] = "ko",
+    for_: Annotated[str, typer.Option("--for", help="The reader's language: uk or ru.")] = "uk",
+    size: Annotated[str, typer.Option(help="A6 or A5.")] = "A6",
+) -> None:
+    """The front-line phrasebook card (PDF): Hangul, Cyrillic to read aloud, meaning."""
+    from haven.campaigns.phrasebook import write_phrasebook
+
+    write_phrasebook(out, for_, size.upper(), lang)
+    typer.echo(str(out))
+
+
+@app.command()
+@run
+async def report(
+    csv_out: Annotated[
+        Path | None, typer.Option("--csv", help="Also write the table as CSV ('-': stdout).")
+    ] = None,
+    html: Annotated[Path | None, typer.Option(help="Also write an HTML page with charts.")] = None,
+) -> None:
+    """The funnel per campaign, language, sector and week; counts under 5 shown as <5."""
+    from haven.campaigns import report as rep
+    from haven.services.campaigns import Campaigns
+
+    cfg = settings()
+    store = await open_store(cfg)
+    try:
+        rows = await Campaigns(store).funnel()
+    finally:
+        await store.close()
+    if csv_out is not None and str(csv_out) == "-":
+        typer.echo(rep.to_csv(rows), nl=False)
+        return
+    typer.echo(rep.to_text(rows))
+    if csv_out is not None:
+        csv_out.write_text(rep.to_csv(rows), "utf-8")
+    if html is not None:
+        html.write_text(rep.to_html(rows), "utf-8")
+
+
+@content_app.command("lint")
+def content_lint() -> None:
+    """Catalog problems, and Korean that a North Korean reader would notice."""
+    from haven.content.lint import lint
+
+    findings = lint()
+    for finding in findings:
+        typer.echo(str(finding), err=True)
+    if findings:
+        typer.echo(f"{len(findings)} findings", err=True)
+        raise typer.Exit(1)
+    typer.echo("content lint: no findings")
+
+
+def _parse_when(value: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise CliError(f"--at {value!r}: a UTC time like 2026-12-01T18:00") from None
+    return moment.replace(tzinfo=None)
+
+
+def _post_texts(items: list[str]) -> dict[str, str]:
+    texts: dict[str, str] = {}
+    for item in items:
+        lg, sep, value = item.partition("=")
+        if not sep:
+            raise CliError(f"--text {item[:20]!r}: LANG=TEXT")
+        if value.startswith("@"):
+            value = Path(value[1:]).read_text("utf-8")
+        texts[lg.strip()] = value
+    return texts
+
+
+@post_app.command("add")
+@run
+async def post_add(
+    channel: Annotated[str, typer.Option(help="@channel where the bot is an admin.")],
+    text: Annotated[list[str], typer.Option(help="LANG=TEXT or LANG=@file.txt (repeat).")],
+    campaign: Annotated[str | None, typer.Option(help="Campaign code (adds its link).")] = None,
+    media: Annotated[Path | None, typer.Option(help="A photo or video file.")] = None,
+    at: Annotated[str | None, typer.Option(help="When, UTC (default: now).")] = None,
+) -> None:
+    """Compose and schedule a post; prints its preview."""
+    from haven.campaigns.links import links
+    from haven.campaigns.posts import check_length, compose, media_kind, preview
+    from haven.services.campaigns import Campaigns, PostSpec
+
+    cfg = settings()
+    texts = _post_texts(text)
+    kind = media_kind(media) if media is not None else ""
+    when = _parse_when(at) if at else datetime.now(UTC).replace(tzinfo=None)
+    link = links(cfg, campaign.strip().lower()) if campaign else None
+    for value in texts.values():
+        check_length(compose(value, link), media is not None)
+    spec = PostSpec(channel, texts, when, campaign, str(media.resolve()) if media else "", kind)
+    store = await open_store(cfg)
+    try:
+        record = await Campaigns(store).schedule_post(spec)
+    finally:
+        await store.close()
+    typer.echo(preview(record, link))
+
+
+@post_app.command("list")
+@run
+async def post_list() -> None:
+    """Scheduled, queued and cancelled posts."""
+    from haven.services.campaigns import Campaigns
+
+    cfg = settings()
+    store = await open_store(cfg)
+    try:
+        records = await Campaigns(store).posts()
+    finally:
+        await store.close()
+    for r in records:
+        typer.echo(
+            f"{r.id}  {r.status}  {r.scheduled_at:%Y-%m-%d %H:%M}  {r.channel}  "
+            f"{r.campaign or '-'}  {','.join(sorted(r.texts))}"
+        )
+
+
+@post_app.command("preview")
+@run
+async def post_preview(post_id: int) -> None:
+    """What each language's message of a post will say."""
+    from haven.campaigns.links import links
+    from haven.campaigns.posts import preview
+    from haven.services.campaigns import Campaigns
+
+    cfg = settings()
+    store = await open_store(cfg)
+    try:
+        found = [r for r in await Campaigns(store).posts() if r.id == post_id]
+    finally:
+        await store.close()
+    if not found:
+        raise CliError(f"no post {post_id}")
+    post = found[0]
+    typer.echo(preview(post, links(cfg, post.campaign) if post.campaign else None))
+
+
+@post_app.command("cancel")
+@run
+async def post_cancel(post_id: int) -> None:
+    """Cancel a scheduled post."""
+    from haven.services.campaigns import Campaigns
+
+    cfg = settings()
+    store = await open_store(cfg)
+    try:
+        await Campaigns(store).cancel_post(post_id)
+    finally:
+        await store.close()
+    typer.echo(f"post {post_id} cancelled")
+
+
+@post_app.command("publish")
+@run
+async def post_publish() -> None:
+    """Queue every due post in the outbox (the outbox worker of `haven serve` sends them)."""
+    from haven.campaigns.links import links
+    from haven.campaigns.posts import OutboxSink
+    from haven.services.campaigns import Campaigns, publish_due
+
+    cfg = settings()
+    keys = crypto.load_intake_keys(cfg.keys_dir)
+    store = await open_store(cfg)
+    try:
+        codes = [r.code for r in await Campaigns(store).list()]
+        sink = OutboxSink(keys, {code: links(cfg, code) for code in codes})
+        done = await publish_due(store, sink)
+    finally:
+        await store.close()
+    typer.echo(f"{len(done)} posts queued" + (f": {', '.join(map(str, done))}" if done else ""))
+
+
+# --- outbox (issue 3) ----------------------------------------------------------------------
+
+outbox_app = typer.Typer(no_args_is_help=True, help="The outbox: queued outgoing messages.")
+app.add_typer(outbox_app, name="outbox")
+
+
+@outbox_app.command("status")
+@run
+async def outbox_status() -> None:
+    """How many messages are pending, in flight, sent, failed or dropped."""
+    from sqlalchemy import func, select
+
+    from haven.store.models import OutboxMessage
+
+    cfg = settings()
+    store = await open_store(cfg)
+    try:
+        async with store.transaction() as session:
+            rows = await session.execute(
+                select(OutboxMessage.state, func.count()).group_by(OutboxMessage.state)
+            )
+            counts = dict(rows.tuples().all())
+    finally:
+        await store.close()
+    for state in ("pending", "sending", "sent", "failed", "dropped"):
+        typer.echo(f"{state}: {counts.get(state, 0)}")
+
+
+@outbox_app.command("work")
+@run
+async def outbox_work() -> None:
+    """Run an outbox worker only (more senders beside `haven serve`, on PostgreSQL)."""
+    from haven.server import run_outbox_worker
+
+    cfg = settings()
+    configure_logging(cfg.log_level)
+    if not cfg.telegram_token:
+        raise CliError("HAVEN_TELEGRAM_TOKEN is not set: there is nothing to send to")
+    store = await open_store(cfg)
+    await store.close()
+    await run_outbox_worker(cfg)
+
+
 ERRORS: tuple[type[Exception], ...] = (
     CliError,
     SettingsError,
@@ -323,6 +698,7 @@ ERRORS: tuple[type[Exception], ...] = (
     CaseNotFound,
     BadReference,
     MissingCatalog,
+    CampaignError,
 )
 
 

@@ -11,20 +11,13 @@ from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, PlainTextResponse
-from starlette.routing import Route
+from starlette.responses import PlainTextResponse
+from starlette.routing import Mount, Route
 
-from haven import __version__, crypto
+from haven import crypto
+from haven.channels.web import create_web_app
 from haven.settings import Settings
 from haven.store.db import Store
-
-STATUS_PAGE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>haven</title></head>
-<body><h1>haven</h1><p>The hotline is running (version {version}).</p>
-<p>Case key fingerprint: <code>{fingerprint}</code></p></body></html>
-"""
 
 SECURITY_HEADERS = {
     "Cache-Control": "no-store",
@@ -40,20 +33,58 @@ def create_app(settings: Settings) -> Starlette:
     store = Store(settings.db_url)
     fingerprint = crypto.fingerprint(keys.public_key)
 
-    async def status(_request: Request) -> HTMLResponse:
-        page = STATUS_PAGE.format(version=__version__, fingerprint=fingerprint)
-        return HTMLResponse(page, headers=SECURITY_HEADERS)
-
     async def health(_request: Request) -> PlainTextResponse:
         return PlainTextResponse("ok", headers=SECURITY_HEADERS)
 
+    # The Telegram bot (issue 3): long polling, or a webhook route when a webhook URL is set.
+    telegram = None
+    if settings.telegram_token:
+        from haven.channels.telegram import TelegramRuntime
+
+        telegram = TelegramRuntime(settings, store, keys)
+
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
-        yield
-        await store.close()
+        if telegram is not None:
+            await telegram.start()
+        try:
+            yield
+        finally:
+            if telegram is not None:
+                await telegram.stop()
+            await store.close()
 
-    app = Starlette(routes=[Route("/", status), Route("/healthz", health)], lifespan=lifespan)
+    routes: list[Route | Mount] = [Route("/healthz", health)]
+    if telegram is not None:
+        routes += telegram.routes()
+    # The web intake (issue 6) last: it serves "/" and answers every path the others do not.
+    routes.append(Mount("", app=create_web_app(settings, store, keys)))
+    app = Starlette(routes=routes, lifespan=lifespan)
     app.state.settings = settings
     app.state.store = store
     app.state.keys = keys
+    app.state.fingerprint = fingerprint
     return app
+
+
+async def run_outbox_worker(settings: Settings) -> None:
+    """An outbox worker alone (``haven outbox work``): more senders beside ``haven serve``."""
+    from haven.channels.telegram import TelegramSender, make_bot
+    from haven.outbox import Worker
+
+    keys = crypto.load_intake_keys(settings.keys_dir)
+    store = Store(settings.db_url)
+    bot = make_bot(settings.telegram_token, settings.telegram_api)
+    worker = Worker(
+        store,
+        keys,
+        {"telegram": TelegramSender(bot)},
+        rate=settings.outbox_rate,
+        per_chat_rate=settings.outbox_per_chat_rate,
+        lease=settings.outbox_lease_seconds,
+    )
+    try:
+        await worker.run()
+    finally:
+        await bot.session.close()
+        await store.close()

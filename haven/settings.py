@@ -47,11 +47,18 @@ class Settings(BaseSettings):
     telegram_photo_max_bytes: int = Field(5_000_000, ge=1)
     outbox_rate: float = Field(30.0, gt=0)
     outbox_per_chat_rate: float = Field(1.0, gt=0)
+    outbox_lease_seconds: float = Field(30.0, gt=0)
+    telegram_flood_pause_seconds: float = Field(600.0, ge=0)
     intake_per_chat_limit: str = "20/minute"
     intake_global_limit: str = "300/second"
     # Web intake (issue 6)
     onion_url: str = ""
     mirrors: Annotated[list[str], NoDecode] = []
+    web_session_limit: str = "30/minute"
+    web_global_limit: str = "200/second"
+    web_unlock_limit: str = "5/hour"
+    web_unlock_global_limit: str = "60/minute"
+    web_photo_max_bytes: int = Field(5_000_000, ge=1)
     # Console (issue 4)
     session_idle_minutes: int = Field(30, ge=1)
     queue_weight_wounded: float = 1000.0
@@ -64,6 +71,19 @@ class Settings(BaseSettings):
     def _split_mirrors(cls, value: object) -> object:
         if isinstance(value, str):
             return [part.strip() for part in value.replace(",", " ").split() if part.strip()]
+        return value
+
+    @field_validator(
+        "web_session_limit",
+        "web_global_limit",
+        "web_unlock_limit",
+        "web_unlock_global_limit",
+    )
+    @classmethod
+    def _rate_limit(cls, value: str) -> str:
+        from limits import parse  # a rate like "30/minute" (the `limits` library's notation)
+
+        parse(value)
         return value
 
     @field_validator("default_lang")

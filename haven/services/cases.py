@@ -1,20 +1,38 @@
-"""What operators (and the CLI) do with cases. Every read of case content is audited."""
+"""What operators (and the CLI) do with cases. Every read of case content is audited.
+
+The console's use cases (issue 4) take a :class:`~haven.services.accounts.Viewer`: what a
+viewer may see is part of each query (:func:`case_scope`), not only of the templates.
+"""
 
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, false, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from haven.crypto import CaseKeyring
+from haven.content import N_, gettext_for
+from haven.crypto import CaseKeyring, IntakeKeys
 from haven.domain import risk
+from haven.domain.cases import (
+    CaseState,
+    Channel,
+    CloseReason,
+    IllegalTransition,
+    allowed_targets,
+    check_transition,
+)
 from haven.domain.reference import normalize
+from haven.flows import Reply, State
+from haven.flows.inputs import Choice, Command, Input, Text
+from haven.services.accounts import Role, Viewer
 from haven.store import audit
 from haven.store.db import Store
-from haven.store.models import Case, Message
+from haven.store.models import Case, Contact, Message, User, WebAccess, utcnow
 
 
 class CaseNotFound(LookupError):
@@ -27,6 +45,8 @@ class MessageView:
     kind: str
     at: datetime
     content: dict[str, Any]
+    id: int = 0
+    author: int | None = None
 
 
 @dataclass(frozen=True)
@@ -46,11 +66,15 @@ class CaseView:
     answers: dict[str, Any] | None
     code_phrase: str | None
     messages: list[MessageView] = field(default_factory=list)
+    assigned_to: int | None = None
+    updated_at: datetime | None = None
 
 
 class Cases:
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, keys: IntakeKeys | None = None) -> None:
         self.store = store
+        #: The intake keys (public case key, routing key): needed to write (notes, replies).
+        self.keys = keys
 
     async def read(self, reference: str, keyring: CaseKeyring, actor: str) -> CaseView:
         """Decrypt a case for ``actor``; the read is an audit event in the same transaction."""
@@ -59,19 +83,242 @@ class Cases:
             case = await session.scalar(select(Case).where(Case.reference == ref))
             if case is None:
                 raise CaseNotFound(ref)
-            messages = (
-                await session.scalars(
-                    select(Message).where(Message.case_id == case.id).order_by(Message.id)
+            return await _open(session, case, keyring, actor)
+
+
+async def _open(session: AsyncSession, case: Case, keyring: CaseKeyring, actor: str) -> CaseView:
+    messages = (
+        await session.scalars(
+            select(Message).where(Message.case_id == case.id).order_by(Message.id)
+        )
+    ).all()
+    answers = keyring.open_json(case.answers) if case.answers else None
+    phrase = keyring.open(case.code_phrase).decode() if case.code_phrase else None
+    views = [_message_view(m, keyring) for m in messages]
+    await audit.append(session, actor, "case.read", case.id, {"messages": len(views)})
+    return CaseView(
+        id=case.id,
+        reference=case.reference,
+        state=case.state,
+        close_reason=case.close_reason,
+        lang=case.lang,
+        channel=case.channel,
+        campaign=case.campaign,
+        group_size=case.group_size,
+        wounded=case.wounded,
+        flags=risk.decode(case.risk_flags),
+        created_at=case.created_at,
+        submitted_at=case.submitted_at,
+        answers=answers,  # type: ignore[arg-type]
+        code_phrase=phrase,
+        messages=views,
+        assigned_to=case.assigned_to,
+        updated_at=case.updated_at,
+    )
+
+
+def _message_view(m: Message, keyring: CaseKeyring) -> MessageView:
+    return MessageView(
+        m.direction, m.kind, m.created_at, json.loads(keyring.open(m.body)), m.id, m.author
+    )
+
+
+# --- the console's use cases (issue 4) ----------------------------------------------------
+
+#: Canned replies: (id, English message id). The operator picks one by its text in the
+#: console's language; the applicant receives it in theirs (the applicant catalogs).
+CANNED: tuple[tuple[str, str], ...] = (
+    (
+        "received",
+        N_(
+            "Hello. An operator has read your application. We will write to you here. "
+            "Please wait for our message."
+        ),
+    ),
+    (
+        "checking",
+        N_(
+            "We are checking your application. This can take some time. We will write to you again."
+        ),
+    ),
+    (
+        "at_front",
+        N_(
+            "When you are at the front, write to us: where you are (the sector or the nearest "
+            "village) and how many people will come with you."
+        ),
+    ),
+    (
+        "safety",
+        N_(
+            "Do not take risks. Do not tell anyone about this conversation, and answer only "
+            "when it is safe for you."
+        ),
+    ),
+    (
+        "code_phrase",
+        N_(
+            "Remember your case reference and your code phrase. You will say the code phrase "
+            "when you reach our soldiers."
+        ),
+    ),
+    ("still_there", N_("Are you still there? Please answer when it is safe for you.")),
+)
+CANNED_IDS = dict(CANNED)
+
+#: Longest reply or note an operator can write.
+TEXT_MAX = 4000
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u202a-\u202e\u2066-\u2069]")
+
+#: What an operator may move a case to by hand (hand-offs move it to scheduled/arrived).
+OPERATOR_TARGETS = frozenset({CaseState.in_contact, CaseState.verified, CaseState.closed})
+#: Close reasons an operator may give (``erased`` is the applicant's own act).
+OPERATOR_CLOSE_REASONS: tuple[CloseReason, ...] = (
+    CloseReason.withdrawn,
+    CloseReason.unreachable,
+    CloseReason.duplicate,
+    CloseReason.fake,
+)
+
+
+class Forbidden(PermissionError):
+    """The viewer's role may not do this."""
+
+
+class NoRoute(Exception):
+    """The case cannot be written to (a phone case, an erased contact, a blocked bot)."""
+
+
+class BadText(ValueError):
+    pass
+
+
+class Sender(Protocol):
+    """Queues a text to an applicant's channel in the caller's transaction (the outbox);
+    returns False when nothing could be queued (e.g. the applicant blocked the bot)."""
+
+    async def __call__(
+        self, session: AsyncSession, contact: Contact, text: str, case_id: int
+    ) -> bool: ...
+
+
+def case_scope(viewer: Viewer) -> ColumnElement[bool]:
+    """The cases whose content a viewer may see, as a WHERE clause (DESIGN.md, People):
+    operators the ones assigned to them or to no one; no other role any."""
+    if viewer.role is Role.operator:
+        return or_(Case.assigned_to.is_(None), Case.assigned_to == viewer.user_id)
+    return false()
+
+
+def clean_text(text: str, max_len: int = TEXT_MAX) -> str:
+    text = _CONTROL.sub("", text).strip()
+    if not text:
+        raise BadText("the text is empty")
+    if len(text) > max_len:
+        raise BadText(f"the text is longer than {max_len} characters")
+    return text
+
+
+@dataclass(frozen=True)
+class CaseMeta:
+    """What any operator sees of a case while the key is locked: triage metadata only."""
+
+    id: int
+    reference: str
+    state: str
+    close_reason: str | None
+    lang: str
+    channel: str
+    campaign: str | None
+    group_size: int | None
+    wounded: bool | None
+    flags: frozenset[risk.RiskFlag]
+    created_at: datetime
+    submitted_at: datetime | None
+    updated_at: datetime
+    assigned_to: int | None
+    assigned_name: str | None
+    messages: int
+    latest_message: int
+
+
+async def deliver_text(
+    session: AsyncSession,
+    keys: IntakeKeys,
+    case: Case,
+    text: str,
+    author: int | None,
+    sender: Sender | None,
+) -> Message:
+    """Write ``text`` to the applicant of ``case`` on their channel, in the caller's transaction:
+    a web case gets it sealed to their own key and the case key; a bot case through the
+    outbox, with the operators' copy sealed to the case key."""
+    if case.channel == Channel.web.value:
+        from haven.services.applicant import add_message
+
+        access = await session.get(WebAccess, case.id)
+        return await add_message(session, keys, case, access, "out", text, author)
+    contact = await session.scalar(
+        select(Contact).where(Contact.case_id == case.id).order_by(Contact.id.desc()).limit(1)
+    )
+    if contact is None or contact.unreachable or sender is None:
+        raise NoRoute("the applicant cannot be reached on their channel")
+    if not await sender(session, contact, text, case.id):
+        raise NoRoute("the applicant cannot be reached on their channel")
+    message = Message(
+        case_id=case.id,
+        direction="out",
+        kind="text",
+        body=keys.seal_json({"text": text}),
+        author=author,
+    )
+    session.add(message)
+    case.updated_at = utcnow()
+    return message
+
+
+class Console(Cases):
+    """The cases service as the console uses it: every call scoped by a viewer."""
+
+    def _keys(self) -> IntakeKeys:
+        if self.keys is None:
+            raise RuntimeError("Cases needs the intake keys to write")
+        return self.keys
+
+    async def _case(
+        self, session: AsyncSession, reference: str, viewer: Viewer, *, lock: bool = False
+    ) -> Case:
+        if viewer.role is not Role.operator:
+            raise Forbidden("only operators work on cases")
+        try:
+            ref = normalize(reference)
+        except ValueError:
+            raise CaseNotFound(reference[:16]) from None
+        query = select(Case).where(Case.reference == ref, case_scope(viewer))
+        if lock:
+            query = query.with_for_update()
+        case = await session.scalar(query)
+        if case is None:
+            raise CaseNotFound(ref)
+        return case
+
+    async def meta(self, reference: str, viewer: Viewer) -> CaseMeta:
+        """Triage metadata (no content, not audited): the page while the key is locked."""
+        async with self.store.transaction() as session:
+            case = await self._case(session, reference, viewer)
+            count, latest = (
+                await session.execute(
+                    select(func.count(Message.id), func.coalesce(func.max(Message.id), 0)).where(
+                        Message.case_id == case.id
+                    )
                 )
-            ).all()
-            answers = keyring.open_json(case.answers) if case.answers else None
-            phrase = keyring.open(case.code_phrase).decode() if case.code_phrase else None
-            views = [
-                MessageView(m.direction, m.kind, m.created_at, json.loads(keyring.open(m.body)))
-                for m in messages
-            ]
-            await audit.append(session, actor, "case.read", case.id, {"messages": len(views)})
-            return CaseView(
+            ).one()
+            name = (
+                await session.scalar(select(User.name).where(User.id == case.assigned_to))
+                if case.assigned_to is not None
+                else None
+            )
+            return CaseMeta(
                 id=case.id,
                 reference=case.reference,
                 state=case.state,
@@ -84,7 +331,318 @@ class Cases:
                 flags=risk.decode(case.risk_flags),
                 created_at=case.created_at,
                 submitted_at=case.submitted_at,
-                answers=answers,  # type: ignore[arg-type]
-                code_phrase=phrase,
-                messages=views,
+                updated_at=case.updated_at,
+                assigned_to=case.assigned_to,
+                assigned_name=name,
+                messages=int(count),
+                latest_message=int(latest),
             )
+
+    async def view(self, reference: str, keyring: CaseKeyring, viewer: Viewer) -> CaseView:
+        """The case decrypted for an operator; audited."""
+        async with self.store.transaction() as session:
+            case = await self._case(session, reference, viewer)
+            return await _open(session, case, keyring, viewer.actor)
+
+    async def latest(self, reference: str, viewer: Viewer) -> int:
+        """The newest message's id (metadata, for live updates; not audited)."""
+        async with self.store.transaction() as session:
+            case = await self._case(session, reference, viewer)
+            latest = await session.scalar(
+                select(func.max(Message.id)).where(Message.case_id == case.id)
+            )
+            return int(latest or 0)
+
+    async def messages_since(
+        self, reference: str, keyring: CaseKeyring, viewer: Viewer, after: int
+    ) -> list[MessageView]:
+        """New messages of a case (live updates); audited like any read of content."""
+        async with self.store.transaction() as session:
+            case = await self._case(session, reference, viewer)
+            rows = (
+                await session.scalars(
+                    select(Message)
+                    .where(Message.case_id == case.id, Message.id > after)
+                    .order_by(Message.id)
+                    .limit(200)
+                )
+            ).all()
+            if rows:
+                await audit.append(
+                    session, viewer.actor, "case.read", case.id, {"messages": len(rows)}
+                )
+            return [_message_view(m, keyring) for m in rows]
+
+    async def _move(
+        self,
+        session: AsyncSession,
+        case: Case,
+        target: CaseState,
+        reason: CloseReason | None,
+        actor: str,
+        **detail: object,
+    ) -> None:
+        current = CaseState(case.state)
+        check_transition(current, target, reason)
+        case.state = target.value
+        if target is CaseState.closed:
+            case.close_reason = reason.value if reason else None
+            case.closed_at = utcnow()
+        case.updated_at = utcnow()
+        info: dict[str, object] = {"from": current.value, "to": target.value, **detail}
+        if reason is not None:
+            info["reason"] = reason.value
+        await audit.append(session, actor, "case.transition", case.id, info)
+
+    async def transition(
+        self,
+        reference: str,
+        viewer: Viewer,
+        target: CaseState | str,
+        reason: CloseReason | str | None = None,
+    ) -> str:
+        """Move a case (operators: in contact, verified, closed with a reason)."""
+        target = CaseState(target)
+        reason = CloseReason(reason) if reason else None
+        if target not in OPERATOR_TARGETS:
+            raise Forbidden(f"operators cannot move a case to {target.value}")
+        if reason is not None and reason not in OPERATOR_CLOSE_REASONS:
+            raise ValueError("not a reason an operator can give")
+        async with self.store.transaction() as session:
+            case = await self._case(session, reference, viewer, lock=True)
+            await self._move(session, case, target, reason, viewer.actor)
+            if case.assigned_to is None:
+                case.assigned_to = viewer.user_id
+            return case.state
+
+    async def note(self, reference: str, viewer: Viewer, text: str) -> None:
+        """An internal note: sealed to the case key, never sent."""
+        text = clean_text(text)
+        keys = self._keys()
+        async with self.store.transaction() as session:
+            case = await self._case(session, reference, viewer, lock=True)
+            session.add(
+                Message(
+                    case_id=case.id,
+                    direction="note",
+                    kind="text",
+                    body=keys.seal_json({"text": text}),
+                    author=viewer.user_id,
+                )
+            )
+            case.updated_at = utcnow()
+            await audit.append(session, viewer.actor, "case.note", case.id, {})
+
+    async def reply(
+        self,
+        reference: str,
+        viewer: Viewer,
+        sender: Sender | None,
+        *,
+        text: str | None = None,
+        canned: str | None = None,
+    ) -> str:
+        """A reply to the applicant, in their language for a canned one; returns the text sent.
+
+        The first reply to a submitted case puts it in contact, and the case becomes the
+        replying operator's."""
+        keys = self._keys()
+        async with self.store.transaction() as session:
+            case = await self._case(session, reference, viewer, lock=True)
+            if case.state in (CaseState.closed.value, CaseState.draft.value):
+                raise NoRoute("the case is not open for replies")
+            if canned:
+                if canned not in CANNED_IDS:
+                    raise BadText("unknown canned reply")
+                body = gettext_for(case.lang or "en")(CANNED_IDS[canned])
+            else:
+                body = clean_text(text or "")
+            await deliver_text(session, keys, case, body, viewer.user_id, sender)
+            if case.assigned_to is None:
+                case.assigned_to = viewer.user_id
+            if case.state == CaseState.submitted.value:
+                await self._move(
+                    session, case, CaseState.in_contact, None, viewer.actor, auto="reply"
+                )
+            await audit.append(
+                session,
+                viewer.actor,
+                "case.replied",
+                case.id,
+                {"canned": canned or None, "channel": case.channel},
+            )
+            return body
+
+    async def stage_two(
+        self, reference: str, viewer: Viewer, location: str, group_size: int | None
+    ) -> None:
+        """The second stage: the applicant, now at the front, gave location and group size.
+
+        The location is sealed to the case key; the group size updates the triage metadata."""
+        location = clean_text(location, 500)
+        if group_size is not None and not 1 <= group_size <= 100:
+            raise BadText("a group of 1 to 100 people")
+        keys = self._keys()
+        async with self.store.transaction() as session:
+            case = await self._case(session, reference, viewer, lock=True)
+            if CaseState(case.state) not in (CaseState.in_contact, CaseState.verified):
+                raise IllegalTransition(CaseState(case.state), CaseState(case.state))
+            session.add(
+                Message(
+                    case_id=case.id,
+                    direction="note",
+                    kind="stage2",
+                    body=keys.seal_json({"location": location, "group_size": group_size}),
+                    author=viewer.user_id,
+                )
+            )
+            if group_size is not None:
+                case.group_size = group_size
+                flags = set(risk.decode(case.risk_flags)) - {risk.RiskFlag.large_group}
+                case.risk_flags = risk.encode(flags | risk.triage_flags(group_size))
+            case.updated_at = utcnow()
+            await audit.append(
+                session, viewer.actor, "case.stage2", case.id, {"group_size": group_size}
+            )
+
+    async def flag(self, reference: str, viewer: Viewer, suspicious: bool) -> None:
+        """Mark or unmark a case as suspicious (a risk flag, triage metadata)."""
+        async with self.store.transaction() as session:
+            case = await self._case(session, reference, viewer, lock=True)
+            flags = set(risk.decode(case.risk_flags))
+            if suspicious:
+                flags.add(risk.RiskFlag.operator_suspicion)
+            else:
+                flags.discard(risk.RiskFlag.operator_suspicion)
+            case.risk_flags = risk.encode(flags)
+            await audit.append(
+                session, viewer.actor, "case.flagged", case.id, {"suspicious": suspicious}
+            )
+
+
+def operator_targets(state: str) -> list[CaseState]:
+    """The transitions an operator is offered for a case in ``state``."""
+    return sorted(
+        (t for t in allowed_targets(CaseState(state)) if t in OPERATOR_TARGETS),
+        key=list(CaseState).index,
+    )
+
+
+def answer_lines(answers: dict[str, Any] | None, lang: str) -> list[tuple[str, str]]:
+    """The submitted answers as (question title, answer) in ``lang`` (choices translated;
+    free text as the applicant wrote it)."""
+    if not answers:
+        return []
+    from haven.services.intake import default_engine
+
+    engine = default_engine()
+    state = State(flow=engine.flow.id, version=engine.flow.version, lang=lang)
+    lines = []
+    for step_id, answer in (answers.get("answers") or {}).items():
+        try:
+            step = engine.flow.step(step_id)
+        except KeyError:
+            continue
+        if step.kind == "language":
+            continue
+        value = engine.display(state, step, answer)
+        if answer.get("kind") == "location" and isinstance(answer.get("value"), list):
+            lat, lon = answer["value"]
+            value = f"{value}: {lat:.5f}, {lon:.5f}"
+        lines.append((engine.translate(lang, step.title), value))
+    return lines
+
+
+# --- call mode: the phone hotline runs the same questionnaire ---------------------------
+
+
+@dataclass(frozen=True)
+class CallStep:
+    """Where a call stands: the question in the caller's language, a gloss in the
+    operator's, and, once submitted, the case reference and what to read out."""
+
+    token: str
+    caller: tuple[Reply, ...]
+    gloss: Reply | None
+    reference: str | None = None
+    done: bool = False
+
+
+class Calls:
+    """The operator runs the questionnaire for a caller; the answers become a phone case."""
+
+    def __init__(self, store: Store, keys: IntakeKeys) -> None:
+        from haven.services.intake import Intake
+
+        self.intake = Intake(store, keys)
+        self.store = store
+
+    def _gloss(self, state: State | None, lang: str) -> Reply | None:
+        from dataclasses import replace
+
+        from haven.flows import Mode
+
+        if state is None or state.mode is not Mode.ask:
+            return None
+        return self.intake.engine.ask(replace(state, lang=lang))
+
+    async def start(self, viewer: Viewer, caller_lang: str, operator_lang: str) -> CallStep:
+        from haven.content import LANGS
+        from haven.crypto import random_token
+
+        if viewer.role is not Role.operator:
+            raise Forbidden("only operators take calls")
+        if caller_lang not in LANGS:
+            raise BadText("unknown language")
+        token = random_token(24)
+        result = await self.intake.handle(
+            Channel.phone.value, token, Command("start"), lang=caller_lang
+        )
+        state = await self._state(token)
+        async with self.store.transaction() as session:
+            await audit.append(session, viewer.actor, "call.started", result.case_id, {})
+        return CallStep(token, result.replies, self._gloss(state, operator_lang))
+
+    async def _state(self, token: str) -> State | None:
+        from haven.services.applicant import current_state
+
+        return await current_state(self.intake, Channel.phone.value, token)
+
+    async def answer(
+        self,
+        viewer: Viewer,
+        token: str,
+        operator_lang: str,
+        *,
+        choice: str | None = None,
+        text: str | None = None,
+        skip: bool = False,
+    ) -> CallStep:
+        if viewer.role is not Role.operator:
+            raise Forbidden("only operators take calls")
+        state = await self._state(token)
+        if state is None:
+            raise CaseNotFound("call")
+        inp: Input
+        if skip:
+            inp = Command("skip")
+        elif choice is not None:
+            inp = Choice(choice)
+        else:
+            inp = Text(text or "")
+        result = await self.intake.handle(Channel.phone.value, token, inp)
+        if result.reference is not None:
+            async with self.store.transaction() as session:
+                case = await session.get(Case, result.case_id)
+                if case is not None and case.assigned_to is None:
+                    case.assigned_to = viewer.user_id
+                await audit.append(session, viewer.actor, "call.submitted", result.case_id, {})
+            return CallStep(token, result.replies, None, result.reference, True)
+        state = await self._state(token)
+        return CallStep(token, result.replies, self._gloss(state, operator_lang))
+
+
+def canned_for(lang: str) -> list[tuple[str, str]]:
+    """The canned replies as (id, text in ``lang``), for the operator's picker."""
+    _ = gettext_for(lang)
+    return [(cid, _(msg)) for cid, msg in CANNED]

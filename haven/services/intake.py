@@ -6,10 +6,13 @@ seals what the applicant says and can never read it back. One call is one transa
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import secrets
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
+from typing import Protocol
 
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
@@ -21,11 +24,11 @@ from haven.domain import risk
 from haven.domain.cases import CaseState, CloseReason, check_transition
 from haven.domain.codephrase import new_code_phrase
 from haven.domain.reference import new_reference
-from haven.flows import Effect, Engine, Mode, Reply, State, load
-from haven.flows.inputs import Input, Location, Photo, Text
+from haven.flows import Effect, Engine, Mode, Outcome, Reply, State, load
+from haven.flows.inputs import Choice, Input, Location, Photo, Text
 from haven.store import audit
 from haven.store.db import Store
-from haven.store.models import Attachment, Case, Contact, Message, utcnow
+from haven.store.models import Attachment, Case, Contact, Message, ProcessedUpdate, utcnow
 
 log = logging.getLogger("haven.intake")
 
@@ -53,13 +56,55 @@ class IntakeResult:
     effect: Effect | None = None
     reference: str | None = None
     lang: str | None = None
+    #: The update was already handled (``update_key`` seen before): nothing was done.
+    duplicate: bool = False
+
+
+class ReplySink(Protocol):
+    """Where ``handle(..., deliver=True)`` writes the replies: the outbox (haven.outbox.Outbox),
+    in the same transaction as the state change."""
+
+    async def deliver(
+        self,
+        session: AsyncSession,
+        contact: Contact,
+        replies: Sequence[Reply],
+        *,
+        case_id: int | None,
+        context: str | None,
+        detached: bool = False,
+    ) -> int: ...
+
+    async def forget(self, session: AsyncSession, contact: Contact) -> None: ...
+
+
+def context_of(state: State) -> str:
+    """A short token of the question being asked; buttons carry it back, so that a button of
+    an earlier question (stale) or a made-up one (forged) is recognised and re-asked."""
+    key = f"{state.flow}|{state.version}|{state.mode.value}|{state.step}|{state.lang}"
+    return hashlib.blake2b(key.encode("utf-8"), digest_size=4).hexdigest()
+
+
+@dataclass(frozen=True)
+class _Extra:
+    deliver: bool = False
+    context: str | None = None
+    notice: str | None = None
+    notice_args: Mapping[str, object] | None = None
 
 
 class Intake:
-    def __init__(self, store: Store, keys: IntakeKeys, engine: Engine | None = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        keys: IntakeKeys,
+        engine: Engine | None = None,
+        outbox: ReplySink | None = None,
+    ) -> None:
         self.store = store
         self.keys = keys
         self.engine = engine or default_engine()
+        self.outbox = outbox
 
     def lookup(self, channel: str, address: str) -> str:
         return self.keys.lookup(f"contact:{channel}", address)
@@ -68,16 +113,35 @@ class Intake:
         self,
         channel: str,
         address: str,
-        inp: Input | PhotoData,
+        inp: Input | PhotoData | None,
         *,
         campaign: str | None = None,
         lang: str | None = None,
+        deliver: bool = False,
+        update_key: str | None = None,
+        context: str | None = None,
+        notice: str | None = None,
+        notice_args: Mapping[str, object] | None = None,
     ) -> IntakeResult:
-        """Run one input through the flow, in one transaction (retried once on a race)."""
+        """Run one input through the flow, in one transaction (retried once on a race).
+
+        Channels that send asynchronously (Telegram) pass ``deliver=True``: the replies are
+        also written to the outbox in the same transaction. ``update_key`` makes the call
+        idempotent (a redelivered update changes nothing and queues nothing). ``context`` is
+        what a pressed button carried back (see :func:`context_of`). ``notice`` (a message id)
+        is said first, in the applicant's language; ``inp=None`` only re-asks the question.
+        """
+        if deliver and self.outbox is None:
+            raise ValueError("deliver=True needs an Intake made with an outbox")
         for attempt in (1, 2):
             try:
                 async with self.store.transaction() as session:
-                    return await self._handle(session, channel, address, inp, campaign, lang)
+                    if update_key is not None:
+                        if await session.get(ProcessedUpdate, update_key) is not None:
+                            return IntakeResult(0, 0, (), duplicate=True)
+                        session.add(ProcessedUpdate(key=update_key))
+                    extra = _Extra(deliver, context, notice, notice_args)
+                    return await self._handle(session, channel, address, inp, campaign, lang, extra)
             except IntegrityError:
                 if attempt == 2:
                     raise
@@ -95,6 +159,8 @@ class Intake:
         contact = await session.scalar(
             select(Contact).where(Contact.lookup == lookup).with_for_update()
         )
+        if contact is not None and contact.unreachable:
+            contact.unreachable = False  # writing to us again: the bot is unblocked
         if contact is None:
             contact = Contact(
                 channel=channel,
@@ -143,26 +209,44 @@ class Intake:
         session: AsyncSession,
         channel: str,
         address: str,
-        inp: Input | PhotoData,
+        inp: Input | PhotoData | None,
         campaign: str | None,
         lang: str | None,
+        extra: _Extra | None = None,
     ) -> IntakeResult:
+        extra = extra or _Extra()
         contact, case = await self._contact(session, channel, address, campaign, lang)
         state = self._load_state(contact)
         if state is None or state.mode is Mode.erased:
             state = self.engine.new_state(lang or (state.lang if state else None))
         if isinstance(inp, PhotoData):
             inp = await self._photo(session, case, state, inp)
-        out = self.engine.step(state, inp)
+        if isinstance(inp, Choice) and extra.context is not None:
+            if extra.context != context_of(state):
+                inp = Choice("")  # a stale or forged button: re-asked politely, nothing else
+        if inp is None:
+            out = Outcome(state, (self.engine.ask(state),))
+        else:
+            out = self.engine.step(state, inp)
         new_state = out.state
         replies = out.replies
+        if extra.notice:
+            said = self.engine.translate(new_state.lang or "en", extra.notice)
+            replies = (Reply(said.format(**dict(extra.notice_args or {}))), *replies)
         reference = None
         if out.effect is Effect.submit:
             replies, reference = await self._submit(session, case, new_state)
             new_state = replace(new_state, answers={})  # the draft is erased once sealed
         elif out.effect is Effect.erase:
             await self._erase(session, case)
+            if self.outbox is not None:
+                await self.outbox.forget(session, contact)
             await session.delete(contact)
+            if extra.deliver and self.outbox is not None:
+                await session.flush()
+                await self.outbox.deliver(
+                    session, contact, replies, case_id=None, context=None, detached=True
+                )
             log.info("intake event=erased case=%s", case.id)
             return IntakeResult(contact.id, case.id, replies, out.effect, None, new_state.lang)
         elif out.effect is Effect.message and out.message is not None:
@@ -173,6 +257,10 @@ class Intake:
             case.lang = new_state.lang
         if campaign and not case.campaign:
             case.campaign = campaign
+        if extra.deliver and self.outbox is not None:
+            await self.outbox.deliver(
+                session, contact, replies, case_id=case.id, context=context_of(new_state)
+            )
         log.info(
             "intake event=step case=%s step=%s mode=%s effect=%s",
             case.id,

@@ -6,12 +6,14 @@ is plaintext by design: coarse, and needed to order the queue in SQL.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    Date,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -131,3 +133,194 @@ class AuditEvent(Base):
     detail: Mapped[str] = mapped_column(Text, default="{}")
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
+
+
+class WebAccess(Base):
+    """How a web applicant comes back (issue 6): their passphrase, as an argon2id hash only,
+    and the public key derived from it, to which operator replies are sealed."""
+
+    __tablename__ = "web_access"
+
+    case_id: Mapped[int] = mapped_column(
+        ForeignKey("cases.id", ondelete="CASCADE"), primary_key=True
+    )
+    passphrase_hash: Mapped[str] = mapped_column(String(256))
+    #: Salt of the argon2id derivation of the applicant's keypair from the passphrase.
+    key_salt: Mapped[bytes] = mapped_column(LargeBinary)
+    public_key: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class WebThread(Base):
+    """A web applicant's conversation as they read it back: each message sealed to their own
+    key (the operators' copy is the :class:`Message` sealed to the case key)."""
+
+    __tablename__ = "web_thread"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id", ondelete="CASCADE"))
+    direction: Mapped[str] = mapped_column(String(8))  # in | out
+    body: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class Campaign(Base):
+    """A campaign (leaflet drop, video, channel post, …): what brought an applicant in.
+
+    Cases point at it by ``cases.campaign`` = ``code``. Operator data, never about a person.
+    """
+
+    __tablename__ = "campaigns"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(16))  # leaflet | video | post | other
+    langs: Mapped[str] = mapped_column(String(64), default="")  # "ko,ru"
+    sector: Mapped[str] = mapped_column(String(100), default="")
+    starts_on: Mapped[date | None] = mapped_column(Date)
+    ends_on: Mapped[date | None] = mapped_column(Date)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class ChannelPost(Base):
+    """A post to a Telegram channel, one message per language, each with its deep link."""
+
+    __tablename__ = "channel_posts"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    campaign: Mapped[str | None] = mapped_column(String(32), index=True)
+    channel: Mapped[str] = mapped_column(String(128))
+    #: JSON object {lang: text}
+    texts: Mapped[str] = mapped_column(Text, default="{}")
+    media_path: Mapped[str] = mapped_column(String(500), default="")
+    media_kind: Mapped[str] = mapped_column(String(8), default="")  # "" | photo | video
+    status: Mapped[str] = mapped_column(String(16), index=True)  # scheduled | queued | cancelled
+    scheduled_at: Mapped[datetime] = mapped_column(DateTime)
+    queued_at: Mapped[datetime | None] = mapped_column(DateTime)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+# --- outbox and Telegram idempotency (issue 3) ----------------------------------------------
+
+
+class OutboxMessage(Base):
+    """A message to send, written in the transaction that caused it; sent by the outbox worker.
+
+    ``address`` is sealed under the routing key; ``chat`` is the keyed hash that orders and
+    paces messages per destination. ``payload`` is held under the routing key until the channel
+    accepted it, then cleared, or sealed to the case key when ``keep`` is set.
+    """
+
+    __tablename__ = "outbox"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    chat: Mapped[str] = mapped_column(String(64))
+    address: Mapped[bytes] = mapped_column(LargeBinary)
+    contact_id: Mapped[int | None] = mapped_column(
+        ForeignKey("contacts.id", ondelete="SET NULL"), index=True
+    )
+    case_id: Mapped[int | None] = mapped_column(BigId, index=True)
+    kind: Mapped[str] = mapped_column(String(16), default="reply")
+    payload: Mapped[bytes | None] = mapped_column(LargeBinary)
+    keep: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: pending | sending | sent | failed | dropped
+    state: Mapped[str] = mapped_column(String(12), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    lease_until: Mapped[datetime | None] = mapped_column(DateTime)
+    worker: Mapped[str | None] = mapped_column(String(32))
+    error: Mapped[str | None] = mapped_column(String(64))
+    remote_id: Mapped[int | None] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+    __table_args__ = (
+        Index("ix_outbox_state_next", "state", "next_at", "id"),
+        Index("ix_outbox_chat_id", "chat", "id"),
+    )
+
+
+class OutboxPacer(Base):
+    """One row per channel: the next free sending slot (epoch seconds), shared by all workers."""
+
+    __tablename__ = "outbox_pacer"
+
+    channel: Mapped[str] = mapped_column(String(16), primary_key=True)
+    next_at: Mapped[float] = mapped_column(Float, default=0.0)
+
+
+class ProcessedUpdate(Base):
+    """A channel update already handled (e.g. ``telegram:<bot id>:<update_id>``): no chat ids."""
+
+    __tablename__ = "processed_updates"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)
+
+
+# --- the operators' console (issue 4) -------------------------------------------------------
+
+
+class User(Base):
+    """A console account. The password is an argon2id hash; the TOTP secret is held under the
+    routing key; the one-time setup link is stored as a SHA-256 of its token only."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    role: Mapped[str] = mapped_column(String(16))  # operator | coordinator | analyst | admin
+    lang: Mapped[str] = mapped_column(String(8), default="en")  # console language
+    #: Coordinators: the front sectors whose hand-offs they see ("*" = every sector).
+    sectors: Mapped[str] = mapped_column(String(256), default="")
+    password_hash: Mapped[str | None] = mapped_column(String(256))
+    totp_secret: Mapped[bytes | None] = mapped_column(LargeBinary)
+    totp_enrolled: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: The last TOTP time step accepted (a code is never accepted twice).
+    totp_last_step: Mapped[int | None] = mapped_column(BigInteger)
+    setup_token: Mapped[str | None] = mapped_column(String(64), unique=True)
+    setup_expires: Mapped[datetime | None] = mapped_column(DateTime)
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
+    #: Login attempts are refused until then (the slow-down after failures).
+    locked_until: Mapped[datetime | None] = mapped_column(DateTime)
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class ConsoleSession(Base):
+    """A console login; ``id`` is the SHA-256 of the cookie's token (the token is not stored)."""
+
+    __tablename__ = "console_sessions"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    stage: Mapped[str] = mapped_column(String(16))  # password (TOTP still due) | full
+    csrf: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    last_seen: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class Handoff(Base):
+    """A hand-off card for the receiving unit. Only what the unit needs: the meeting point and
+    the recognition signal are sealed to the case key; sector and window are plaintext so
+    coordinators see the cards of their sectors."""
+
+    __tablename__ = "handoffs"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    sector: Mapped[str] = mapped_column(String(100), index=True)
+    window_start: Mapped[datetime] = mapped_column(DateTime)
+    window_end: Mapped[datetime] = mapped_column(DateTime)
+    group_size: Mapped[int | None] = mapped_column(Integer)
+    wounded: Mapped[bool | None] = mapped_column(Boolean)
+    details: Mapped[bytes] = mapped_column(LargeBinary)
+    status: Mapped[str] = mapped_column(String(12), index=True)  # issued | arrived | no_show
+    outcome_reason: Mapped[str | None] = mapped_column(String(32))
+    issued_by: Mapped[int | None] = mapped_column(Integer)
+    issued_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    outcome_by: Mapped[int | None] = mapped_column(Integer)
+    outcome_at: Mapped[datetime | None] = mapped_column(DateTime)

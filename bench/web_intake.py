@@ -1,0 +1,267 @@
+"""Benchmark of the web intake (issue 6), beside a bare Starlette route, in the same run.
+
+    .venv/bin/python bench/web_intake.py [--seconds 5] [--concurrency 32] [--database-url URL]
+
+One uvicorn process (access log off, as ``haven serve``) serves haven's app and, on the same
+server, a bare Starlette route returning a fixed page of the same size class. This process
+drives keep-alive HTTP/1.1 connections on 127.0.0.1 at them, one scenario after the other:
+
+* ``bare``     GET /bare-page: the baseline.
+* ``landing``  GET /: the language choice of a first visit (a new session cookie each time).
+* ``step``     POST /: questionnaire steps (language, who, group, wounded, place, unit, photo,
+               contact, consent), each a sealed write of the flow state in one transaction.
+
+It prints requests per second, p50 and p99 latency, and each scenario's throughput as a ratio
+of the bare route's (the issue's target: at least 0.3).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import secrets
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlencode
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+STEPS: list[dict[str, str]] = [
+    {"choice": "ko"},
+    {"choice": "kpa"},
+    {"choice": "alone"},
+    {"choice": "no"},
+    {"text": "쿠르스크 근처 마을"},
+    {"choice": "skip"},
+    {"choice": "skip"},
+    {"text": "저녁마다 이 홈페지로"},
+    {"choice": "yes"},
+]
+PASSPHRASE = "benchmark passphrase, long enough"
+
+
+def serve(data_dir: str, port: int) -> None:
+    """The server side (a child process): haven's app and the bare route on one uvicorn."""
+    import uvicorn
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import HTMLResponse
+    from starlette.routing import Mount, Route
+
+    from haven.server import create_app
+    from haven.settings import load_settings
+
+    page = "<!doctype html><title>bare</title>" + "<p>fixed page</p>" * 120
+
+    async def bare(_request: Request) -> HTMLResponse:
+        return HTMLResponse(page)
+
+    haven = create_app(load_settings())
+    app = Starlette(routes=[Route("/bare-page", bare), Mount("", app=haven)])
+    uvicorn.run(
+        app,
+        host="127.0.0.1",
+        port=port,
+        access_log=False,
+        log_level="warning",
+        server_header=False,
+    )
+    del data_dir
+
+
+@dataclass
+class Result:
+    name: str
+    latencies: list[float] = field(default_factory=list)
+    errors: int = 0
+    seconds: float = 0.0
+
+    @property
+    def rps(self) -> float:
+        return len(self.latencies) / self.seconds if self.seconds else 0.0
+
+    def quantile(self, q: float) -> float:
+        if len(self.latencies) < 2:
+            return float("nan")
+        return statistics.quantiles(self.latencies, n=100, method="inclusive")[int(q * 100) - 1]
+
+
+class Connection:
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader, self.writer = reader, writer
+
+    @classmethod
+    async def open(cls, port: int) -> Connection:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        return cls(reader, writer)
+
+    async def request(self, raw: bytes) -> tuple[int, float]:
+        start = time.perf_counter()
+        self.writer.write(raw)
+        await self.writer.drain()
+        status = int((await self.reader.readline()).split()[1])
+        length = 0
+        while True:
+            line = await self.reader.readline()
+            if line in (b"\r\n", b""):
+                break
+            name, _, value = line.partition(b":")
+            if name.strip().lower() == b"content-length":
+                length = int(value)
+        await self.reader.readexactly(length)
+        return status, time.perf_counter() - start
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+def get(path: str) -> bytes:
+    return f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept-Language: ko\r\n\r\n".encode()
+
+
+def post(path: str, cookie: str, fields: dict[str, str]) -> bytes:
+    body = urlencode(fields).encode()
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nCookie: s={cookie}\r\n"
+        "Content-Type: application/x-www-form-urlencoded\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    )
+    return head.encode() + body
+
+
+async def run(name: str, port: int, seconds: float, users: int, make, keys) -> Result:
+    """``users`` connections, each sending the next request of ``make`` as soon as it can."""
+    result = Result(name)
+    deadline = time.perf_counter() + seconds
+
+    async def user() -> None:
+        conn = await Connection.open(port)
+        requests = make(keys)
+        try:
+            while time.perf_counter() < deadline:
+                status, took = await conn.request(next(requests))
+                if status == 200:
+                    result.latencies.append(took)
+                else:
+                    result.errors += 1
+        finally:
+            conn.close()
+
+    start = time.perf_counter()
+    await asyncio.gather(*(user() for _ in range(users)))
+    result.seconds = time.perf_counter() - start
+    return result
+
+
+def bare_requests(_keys):
+    while True:
+        yield get("/bare-page")
+
+
+def landing_requests(_keys):
+    while True:
+        yield get("/")
+
+
+def step_requests(keys):
+    while True:
+        sid = secrets.token_urlsafe(32)
+        csrf = keys.lookup("web-csrf", sid)
+        for fields in STEPS:
+            yield post("/", sid, {"csrf": csrf, "l": "ko", **fields})
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def main_async(args: argparse.Namespace) -> None:
+    from haven import crypto
+    from haven.settings import load_settings
+    from haven.store import migrate
+    from haven.store.db import Store
+
+    data_dir = tempfile.mkdtemp(prefix="haven-bench-")
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("HAVEN_")}
+    environ.update(
+        HAVEN_DATA_DIR=data_dir,
+        HAVEN_KDF_LEVEL="interactive",
+        HAVEN_WEB_SESSION_LIMIT="1000000/minute",
+        HAVEN_WEB_GLOBAL_LIMIT="1000000/second",
+        HAVEN_LOG_LEVEL="WARNING",
+    )
+    if args.database_url:
+        environ["HAVEN_DATABASE_URL"] = args.database_url
+    settings = load_settings(environ)
+    keys = crypto.init_keys(settings.keys_dir, PASSPHRASE, "interactive")
+    store = Store(settings.db_url)
+    await migrate.upgrade(store.engine)
+    await store.close()
+
+    port = free_port()
+    child = subprocess.Popen(  # the server on its own core
+        [sys.executable, __file__, "--serve", data_dir, str(port)], env=environ, cwd=ROOT
+    )
+    try:
+        for _ in range(200):
+            try:
+                conn = await Connection.open(port)
+                await conn.request(get("/bare-page"))
+                conn.close()
+                break
+            except OSError:
+                await asyncio.sleep(0.05)
+        # Warm up every path (imports, templates, connection pools).
+        for make in (bare_requests, landing_requests, step_requests):
+            await run("warm-up", port, 0.5, 4, make, keys)
+        results = []
+        for name, make in (
+            ("bare", bare_requests),
+            ("landing", landing_requests),
+            ("step", step_requests),
+        ):
+            results.append(await run(name, port, args.seconds, args.concurrency, make, keys))
+    finally:
+        child.terminate()
+        child.wait(10)
+
+    base = results[0].rps
+    db = "postgresql" if args.database_url else "sqlite"
+    print(f"web intake benchmark: {args.concurrency} connections, {args.seconds:.0f} s each, {db}")
+    print(
+        f"{'scenario':<10}{'requests':>10}{'errors':>8}{'req/s':>10}{'p50 ms':>9}"
+        f"{'p99 ms':>9}{'ratio':>8}"
+    )
+    for r in results:
+        print(
+            f"{r.name:<10}{len(r.latencies):>10}{r.errors:>8}{r.rps:>10.0f}"
+            f"{r.quantile(0.5) * 1000:>9.1f}{r.quantile(0.99) * 1000:>9.1f}{r.rps / base:>8.2f}"
+        )
+    for r in results[1:]:
+        verdict = "meets" if r.rps / base >= 0.3 else "below"
+        print(f"{r.name}: {r.rps / base:.2f} of the bare route ({verdict} the 0.3 target)")
+
+
+def main() -> None:
+    if len(sys.argv) == 4 and sys.argv[1] == "--serve":
+        serve(sys.argv[2], int(sys.argv[3]))
+        return
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--database-url", default="")
+    asyncio.run(main_async(parser.parse_args()))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,121 @@
+"""Leaflets: a print-ready PDF per campaign and language, front and back.
+
+Front: the title, and the crossing step by step with a drawn pictogram per step. Back: the QR
+code of the campaign's deep link with the link under it, the campaign code to type, the web
+addresses, how to check the bot is real (the same check as ``/verify``), the guarantees of the
+Third Geneva Convention, and the promise to be recorded as captured.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import segno
+
+from haven.content import LANGS, N_, gettext_for
+from haven.content.texts import (
+    CROSSING_STEPS,
+    CROSSING_TITLE,
+    GENEVA_PROMISES,
+    GENEVA_TITLE,
+    PRIVACY_PROMISES,
+)
+from haven.services.campaigns import CampaignError
+from haven.services.verify import verify_check
+
+from .links import Links
+from .render import PAPER_SIZES, html_to_pdf, render_html
+
+TITLE = N_("How to save your life")
+INTRO = N_("You can stay alive. This is how to cross over safely.")
+QR_LABEL = N_("Scan this code with a phone to reach our bot:")
+CODE_LABEL = N_("If the link does not open, send this code to the bot: {code}")
+WEB_LABEL = N_("Our web page (open it through a VPN or Tor):")
+VERIFY_TITLE = N_("Is it really us?")
+VERIFY_TEXT = N_(
+    "Fake copies of our bot exist. Send /verify to the bot: it must show bot number "
+    "{bot_id} and check {check}. If they differ, it is not us."
+)
+CONTACTS_TITLE = N_("How to reach us")
+
+#: Every catalog text a leaflet may print (the glyph test renders all of them).
+PAPER_TEXTS: tuple[str, ...] = (
+    TITLE,
+    INTRO,
+    QR_LABEL,
+    CODE_LABEL,
+    WEB_LABEL,
+    VERIFY_TITLE,
+    VERIFY_TEXT,
+    CONTACTS_TITLE,
+    CROSSING_TITLE,
+    *CROSSING_STEPS,
+    GENEVA_TITLE,
+    *GENEVA_PROMISES,
+    PRIVACY_PROMISES[2],
+)
+
+
+class LeafletError(CampaignError):
+    """A leaflet cannot be made as asked (language, size, missing links)."""
+
+
+@dataclass(frozen=True)
+class Verify:
+    bot_id: int
+    check: str
+
+
+def verify_for(bot_id: int | None, public_key: bytes) -> Verify | None:
+    return None if bot_id is None else Verify(bot_id, verify_check(bot_id, public_key))
+
+
+def qr_data_uri(link: str) -> str:
+    return str(segno.make(link, error="m", micro=False).svg_data_uri(scale=4, border=2))
+
+
+def leaflet_html(lang: str, size: str, links: Links, verify: Verify | None) -> str:
+    if lang not in LANGS:
+        raise LeafletError(f"language {lang!r}: one of {', '.join(LANGS)}")
+    if size not in PAPER_SIZES:
+        raise LeafletError(f"size {size!r}: one of {', '.join(PAPER_SIZES)}")
+    _ = gettext_for(lang)
+    try:
+        primary = links.primary
+    except ValueError as exc:
+        raise LeafletError(str(exc)) from None
+    steps = [(n, _(text)) for n, text in enumerate(CROSSING_STEPS, start=1)]
+    return render_html(
+        "leaflet.html",
+        lang=lang,
+        size=size,
+        title=_(TITLE),
+        intro=_(INTRO),
+        crossing_title=_(CROSSING_TITLE),
+        steps=steps,
+        qr=qr_data_uri(primary),
+        qr_label=_(QR_LABEL),
+        link=primary,
+        code_label=_(CODE_LABEL).format(code=links.code) if links.telegram else "",
+        web_label=_(WEB_LABEL),
+        web=[w for w in links.web if w != primary],
+        verify_title=_(VERIFY_TITLE),
+        verify=_(VERIFY_TEXT).format(bot_id=verify.bot_id, check=verify.check) if verify else "",
+        contacts_title=_(CONTACTS_TITLE),
+        geneva_title=_(GENEVA_TITLE),
+        geneva=[_(t) for t in GENEVA_PROMISES],
+        captured=_(PRIVACY_PROMISES[2]),
+    )
+
+
+def leaflet_pdf(lang: str, size: str, links: Links, verify: Verify | None) -> bytes:
+    return html_to_pdf(leaflet_html(lang, size, links, verify))
+
+
+def write_leaflet(out: Path, lang: str, size: str, links: Links, verify: Verify | None) -> Path:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(out.suffix + ".tmp")
+    tmp.write_bytes(leaflet_pdf(lang, size, links, verify))
+    tmp.replace(out)
+    return out

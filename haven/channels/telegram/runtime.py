@@ -1,0 +1,136 @@
+"""Wiring for ``haven serve``: the bot, the intake with its outbox, the outbox worker, and
+either long polling or the webhook route."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import logging
+from urllib.parse import urlparse
+
+from aiogram import Bot
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.telegram import TelegramAPIServer
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from haven.crypto import IntakeKeys, random_token
+from haven.outbox import Outbox, Worker
+from haven.services.intake import Intake
+from haven.services.verify import bot_id_from_token
+from haven.settings import Settings
+from haven.store.db import Store
+
+from .adapter import ALLOWED_UPDATES, TelegramChannel
+from .sender import TelegramSender
+
+log = logging.getLogger("haven.telegram")
+
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"  # noqa: S105 - a header name
+DEFAULT_WEBHOOK_PATH = "/telegram/webhook"
+
+
+def make_bot(token: str, api: str = "https://api.telegram.org", timeout: float = 30) -> Bot:
+    """A Bot on the configured Bot API server (Telegram's, a self-hosted one, a test fake)."""
+    session = AiohttpSession(api=TelegramAPIServer.from_base(api), timeout=timeout)
+    return Bot(token=token, session=session)
+
+
+class TelegramRuntime:
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        keys: IntakeKeys,
+        *,
+        concurrency: int = 8,
+        run_worker: bool = True,
+    ) -> None:
+        bot_id = bot_id_from_token(settings.telegram_token)
+        if bot_id is None:
+            raise ValueError("HAVEN_TELEGRAM_TOKEN does not look like a bot token (123456:ABC…)")
+        self.settings = settings
+        self.bot = make_bot(settings.telegram_token, settings.telegram_api)
+        self.outbox = Outbox(keys)
+        self.intake = Intake(store, keys, outbox=self.outbox)
+        self.worker = Worker(
+            store,
+            keys,
+            {"telegram": TelegramSender(self.bot)},
+            rate=settings.outbox_rate,
+            per_chat_rate=settings.outbox_per_chat_rate,
+            lease=settings.outbox_lease_seconds,
+        )
+        self.channel = TelegramChannel(
+            self.bot,
+            self.intake,
+            store,
+            keys,
+            bot_id=bot_id,
+            photo_max_bytes=settings.telegram_photo_max_bytes,
+            per_chat_limit=settings.intake_per_chat_limit,
+            global_limit=settings.intake_global_limit,
+            flood_pause=settings.telegram_flood_pause_seconds,
+            concurrency=concurrency,
+            wake=self.worker.wake,
+        )
+        self.run_worker = run_worker
+        self.webhook_url = settings.telegram_webhook_url
+        self.secret = settings.telegram_webhook_secret or random_token(32)
+        self._tasks: list[asyncio.Task[None]] = []
+
+    @property
+    def webhook_path(self) -> str:
+        return urlparse(self.webhook_url).path or DEFAULT_WEBHOOK_PATH
+
+    def routes(self) -> list[Route]:
+        """The webhook route (only in webhook mode)."""
+        if not self.webhook_url:
+            return []
+        return [Route(self.webhook_path, self.webhook, methods=["POST"])]
+
+    async def webhook(self, request: Request) -> Response:
+        given = request.headers.get(SECRET_HEADER, "")
+        if not hmac.compare_digest(given.encode(), self.secret.encode()):
+            return Response(status_code=403)
+        try:
+            data = await request.json()
+        except ValueError:
+            return Response(status_code=400)
+        if not isinstance(data, dict):
+            return Response(status_code=400)
+        try:
+            await self.channel.feed_webhook(data)
+        except Exception:
+            log.exception("telegram event=webhook_failed")
+            return Response(status_code=500)  # Telegram will deliver it again
+        return Response(status_code=200)
+
+    async def start(self) -> None:
+        await self.channel.start()
+        if self.run_worker:
+            await self.worker.prepare()
+            self._tasks.append(asyncio.create_task(self.worker.run()))
+        if self.webhook_url:
+            await self.bot.set_webhook(
+                self.webhook_url,
+                secret_token=self.secret,
+                allowed_updates=ALLOWED_UPDATES,
+                drop_pending_updates=False,
+            )
+            log.info("telegram event=webhook_set")
+        else:
+            self._tasks.append(asyncio.create_task(self.channel.poll()))
+
+    async def stop(self) -> None:
+        self.worker.stop()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks = []
+        await self.channel.stop()
+        await self.bot.session.close()

@@ -1,0 +1,95 @@
+"""The outbox's Telegram sender: one outbox row -> one Bot API call, errors mapped to outcomes."""
+
+from __future__ import annotations
+
+from aiogram import Bot
+from aiogram.exceptions import (
+    RestartingTelegram,
+    TelegramAPIError,
+    TelegramBadRequest,
+    TelegramForbiddenError,
+    TelegramNetworkError,
+    TelegramNotFound,
+    TelegramRetryAfter,
+    TelegramServerError,
+)
+from aiogram.types import FSInputFile, InlineKeyboardButton, InlineKeyboardMarkup
+
+from haven.outbox import (
+    Payload,
+    PermanentFailure,
+    RetryLater,
+    TemporaryFailure,
+    Unreachable,
+)
+
+#: Telegram's limit for callback data, in bytes.
+CALLBACK_MAX = 64
+CAPTION_MAX = 1024
+
+
+def callback_data(context: str | None, value: str) -> str:
+    return f"{context or ''}|{value}"
+
+
+def parse_callback(data: str | None) -> tuple[str, str] | None:
+    """``(context, value)`` from a button's data, or ``None`` if it is not ours."""
+    if not data or "|" not in data or len(data.encode("utf-8")) > CALLBACK_MAX:
+        return None
+    context, value = data.split("|", 1)
+    return context, value
+
+
+def keyboard(payload: Payload) -> InlineKeyboardMarkup | None:
+    rows = [
+        [InlineKeyboardButton(text=label[:64], callback_data=callback_data(payload.context, v))]
+        for v, label in payload.choices
+        if len(callback_data(payload.context, v).encode("utf-8")) <= CALLBACK_MAX
+    ]
+    return InlineKeyboardMarkup(inline_keyboard=rows) if rows else None
+
+
+def chat_id_of(address: str) -> int | str:
+    """A numeric chat id, or a ``@channelname`` for channel posts."""
+    return int(address) if address.lstrip("-").isdigit() else address
+
+
+class TelegramSender:
+    channel = "telegram"
+
+    def __init__(self, bot: Bot, request_timeout: int = 15) -> None:
+        self.bot = bot
+        self.request_timeout = request_timeout
+
+    async def send(self, address: str, payload: Payload) -> int | None:
+        chat_id = chat_id_of(address)
+        try:
+            if payload.media_kind in ("photo", "video") and payload.media_path:
+                media = FSInputFile(payload.media_path)
+                caption = payload.text[:CAPTION_MAX] or None
+                if payload.media_kind == "photo":
+                    msg = await self.bot.send_photo(
+                        chat_id, media, caption=caption, request_timeout=self.request_timeout
+                    )
+                else:
+                    msg = await self.bot.send_video(
+                        chat_id, media, caption=caption, request_timeout=self.request_timeout
+                    )
+            else:
+                msg = await self.bot.send_message(
+                    chat_id=chat_id,
+                    text=payload.text,
+                    reply_markup=keyboard(payload),
+                    request_timeout=self.request_timeout,
+                )
+        except TelegramRetryAfter as exc:
+            raise RetryLater(exc.retry_after) from None
+        except TelegramForbiddenError:
+            raise Unreachable() from None
+        except (TelegramNetworkError, TelegramServerError, RestartingTelegram) as exc:
+            raise TemporaryFailure(type(exc).__name__) from None
+        except (TelegramBadRequest, TelegramNotFound) as exc:
+            raise PermanentFailure(f"{type(exc).__name__}") from None
+        except TelegramAPIError as exc:
+            raise TemporaryFailure(type(exc).__name__) from None
+        return msg.message_id

@@ -1,0 +1,12 @@
+"""What the Telegram adapter itself says (the flow says everything else)."""
+
+from __future__ import annotations
+
+from haven.content import N_
+
+M_FLOOD = N_(
+    "You are sending too many messages. Please wait a few minutes: what you send until then "
+    "is not read."
+)
+M_PHOTO_TOO_LARGE = N_("This photo is too large: at most {max} MB. Please send a smaller photo.")
+M_PHOTO_FAILED = N_("The photo could not be received. Please send it again.")

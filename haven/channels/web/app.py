@@ -1,0 +1,584 @@
+"""The web intake: the questionnaire as plain HTML forms, one step a page, no JavaScript.
+
+Every page and link is relative (``./``, ``return``, ``style.css``), so the same pages work
+under any mirror domain or path and as a Tor onion service. The only state in the browser is
+one random session id in one cookie; it is the web channel's *address* for the intake
+service, which keeps the flow state sealed under the routing key. Nothing about the client
+(IP address, user agent) is read, logged or stored.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+import secrets
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from limits import parse
+from starlette.applications import Starlette
+from starlette.datastructures import FormData, UploadFile
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from haven import crypto
+from haven.content import LANGS, LANGUAGE_NAMES
+from haven.flows import Effect, Mode, Reply
+from haven.flows import engine as flow_engine
+from haven.flows.inputs import Choice, Command, Input, Text
+from haven.services.applicant import (
+    Applicants,
+    Gate,
+    RateLimited,
+    Unlocked,
+    WrongCredentials,
+    current_state,
+)
+from haven.services.intake import Intake, IntakeResult, PhotoData
+from haven.settings import Settings
+from haven.store.db import Store
+
+from . import texts
+from .texts import Texts
+
+log = logging.getLogger("haven.web")
+
+HERE = Path(__file__).resolve().parent
+COOKIE = "s"
+CHANNEL = "web"
+FORM_LIMIT = 128 * 1024
+_SID = re.compile(r"[A-Za-z0-9_-]{43}")
+#: Campaign codes as the campaigns service stores them (lower case), from ``?c=``.
+_CAMPAIGN = re.compile(r"[a-z0-9][a-z0-9_-]{1,63}")
+COMMANDS = ("lang", "restart", "forget")
+
+CSP = (
+    "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
+    "frame-ancestors 'none'; base-uri 'none'"
+)
+HEADERS = {
+    "cache-control": "no-store",
+    "referrer-policy": "no-referrer",
+    "x-content-type-options": "nosniff",
+    "x-frame-options": "DENY",
+    "content-security-policy": CSP,
+    "permissions-policy": "camera=(), microphone=(), geolocation=()",
+}
+
+
+class SecurityHeaders:
+    """Adds the headers to every response, and turns any crash into a plain 500 page whose
+    log line names only the exception type (a message could hold what someone typed)."""
+
+    def __init__(self, app: ASGIApp, onion_url: str) -> None:
+        self.app = app
+        self.onion_url = onion_url.rstrip("/")
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        extra = dict(HEADERS)
+        if self.onion_url:
+            path = scope.get("path", "/")
+            extra["onion-location"] = self.onion_url + path
+        started = False
+
+        async def send_with_headers(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+                present = {k.lower() for k, _ in message.get("headers", [])}
+                headers = list(message.get("headers", []))
+                for name, value in extra.items():
+                    if name.encode() not in present:
+                        headers.append((name.encode(), value.encode()))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_headers)
+        except Exception as exc:
+            log.error("web event=error type=%s", type(exc).__name__)
+            if started:
+                raise
+            response = HTMLResponse("<!doctype html><title>500</title><p>500</p>", 500)
+            await response(scope, receive, send_with_headers)
+
+
+@dataclass
+class Resend:
+    """A form to send again (after a rate limit or an expired page): nothing typed is lost."""
+
+    action: str
+    text: str | None = None
+    reference: str | None = None
+    hidden: list[tuple[str, str]] = field(default_factory=list)
+
+
+def preferred_lang(header: str, default: str) -> str:
+    """The first of our languages the browser's Accept-Language asks for (it only preselects)."""
+    best: tuple[float, int, str] | None = None
+    for index, part in enumerate(header.split(",")[:20]):
+        tag, _, params = part.strip().partition(";")
+        quality = 1.0
+        if params.strip().startswith("q="):
+            try:
+                quality = float(params.strip()[2:])
+            except ValueError:
+                quality = 0.0
+        primary = tag.strip().split("-")[0].lower()
+        if primary in LANGS and quality > 0:
+            candidate = (-quality, index, primary)
+            if best is None or candidate < best:
+                best = candidate
+    return best[2] if best else default
+
+
+def _str(form: FormData, name: str, limit: int = 20_000) -> str:
+    value = form.get(name)
+    return value[:limit] if isinstance(value, str) else ""
+
+
+def campaign_code(text: str) -> str:
+    """A campaign code from ``?c=`` (like a Telegram deep link), or "" if it is not one."""
+    code = text.strip().lower()
+    return code if _CAMPAIGN.fullmatch(code) else ""
+
+
+def _minutes(seconds: int) -> int:
+    return max(1, math.ceil(seconds / 60))
+
+
+class WebIntake:
+    def __init__(self, settings: Settings, store: Store, keys: crypto.IntakeKeys) -> None:
+        self.settings = settings
+        self.keys = keys
+        self.intake = Intake(store, keys)
+        self.applicants = Applicants(
+            store,
+            keys,
+            per_case_limit=settings.web_unlock_limit,
+            global_limit=settings.web_unlock_global_limit,
+        )
+        self.gate = Gate()
+        self.per_session = parse(settings.web_session_limit)
+        self.overall = parse(settings.web_global_limit)
+        self.fingerprint = crypto.fingerprint(keys.public_key)
+        token = settings.telegram_token
+        self.bot_id = token.split(":", 1)[0] if ":" in token else ""
+        self.jinja = Environment(
+            loader=FileSystemLoader(HERE / "templates"),
+            autoescape=select_autoescape(default=True, default_for_string=True),
+            trim_blocks=True,
+            lstrip_blocks=True,
+            auto_reload=False,
+        )
+        self.css = (HERE / "style.css").read_bytes()
+        self.photo_megabytes = max(1, settings.web_photo_max_bytes // 1_000_000)
+
+    # -- sessions and tokens ------------------------------------------------------------
+
+    @staticmethod
+    def session_of(request: Request) -> str | None:
+        sid = request.cookies.get(COOKIE, "")
+        return sid if _SID.fullmatch(sid) else None
+
+    def csrf(self, sid: str) -> str:
+        return self.keys.lookup("web-csrf", sid)
+
+    def csrf_ok(self, sid: str, form: FormData) -> bool:
+        return secrets.compare_digest(_str(form, "csrf", 128), self.csrf(sid))
+
+    def lang_of(self, request: Request, form: FormData | None = None) -> str:
+        hinted = _str(form, "l", 8) if form is not None else request.query_params.get("l", "")
+        if hinted in LANGS:
+            return hinted
+        return preferred_lang(
+            request.headers.get("accept-language", ""), self.settings.default_lang
+        )
+
+    def limited(self, sid: str) -> int:
+        return self.gate.hit([(self.per_session, sid), (self.overall, "all")])
+
+    # -- rendering ------------------------------------------------------------------------
+
+    def page(
+        self,
+        request: Request,
+        template: str,
+        lang: str,
+        sid: str,
+        *,
+        status: int = 200,
+        new_session: bool = False,
+        notes: Sequence[str] = (),
+        headers: Mapping[str, str] | None = None,
+        **context: Any,
+    ) -> HTMLResponse:
+        t = Texts(lang)
+        verify = t.VERIFY.format(fingerprint=self.fingerprint)
+        if self.bot_id:
+            verify += " " + t.VERIFY_BOT.format(bot_id=self.bot_id)
+        html = self.jinja.get_template(template).render(
+            t=t,
+            notes=notes,
+            verify=verify,
+            mirrors=self.settings.mirrors,
+            onion=self.settings.onion_url,
+            csrf=self.csrf(sid),
+            **context,
+        )
+        response = HTMLResponse(html, status_code=status, headers=headers)
+        if new_session:
+            response.set_cookie(
+                COOKIE,
+                sid,
+                path="/",
+                httponly=True,
+                samesite="strict",
+                secure=request.url.scheme == "https",
+            )
+        return response
+
+    def resend(
+        self,
+        request: Request,
+        lang: str,
+        sid: str,
+        note: str,
+        form: FormData,
+        action: str,
+        *,
+        status: int,
+        new_session: bool = False,
+        headers: Mapping[str, str] | None = None,
+    ) -> HTMLResponse:
+        """A short page with the note and the same form again, holding what was typed."""
+        keep = Resend(action)
+        if "text" in form:
+            keep.text = _str(form, "text")
+        if action == "return" and _str(form, "a", 16) == "open":
+            keep.reference = _str(form, "r", 64)
+        for name in ("choice", "cmd", "c", "a", "r", "t"):
+            if name in form and not (name == "r" and keep.reference is not None):
+                keep.hidden.append((name, _str(form, name, 4096)))
+        return self.page(
+            request,
+            "notice.html",
+            lang,
+            sid,
+            status=status,
+            new_session=new_session,
+            notes=[note],
+            form=keep,
+            headers=headers,
+        )
+
+    def notice(
+        self, request: Request, lang: str, sid: str, notes: Sequence[str], status: int = 200
+    ) -> HTMLResponse:
+        return self.page(request, "notice.html", lang, sid, status=status, notes=notes, form=None)
+
+    def step_page(
+        self,
+        request: Request,
+        lang: str | None,
+        sid: str,
+        replies: Sequence[Reply],
+        *,
+        typed: str = "",
+        status: int = 200,
+        new_session: bool = False,
+    ) -> HTMLResponse:
+        lang = lang or self.settings.default_lang
+        if not replies:
+            replies = (Reply(""),)
+        *notes, question = replies
+        if question.expects is None and not question.choices:
+            notes, question = [*notes, question], Reply("")
+        return self.page(
+            request,
+            "step.html",
+            lang,
+            sid,
+            status=status,
+            new_session=new_session,
+            notes=[n.text for n in notes],
+            question=question.text,
+            expects=question.expects,
+            choices=question.choices,
+            typed=typed,
+            langs=LANGS,
+            commands=True,
+        )
+
+    def landing(
+        self, request: Request, lang: str, sid: str, *, new_session: bool, campaign: str = ""
+    ) -> HTMLResponse:
+        t = Texts(lang)
+        return self.page(
+            request,
+            "landing.html",
+            lang,
+            sid,
+            new_session=new_session,
+            choose=t(texts.CHOOSE_LANG),
+            languages=[(code, LANGUAGE_NAMES[code]) for code in LANGS],
+            campaign=campaign,
+        )
+
+    # -- the questionnaire ----------------------------------------------------------------
+
+    async def home(self, request: Request) -> Response:
+        sid = self.session_of(request)
+        lang = self.lang_of(request)
+        campaign = campaign_code(request.query_params.get("c", ""))
+        if sid is None:
+            return self.landing(
+                request, lang, crypto.random_token(), new_session=True, campaign=campaign
+            )
+        wait = self.limited(sid)
+        if wait:
+            note = Texts(lang).LIMITED.format(minutes=_minutes(wait))
+            return self.notice(request, lang, sid, [note], status=429)
+        state = await current_state(self.intake, CHANNEL, sid)
+        if state is None or state.lang is None or state.mode is Mode.erased:
+            return self.landing(request, lang, sid, new_session=False, campaign=campaign)
+        if state.mode is Mode.submitted:
+            return self.notice(request, state.lang, sid, [self.intake.engine.ask(state).text])
+        return self.step_page(request, state.lang, sid, [self.intake.engine.ask(state)])
+
+    async def read_form(self, request: Request, lang: str) -> FormData | tuple[str, int]:
+        """The posted form, or the note and status to answer when it cannot be read."""
+        length = request.headers.get("content-length", "")
+        multipart = request.headers.get("content-type", "").startswith("multipart/")
+        limit = FORM_LIMIT + (self.settings.web_photo_max_bytes if multipart else 0)
+        t = Texts(lang)
+        if not length.isdigit():
+            return t.BAD_FORM, 411
+        if int(length) > limit:
+            if multipart:
+                return t.PHOTO_TOO_BIG.format(max=self.photo_megabytes), 413
+            return t.TOO_LARGE, 413
+        try:
+            return await request.form(max_files=1, max_fields=40, max_part_size=FORM_LIMIT)
+        except Exception:  # malformed bodies raise HTTPException or parser-specific errors
+            return t.BAD_FORM, 400
+
+    async def guard(self, request: Request, action: str) -> tuple[str, str, FormData] | Response:
+        """Cookie, form, CSRF token and rate limits of a POST, in that order."""
+        sid = self.session_of(request)
+        lang = self.lang_of(request)
+        form = await self.read_form(request, lang)
+        if isinstance(form, tuple):
+            note, status = form
+            return self.notice(request, lang, sid or crypto.random_token(), [note], status)
+        lang = self.lang_of(request, form)
+        t = Texts(lang)
+        if sid is None:
+            log.info("web event=no_cookie")
+            fresh = crypto.random_token()
+            return self.resend(
+                request, lang, fresh, t.NO_COOKIE, form, action, status=403, new_session=True
+            )
+        if not self.csrf_ok(sid, form):
+            log.info("web event=csrf_rejected")
+            return self.resend(request, lang, sid, t.EXPIRED, form, action, status=403)
+        wait = self.limited(sid)
+        if wait:
+            log.info("web event=rate_limited")
+            note = t.LIMITED.format(minutes=_minutes(wait))
+            headers = {"retry-after": str(wait)}
+            return self.resend(request, lang, sid, note, form, action, status=429, headers=headers)
+        return sid, lang, form
+
+    async def answer(self, request: Request) -> Response:
+        guarded = await self.guard(request, "./")
+        if isinstance(guarded, Response):
+            return guarded
+        sid, lang, form = guarded
+        inp: Input | PhotoData
+        command, choice, typed = _str(form, "cmd", 16), _str(form, "choice", 64), ""
+        photo = form.get("photo")
+        if command in COMMANDS:
+            inp = Command(command)
+        elif choice:
+            inp = Choice(choice)
+        elif isinstance(photo, UploadFile) and photo.filename:
+            data = await photo.read(self.settings.web_photo_max_bytes + 1)
+            if len(data) > self.settings.web_photo_max_bytes:
+                note = Texts(lang).PHOTO_TOO_BIG.format(max=self.photo_megabytes)
+                return self.notice(request, lang, sid, [note], status=413)
+            inp = PhotoData(data) if data else Text("")
+        else:
+            typed = _str(form, "text")
+            inp = Text(typed)
+        result = await self.intake.handle(
+            CHANNEL, sid, inp, campaign=campaign_code(_str(form, "c", 64)) or None
+        )
+        return await self.after(request, sid, result, typed)
+
+    async def after(self, request: Request, sid: str, result: IntakeResult, typed: str) -> Response:
+        lang = result.lang or self.settings.default_lang
+        if result.effect is Effect.submit:
+            issued = await self.applicants.issue(result.case_id, lang)
+            log.info("web event=submitted case=%s", result.case_id)
+            # A fresh session: the finished conversation is no longer tied to this browser.
+            return self.page(
+                request,
+                "done.html",
+                lang,
+                crypto.random_token(),
+                new_session=True,
+                replies=[r.text for r in result.replies],
+                passphrase=issued.passphrase.split(),
+            )
+        if result.effect is Effect.erase:
+            return self.page(
+                request,
+                "notice.html",
+                lang,
+                crypto.random_token(),
+                new_session=True,
+                notes=[r.text for r in result.replies],
+                form=None,
+            )
+        # Keep the typed text in the form when the same question is asked again.
+        reasked = bool(typed) and len(result.replies) > 1
+        return self.step_page(request, lang, sid, result.replies, typed=typed if reasked else "")
+
+    # -- coming back with the passphrase --------------------------------------------------
+
+    async def return_page(self, request: Request) -> Response:
+        sid = self.session_of(request)
+        lang = self.lang_of(request)
+        fresh = sid is None
+        sid = sid or crypto.random_token()
+        return self.page(request, "return.html", lang, sid, new_session=fresh, reference="")
+
+    def thread_page(
+        self,
+        request: Request,
+        sid: str,
+        unlocked: Unlocked,
+        items: Sequence[Any],
+        *,
+        notes: Sequence[str] = (),
+        typed: str = "",
+        confirm_erase: bool = False,
+    ) -> HTMLResponse:
+        t = Texts(unlocked.lang)
+        return self.page(
+            request,
+            "thread.html",
+            unlocked.lang,
+            sid,
+            notes=notes,
+            reference=unlocked.reference,
+            token=self.applicants.page_token(unlocked, sid),
+            items=items,
+            typed=typed,
+            confirm_erase=t(flow_engine.M_FORGET_ASK) if confirm_erase else "",
+            erase_yes=t(flow_engine.M_FORGET_YES),
+            erase_no=t(flow_engine.M_FORGET_NO),
+        )
+
+    async def come_back(self, request: Request) -> Response:
+        guarded = await self.guard(request, "return")
+        if isinstance(guarded, Response):
+            return guarded
+        sid, lang, form = guarded
+        t = Texts(lang)
+        action = _str(form, "a", 16)
+        reference = _str(form, "r", 64)
+        if action == "open":
+            try:
+                unlocked = await self.applicants.unlock(reference, _str(form, "p", 1000))
+            except RateLimited as exc:
+                note = t.LIMITED.format(minutes=_minutes(exc.retry_after))
+                headers = {"retry-after": str(exc.retry_after)}
+                return self.resend(
+                    request, lang, sid, note, form, "return", status=429, headers=headers
+                )
+            except WrongCredentials:
+                return self.page(
+                    request, "return.html", lang, sid, notes=[t.WRONG], reference=reference
+                )
+            items = await self.applicants.thread(unlocked)
+            return self.thread_page(request, sid, unlocked, items)
+        try:
+            unlocked = await self.applicants.resume(reference, _str(form, "t", 4096), sid)
+        except WrongCredentials:
+            return self.page(
+                request, "return.html", lang, sid, notes=[t.EXPIRED], reference=reference
+            )
+        if action == "erase_yes":
+            await self.applicants.erase(unlocked)
+            note = Texts(unlocked.lang)(flow_engine.M_FORGOTTEN)
+            return self.page(
+                request,
+                "notice.html",
+                unlocked.lang,
+                crypto.random_token(),
+                new_session=True,
+                notes=[note],
+                form=None,
+            )
+        notes: list[str] = []
+        typed = ""
+        if action == "send":
+            text = _str(form, "text")
+            posted = await self.applicants.post(unlocked, text)
+            notes = [r.text for r in posted.replies]
+            typed = "" if posted.stored else text
+        items = await self.applicants.thread(unlocked)
+        return self.thread_page(
+            request,
+            sid,
+            unlocked,
+            items,
+            notes=notes,
+            typed=typed,
+            confirm_erase=action == "erase",
+        )
+
+    # -- the rest -----------------------------------------------------------------------
+
+    async def stylesheet(self, _request: Request) -> Response:
+        return Response(
+            self.css,
+            media_type="text/css",
+            headers={"cache-control": "public, max-age=86400"},
+        )
+
+    async def not_found(self, request: Request, _exc: Exception) -> Response:
+        lang = self.lang_of(request)
+        sid = self.session_of(request) or crypto.random_token()
+        status = getattr(_exc, "status_code", 404)
+        note = Texts(lang).NOT_FOUND if status == 404 else Texts(lang).BAD_FORM
+        return self.notice(request, lang, sid, [note], status=status)
+
+
+def create_web_app(settings: Settings, store: Store, keys: crypto.IntakeKeys) -> ASGIApp:
+    """The web intake as an ASGI app, to be mounted at ``/`` by the composition root."""
+    web = WebIntake(settings, store, keys)
+    app = Starlette(
+        routes=[
+            Route("/", web.home, methods=["GET", "HEAD"]),
+            Route("/", web.answer, methods=["POST"]),
+            Route("/return", web.return_page, methods=["GET", "HEAD"]),
+            Route("/return", web.come_back, methods=["POST"]),
+            Route("/style.css", web.stylesheet, methods=["GET", "HEAD"]),
+        ],
+        exception_handlers={HTTPException: web.not_found},
+    )
+    app.state.web = web
+    return SecurityHeaders(app, settings.onion_url)

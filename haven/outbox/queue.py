@@ -1,0 +1,124 @@
+"""Writing to the outbox: always inside the caller's transaction."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import delete, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from haven.crypto import IntakeKeys
+from haven.flows import Reply
+from haven.store.models import Contact, OutboxMessage, utcnow
+
+from .payload import Payload, payloads_for
+
+log = logging.getLogger("haven.outbox")
+
+PENDING, SENDING, SENT, FAILED, DROPPED = "pending", "sending", "sent", "failed", "dropped"
+
+
+def chat_key(keys: IntakeKeys, channel: str, address: str) -> str:
+    """The keyed hash a destination is known by (the same as :attr:`Contact.lookup`)."""
+    return keys.lookup(f"contact:{channel}", address)
+
+
+async def enqueue(
+    session: AsyncSession,
+    keys: IntakeKeys,
+    target: Contact | tuple[str, str],
+    payload: Payload,
+    *,
+    case_id: int | None = None,
+    kind: str = "reply",
+    keep: bool = False,
+    not_before: datetime | None = None,
+    detached: bool = False,
+) -> OutboxMessage | None:
+    """Queue one message in the caller's transaction; it is sent after the commit.
+
+    ``target`` is a :class:`Contact` (its sealed address is copied) or ``(channel, address)``
+    (e.g. ``("telegram", "@channel")`` for channel posts). Nothing is queued for a contact
+    marked unreachable (it blocked the bot): returns ``None``. ``keep`` seals the text to the
+    case key once sent (operator replies); otherwise it is erased once sent. ``detached``
+    leaves the row unlinked from a contact that is being deleted (``/forget``).
+    """
+    if isinstance(target, Contact):
+        if target.unreachable:
+            log.info("outbox event=skipped_unreachable contact=%s", target.id)
+            return None
+        channel, chat, address = target.channel, target.lookup, target.address
+        contact_id = None if detached else target.id
+        if case_id is None:
+            case_id = target.case_id
+    else:
+        channel, plain = target
+        chat = chat_key(keys, channel, plain)
+        address = keys.seal_routing(plain.encode("utf-8"))
+        contact_id = None
+    row = OutboxMessage(
+        channel=channel,
+        chat=chat,
+        address=address,
+        contact_id=contact_id,
+        case_id=case_id,
+        kind=kind,
+        payload=keys.seal_routing(payload.encode()),
+        keep=keep,
+        state=PENDING,
+        attempts=0,
+        next_at=not_before or utcnow(),
+    )
+    session.add(row)
+    return row
+
+
+class Outbox:
+    """The intake's reply sink (:class:`haven.services.intake.ReplySink`) and a thin facade."""
+
+    def __init__(self, keys: IntakeKeys, text_max: int = 4096) -> None:
+        self.keys = keys
+        self.text_max = text_max
+
+    async def deliver(
+        self,
+        session: AsyncSession,
+        contact: Contact,
+        replies: Sequence[Reply],
+        *,
+        case_id: int | None,
+        context: str | None,
+        detached: bool = False,
+    ) -> int:
+        count = 0
+        for payload in payloads_for(replies, context, self.text_max):
+            row = await enqueue(
+                session, self.keys, contact, payload, case_id=case_id, detached=detached
+            )
+            count += row is not None
+        return count
+
+    async def forget(self, session: AsyncSession, contact: Contact) -> None:
+        """Erase every message to this contact's chat, sent or not (``/forget``)."""
+        await session.execute(delete(OutboxMessage).where(OutboxMessage.chat == contact.lookup))
+
+    async def enqueue(
+        self,
+        session: AsyncSession,
+        target: Contact | tuple[str, str],
+        payload: Payload,
+        **kwargs: object,
+    ) -> OutboxMessage | None:
+        return await enqueue(session, self.keys, target, payload, **kwargs)  # type: ignore[arg-type]
+
+
+async def drop_chat(session: AsyncSession, chat: str, reason: str) -> int:
+    """Stop sending to a chat: its pending messages are dropped and their texts erased."""
+    result = await session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.chat == chat, OutboxMessage.state.in_((PENDING, SENDING)))
+        .values(state=DROPPED, payload=None, error=reason, lease_until=None)
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]

@@ -1,0 +1,435 @@
+"""The outbox worker: claims due messages, sends them within the rate limits, records results.
+
+Delivery is *at least once*, and exactly once unless the process dies in one short window:
+
+1. A claim (one transaction) marks rows ``sending`` with a lease and reserves sending slots
+   from the shared pacer row, so that all workers together stay under the overall rate.
+2. Each row is sent at its slot by the channel's :class:`Sender`.
+3. Results are written in one transaction: ``sent`` (text erased, or sealed to the case key
+   when ``keep``), ``pending`` again with a later ``next_at`` (429 ``retry_after``, network
+   errors with exponential backoff), ``dropped`` for a chat that blocked the bot (and the
+   contact is marked unreachable), ``failed`` for a message the channel refuses.
+
+If the process dies after the channel accepted a message but before step 3 commits (a few
+milliseconds), the lease expires and the message is sent again: the applicant may see it
+twice, but nothing is ever lost. Rows claimed but not yet sent are simply sent after the lease.
+
+Per chat, messages go out in order (a row is only claimed when no earlier row of its chat is
+pending or in flight) and no faster than the per-chat rate (measured from the last accepted
+message of the chat). Across chats, the oldest waiting message goes first, so no chat can
+starve the others. On PostgreSQL several workers can run at once: rows are claimed with
+``FOR UPDATE SKIP LOCKED`` and the pacer row is locked for the few milliseconds of a claim.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import random
+import secrets
+import time
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Protocol
+
+from sqlalchemy import and_, delete, exists, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
+
+from haven.crypto import BadEnvelope, IntakeKeys
+from haven.store.db import Store
+from haven.store.models import Contact, OutboxMessage, OutboxPacer, utcnow
+
+from .payload import Payload
+from .queue import DROPPED, FAILED, PENDING, SENDING, SENT, drop_chat
+
+log = logging.getLogger("haven.outbox")
+
+
+class RetryLater(Exception):
+    """The channel asks to wait (Telegram 429 with ``retry_after``)."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"retry after {seconds}s")
+        self.seconds = float(seconds)
+
+
+class Unreachable(Exception):
+    """The destination refuses our messages for good (Telegram 403: the bot was blocked)."""
+
+
+class TemporaryFailure(Exception):
+    """Network error, timeout, server error: try again later."""
+
+
+class PermanentFailure(Exception):
+    """The channel refuses this message (e.g. 400 Bad Request): do not retry."""
+
+
+class Sender(Protocol):
+    """Sends one message on one channel; returns the channel's message id, if any."""
+
+    channel: str
+
+    async def send(self, address: str, payload: Payload) -> int | None: ...
+
+
+@dataclass
+class _Job:
+    id: int
+    chat: str
+    contact_id: int | None
+    address: str
+    payload: Payload
+    raw: bytes
+    keep: bool
+    attempts: int
+    slot: float
+    outcome: str = "released"
+    remote_id: int | None = None
+    retry_after: float = 0.0
+    error: str | None = None
+
+
+@dataclass
+class Stats:
+    sent: int = 0
+    retried: int = 0
+    rate_limited: int = 0
+    dropped: int = 0
+    failed: int = 0
+    batches: int = 0
+    errors: dict[str, int] = field(default_factory=dict)
+
+
+class Worker:
+    """Sends what the outbox holds. ``run()`` until ``stop()``; ``wake()`` after a commit."""
+
+    #: How far ahead (seconds) one claim reserves sending slots.
+    HORIZON = 1.0
+    #: Fraction of the configured rate actually used: room for network jitter, so that the
+    #: server never sees more than the limit in any one-second window.
+    MARGIN = 0.98
+
+    def __init__(
+        self,
+        store: Store,
+        keys: IntakeKeys,
+        senders: Mapping[str, Sender],
+        *,
+        rate: float = 30.0,
+        per_chat_rate: float = 1.0,
+        lease: float = 30.0,
+        max_batch: int = 200,
+        poll: float = 0.5,
+        backoff_base: float = 1.0,
+        backoff_max: float = 300.0,
+        send_timeout: float = 20.0,
+        name: str | None = None,
+    ) -> None:
+        self.store = store
+        self.keys = keys
+        self.senders = dict(senders)
+        self.rate = rate
+        self.per_chat_rate = per_chat_rate
+        self.lease = lease
+        self.max_batch = max_batch
+        self.poll = poll
+        self.backoff_base = backoff_base
+        self.backoff_max = backoff_max
+        self.send_timeout = send_timeout
+        self.name = name or f"w-{secrets.token_hex(4)}"
+        self.stats = Stats()
+        self._interval = 1.0 / (rate * self.MARGIN)
+        self._window: deque[float] = deque()
+        self._wake = asyncio.Event()
+        self._stopping = False
+        self._last_purge = 0.0
+
+    # -- control --------------------------------------------------------------------------
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def stop(self) -> None:
+        self._stopping = True
+        self._wake.set()
+
+    async def run(self) -> None:
+        await self.prepare()
+        log.info("outbox event=worker_started worker=%s rate=%s", self.name, self.rate)
+        while not self._stopping:
+            try:
+                done = await self.run_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("outbox event=worker_error worker=%s", self.name)
+                done = 0
+                await asyncio.sleep(1.0)
+            if done == 0 and not self._stopping:
+                self._wake.clear()
+                try:
+                    await asyncio.wait_for(self._wake.wait(), self.poll)
+                except TimeoutError:
+                    pass
+        log.info("outbox event=worker_stopped worker=%s", self.name)
+
+    async def prepare(self) -> None:
+        """Create the pacer rows (once per channel; a concurrent insert is fine)."""
+        for channel in self.senders:
+            try:
+                async with self.store.transaction() as session:
+                    if await session.get(OutboxPacer, channel) is None:
+                        session.add(OutboxPacer(channel=channel, next_at=0.0))
+            except IntegrityError:
+                pass
+
+    # -- one round ------------------------------------------------------------------------
+
+    async def run_once(self) -> int:
+        """Recover expired leases, claim, send, record. Returns how many rows it handled."""
+        await self._recover()
+        total = 0
+        for channel, sender in self.senders.items():
+            jobs = await self._claim(channel)
+            if not jobs:
+                continue
+            self.stats.batches += 1
+            try:
+                await asyncio.gather(*(self._send(sender, job) for job in jobs))
+            finally:
+                await asyncio.shield(self._record(channel, jobs))
+            total += len(jobs)
+        if time.monotonic() - self._last_purge > 60:
+            await self.purge()
+        return total
+
+    async def _recover(self) -> None:
+        async with self.store.transaction() as session:
+            await session.execute(
+                update(OutboxMessage)
+                .where(OutboxMessage.state == SENDING, OutboxMessage.lease_until < utcnow())
+                .values(state=PENDING, lease_until=None, worker=None)
+            )
+
+    async def _claim(self, channel: str) -> list[_Job]:
+        is_pg = self.store.dialect == "postgresql"
+        async with self.store.transaction() as session:
+            pacer_q = select(OutboxPacer).where(OutboxPacer.channel == channel)
+            if is_pg:
+                pacer_q = pacer_q.with_for_update()
+            pacer = await session.scalar(pacer_q)
+            if pacer is None:
+                pacer = OutboxPacer(channel=channel, next_at=0.0)
+                session.add(pacer)
+            now = time.time()
+            start = max(pacer.next_at, now)
+            room = math.floor((now + self.HORIZON - start) / self._interval)
+            limit = min(self.max_batch, max(0, room))
+            if limit == 0:
+                return []
+            rows = await self._due(session, channel, limit, is_pg)
+            if not rows:
+                return []
+            jobs: list[_Job] = []
+            lease_until = utcnow() + timedelta(seconds=self.lease + self.HORIZON)
+            for n, row in enumerate(rows):
+                slot = start + n * self._interval
+                try:
+                    address = self.keys.open_routing(row.address).decode("utf-8")
+                    raw = self.keys.open_routing(row.payload) if row.payload else b""
+                    payload = Payload.decode(raw)
+                except (BadEnvelope, ValueError):
+                    # Sealed under a routing key we no longer hold: cannot ever be sent.
+                    row.state, row.payload, row.error = FAILED, None, "unreadable"
+                    continue
+                row.state, row.lease_until, row.worker = SENDING, lease_until, self.name
+                jobs.append(
+                    _Job(row.id, row.chat, row.contact_id, address, payload, raw, row.keep,
+                         row.attempts, slot)
+                )  # fmt: skip
+            pacer.next_at = start + len(jobs) * self._interval
+            return jobs
+
+    async def _due(
+        self, session: AsyncSession, channel: str, limit: int, is_pg: bool
+    ) -> list[OutboxMessage]:
+        o = OutboxMessage
+        earlier = aliased(OutboxMessage)
+        recent = aliased(OutboxMessage)
+        now = utcnow()
+        pace_cut = now - timedelta(seconds=1.0 / self.per_chat_rate)
+        query = (
+            select(o)
+            .where(
+                o.channel == channel,
+                o.state == PENDING,
+                o.next_at <= now,
+                ~exists().where(
+                    earlier.chat == o.chat,
+                    earlier.id < o.id,
+                    earlier.state.in_((PENDING, SENDING)),
+                ),
+                ~exists().where(
+                    recent.chat == o.chat,
+                    recent.state == SENT,
+                    recent.sent_at > pace_cut,
+                ),
+            )
+            .order_by(o.id)
+            .limit(limit)
+        )
+        if is_pg:
+            query = query.with_for_update(skip_locked=True, of=o)
+        return list((await session.scalars(query)).all())
+
+    async def _send(self, sender: Sender, job: _Job) -> None:
+        delay = job.slot - time.time()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        await self._window_guard()
+        try:
+            job.remote_id = await asyncio.wait_for(
+                sender.send(job.address, job.payload), self.send_timeout
+            )
+            job.outcome = SENT
+        except RetryLater as exc:
+            job.outcome, job.retry_after, job.error = "retry_after", exc.seconds, "429"
+        except Unreachable:
+            job.outcome, job.error = "unreachable", "403"
+        except PermanentFailure as exc:
+            job.outcome, job.error = FAILED, str(exc)[:64] or "rejected"
+        except (TemporaryFailure, TimeoutError, OSError) as exc:
+            job.outcome, job.error = "retry", type(exc).__name__[:64]
+        except Exception as exc:  # a sender bug must not lose the batch's other results
+            log.exception("outbox event=sender_error row=%s", job.id)
+            job.outcome, job.error = "retry", type(exc).__name__[:64]
+
+    async def _window_guard(self) -> None:
+        """Never more than ``rate`` sends started in any one second, whatever the jitter."""
+        cap = max(1, math.floor(self.rate))
+        while len(self._window) >= cap:
+            wait = self._window[0] + 1.0 - time.monotonic()
+            if wait <= 0:
+                self._window.popleft()
+                continue
+            await asyncio.sleep(wait)
+        self._window.append(time.monotonic())
+
+    def backoff(self, attempts: int) -> float:
+        base = min(self.backoff_max, self.backoff_base * 2 ** max(0, attempts - 1))
+        return base * (0.5 + random.random() / 2)  # noqa: S311 - jitter, not a secret
+
+    async def _record(self, channel: str, jobs: list[_Job]) -> None:
+        now = utcnow()
+        sent_plain = [j.id for j in jobs if j.outcome == SENT and not j.keep]
+        released = [j.id for j in jobs if j.outcome == "released"]
+        mine = and_(OutboxMessage.state == SENDING, OutboxMessage.worker == self.name)
+        async with self.store.transaction() as session:
+            if sent_plain:
+                await session.execute(
+                    update(OutboxMessage)
+                    .where(OutboxMessage.id.in_(sent_plain), mine)
+                    .values(state=SENT, sent_at=now, payload=None, lease_until=None, error=None)
+                )
+            if released:
+                await session.execute(
+                    update(OutboxMessage)
+                    .where(OutboxMessage.id.in_(released), mine)
+                    .values(state=PENDING, lease_until=None, worker=None)
+                )
+            pause = 0.0
+            for job in jobs:
+                where = and_(OutboxMessage.id == job.id, mine)
+                if job.outcome == SENT:
+                    self.stats.sent += 1
+                    if job.keep:
+                        await session.execute(
+                            update(OutboxMessage)
+                            .where(where)
+                            .values(
+                                state=SENT,
+                                sent_at=now,
+                                payload=self.keys.seal(job.raw),
+                                remote_id=job.remote_id,
+                                lease_until=None,
+                                error=None,
+                            )
+                        )
+                elif job.outcome == "retry_after":
+                    self.stats.rate_limited += 1
+                    pause = max(pause, job.retry_after)
+                    await session.execute(
+                        update(OutboxMessage)
+                        .where(where)
+                        .values(
+                            state=PENDING,
+                            next_at=now + timedelta(seconds=job.retry_after),
+                            lease_until=None,
+                            error="429",
+                        )
+                    )
+                elif job.outcome == "retry":
+                    self.stats.retried += 1
+                    attempts = job.attempts + 1
+                    await session.execute(
+                        update(OutboxMessage)
+                        .where(where)
+                        .values(
+                            state=PENDING,
+                            attempts=attempts,
+                            next_at=now + timedelta(seconds=self.backoff(attempts)),
+                            lease_until=None,
+                            error=job.error,
+                        )
+                    )
+                elif job.outcome == "unreachable":
+                    self.stats.dropped += 1
+                    await drop_chat(session, job.chat, "403")
+                    await session.execute(
+                        update(Contact).where(Contact.lookup == job.chat).values(unreachable=True)
+                    )
+                    log.info("outbox event=unreachable row=%s contact=%s", job.id, job.contact_id)
+                elif job.outcome == FAILED:
+                    self.stats.failed += 1
+                    await session.execute(
+                        update(OutboxMessage)
+                        .where(where)
+                        .values(state=FAILED, payload=None, lease_until=None, error=job.error)
+                    )
+                    log.warning("outbox event=failed row=%s error=%s", job.id, job.error)
+                if job.error:
+                    self.stats.errors[job.error] = self.stats.errors.get(job.error, 0) + 1
+            if pause:
+                # Telegram's 429 asks the whole bot to wait: hold every send of this channel.
+                pacer = await session.get(OutboxPacer, channel)
+                if pacer is not None:
+                    pacer.next_at = max(pacer.next_at, time.time() + pause)
+                log.info("outbox event=rate_limited retry_after=%s", pause)
+
+    async def purge(self, older_than: timedelta = timedelta(days=1)) -> int:
+        """Forget finished rows (texts already erased) a day after they finished."""
+        self._last_purge = time.monotonic()
+        cut = utcnow() - older_than
+        async with self.store.transaction() as session:
+            result = await session.execute(
+                delete(OutboxMessage).where(
+                    or_(
+                        and_(
+                            OutboxMessage.state == SENT,
+                            OutboxMessage.keep.is_(False),
+                            OutboxMessage.sent_at < cut,
+                        ),
+                        and_(
+                            OutboxMessage.state.in_((FAILED, DROPPED)),
+                            OutboxMessage.created_at < cut,
+                        ),
+                    )
+                )
+            )
+        return int(result.rowcount or 0)  # type: ignore[attr-defined]

@@ -1,0 +1,383 @@
+"""Campaigns: create and list them, channel posts, and the funnel aggregates of the report.
+
+Each public method is one use case in one transaction. The funnel returns exact counts for the
+report layer (``haven.campaigns.report``), which hides every count under 5 before anything is
+shown: nothing here ever names or returns a single case.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from enum import StrEnum
+from typing import Protocol
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from haven.content import LANGS
+from haven.domain.cases import CaseState
+from haven.store import audit
+from haven.store.db import Store
+from haven.store.models import Campaign, Case, ChannelPost, utcnow
+
+CODE = re.compile(r"^[a-z0-9][a-z0-9_-]{1,31}$")
+NO_CAMPAIGN = "(none)"
+NO_SECTOR = "-"
+
+
+class CampaignKind(StrEnum):
+    leaflet = "leaflet"
+    video = "video"
+    post = "post"
+    other = "other"
+
+
+class CampaignError(ValueError):
+    """A campaign (or post) is malformed, unknown or already exists; ``str()`` says which."""
+
+
+@dataclass(frozen=True)
+class CampaignSpec:
+    code: str
+    name: str
+    kind: CampaignKind = CampaignKind.leaflet
+    langs: tuple[str, ...] = ("ko",)
+    sector: str = ""
+    starts_on: date | None = None
+    ends_on: date | None = None
+
+    def validated(self) -> CampaignSpec:
+        code = normalize_code(self.code)
+        if not CODE.match(code):
+            raise CampaignError(
+                f"campaign code {self.code!r}: 2 to 32 of a-z, 0-9, '-' or '_', "
+                "starting with a letter or digit"
+            )
+        name = " ".join(self.name.split())
+        if not name or len(name) > 200:
+            raise CampaignError("a campaign needs a name of 1 to 200 characters")
+        try:
+            kind = CampaignKind(self.kind)
+        except ValueError:
+            kinds = ", ".join(k.value for k in CampaignKind)
+            raise CampaignError(f"campaign kind {self.kind!r}: one of {kinds}") from None
+        langs = tuple(dict.fromkeys(self.langs))
+        if not langs or any(lang not in LANGS for lang in langs):
+            raise CampaignError(f"campaign languages {langs!r}: some of {', '.join(LANGS)}")
+        if self.starts_on and self.ends_on and self.ends_on < self.starts_on:
+            raise CampaignError("a campaign cannot end before it starts")
+        sector = " ".join(self.sector.split())[:100]
+        return CampaignSpec(code, name, kind, langs, sector, self.starts_on, self.ends_on)
+
+
+def normalize_code(text: str) -> str:
+    """A code as an applicant may type it (spaces, capitals) in the stored form."""
+    return text.strip().lower()
+
+
+@dataclass(frozen=True)
+class CampaignRecord:
+    code: str
+    name: str
+    kind: CampaignKind
+    langs: tuple[str, ...]
+    sector: str
+    starts_on: date | None
+    ends_on: date | None
+    created_at: datetime
+
+
+def _record(row: Campaign) -> CampaignRecord:
+    return CampaignRecord(
+        code=row.code,
+        name=row.name,
+        kind=CampaignKind(row.kind),
+        langs=tuple(lang for lang in row.langs.split(",") if lang),
+        sector=row.sector,
+        starts_on=row.starts_on,
+        ends_on=row.ends_on,
+        created_at=row.created_at,
+    )
+
+
+#: The funnel's stages, in order, and the case states that have reached each one.
+STAGES: tuple[str, ...] = ("contacts", "submitted", "verified", "scheduled", "arrived")
+_REACHED: dict[str, frozenset[str]] = {
+    "verified": frozenset({CaseState.verified, CaseState.scheduled, CaseState.arrived}),
+    "scheduled": frozenset({CaseState.scheduled, CaseState.arrived}),
+    "arrived": frozenset({CaseState.arrived}),
+}
+
+
+@dataclass(frozen=True)
+class FunnelKey:
+    campaign: str
+    lang: str
+    sector: str
+    week: str  # ISO week of the first contact, "2026-W47"
+
+
+@dataclass
+class FunnelRow:
+    key: FunnelKey
+    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(STAGES, 0))
+
+
+def iso_week(day: date) -> str:
+    year, week, _ = day.isocalendar()
+    return f"{year}-W{week:02d}"
+
+
+@dataclass(frozen=True)
+class PostSpec:
+    channel: str
+    texts: dict[str, str]
+    scheduled_at: datetime
+    campaign: str | None = None
+    media_path: str = ""
+    media_kind: str = ""
+
+    def validated(self) -> PostSpec:
+        channel = self.channel.strip()
+        if not re.match(r"^(@[A-Za-z][A-Za-z0-9_]{3,31}|-100\d{5,20})$", channel):
+            raise CampaignError(f"channel {channel!r}: a public @username or a -100… channel id")
+        texts = {lang: text.strip() for lang, text in self.texts.items() if text.strip()}
+        if not texts or any(lang not in LANGS for lang in texts):
+            raise CampaignError(f"a post needs text in some of {', '.join(LANGS)}")
+        if self.media_kind not in ("", "photo", "video") or bool(self.media_path) != bool(
+            self.media_kind
+        ):
+            raise CampaignError("a post's media is a photo or a video file, or nothing")
+        campaign = normalize_code(self.campaign) if self.campaign else None
+        return PostSpec(
+            channel, texts, self.scheduled_at, campaign, self.media_path, self.media_kind
+        )
+
+
+@dataclass(frozen=True)
+class PostRecord:
+    id: int
+    campaign: str | None
+    channel: str
+    texts: dict[str, str]
+    media_path: str
+    media_kind: str
+    status: str
+    scheduled_at: datetime
+    queued_at: datetime | None
+
+
+def _post(row: ChannelPost) -> PostRecord:
+    return PostRecord(
+        id=row.id,
+        campaign=row.campaign,
+        channel=row.channel,
+        texts=json.loads(row.texts),
+        media_path=row.media_path,
+        media_kind=row.media_kind,
+        status=row.status,
+        scheduled_at=row.scheduled_at,
+        queued_at=row.queued_at,
+    )
+
+
+class Campaigns:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    # --- campaigns ---------------------------------------------------------------------
+
+    async def add(self, spec: CampaignSpec, actor: str = "cli") -> CampaignRecord:
+        spec = spec.validated()
+        try:
+            async with self.store.transaction() as session:
+                row = Campaign(
+                    code=spec.code,
+                    name=spec.name,
+                    kind=spec.kind.value,
+                    langs=",".join(spec.langs),
+                    sector=spec.sector,
+                    starts_on=spec.starts_on,
+                    ends_on=spec.ends_on,
+                )
+                session.add(row)
+                await session.flush()
+                await audit.append(session, actor, "campaign.add", None, {"code": spec.code})
+                return _record(row)
+        except IntegrityError:
+            raise CampaignError(f"campaign {spec.code!r} exists already") from None
+
+    async def list(self) -> list[CampaignRecord]:
+        async with self.store.transaction() as session:
+            rows = await session.scalars(select(Campaign).order_by(Campaign.code))
+            return [_record(r) for r in rows]
+
+    async def get(self, code: str) -> CampaignRecord:
+        async with self.store.transaction() as session:
+            row = await session.scalar(
+                select(Campaign).where(Campaign.code == normalize_code(code))
+            )
+            if row is None:
+                raise CampaignError(f"no campaign {code!r}")
+            return _record(row)
+
+    async def known_code(self, text: str) -> str | None:
+        """The campaign code an applicant typed (``start`` parameter or a word), if it exists."""
+        code = normalize_code(text)
+        if not CODE.match(code):
+            return None
+        async with self.store.transaction() as session:
+            return await session.scalar(select(Campaign.code).where(Campaign.code == code))
+
+    # --- the funnel --------------------------------------------------------------------
+
+    async def funnel(self) -> list[FunnelRow]:
+        """Exact counts per campaign, language, sector and week (the report hides small ones)."""
+        day = func.date(Case.created_at)
+        query = (
+            select(
+                Case.campaign,
+                Case.lang,
+                Campaign.sector,
+                day,
+                Case.state,
+                Case.submitted_at.is_not(None),
+                func.count(),
+            )
+            .select_from(Case)
+            .outerjoin(Campaign, Campaign.code == Case.campaign)
+            .group_by(Case.campaign, Case.lang, Campaign.sector, day, Case.state)
+            .group_by(Case.submitted_at.is_not(None))
+        )
+        rows: dict[FunnelKey, FunnelRow] = {}
+        async with self.store.transaction() as session:
+            result = (await session.execute(query)).all()
+        for campaign, lang, sector, created, state, submitted, count in result:
+            when = created if isinstance(created, date) else date.fromisoformat(str(created))
+            key = FunnelKey(
+                campaign or NO_CAMPAIGN, lang or "-", sector or NO_SECTOR, iso_week(when)
+            )
+            row = rows.setdefault(key, FunnelRow(key))
+            row.counts["contacts"] += count
+            if submitted or state not in (CaseState.draft, CaseState.closed):
+                row.counts["submitted"] += count
+            for stage, states in _REACHED.items():
+                if state in states:
+                    row.counts[stage] += count
+        return sorted(
+            rows.values(),
+            key=lambda r: (r.key.campaign, r.key.lang, r.key.sector, r.key.week),
+        )
+
+    # --- channel posts -----------------------------------------------------------------
+
+    async def schedule_post(self, spec: PostSpec, actor: str = "cli") -> PostRecord:
+        spec = spec.validated()
+        async with self.store.transaction() as session:
+            if spec.campaign is not None:
+                exists = await session.scalar(
+                    select(Campaign.id).where(Campaign.code == spec.campaign)
+                )
+                if exists is None:
+                    raise CampaignError(f"no campaign {spec.campaign!r}")
+            row = ChannelPost(
+                campaign=spec.campaign,
+                channel=spec.channel,
+                texts=json.dumps(spec.texts, ensure_ascii=False, sort_keys=True),
+                media_path=spec.media_path,
+                media_kind=spec.media_kind,
+                status="scheduled",
+                scheduled_at=spec.scheduled_at,
+            )
+            session.add(row)
+            await session.flush()
+            await audit.append(
+                session, actor, "post.schedule", None, {"post": row.id, "campaign": spec.campaign}
+            )
+            return _post(row)
+
+    async def posts(self) -> list[PostRecord]:
+        async with self.store.transaction() as session:
+            rows = await session.scalars(select(ChannelPost).order_by(ChannelPost.scheduled_at))
+            return [_post(r) for r in rows]
+
+    async def cancel_post(self, post_id: int, actor: str = "cli") -> PostRecord:
+        async with self.store.transaction() as session:
+            row = await session.get(ChannelPost, post_id)
+            if row is None or row.status != "scheduled":
+                raise CampaignError(f"no scheduled post {post_id}")
+            row.status = "cancelled"
+            await audit.append(session, actor, "post.cancel", None, {"post": post_id})
+            return _post(row)
+
+    async def due_posts(self, now: datetime | None = None) -> list[PostRecord]:
+        moment = now or utcnow()
+        async with self.store.transaction() as session:
+            rows = await session.scalars(
+                select(ChannelPost)
+                .where(ChannelPost.status == "scheduled", ChannelPost.scheduled_at <= moment)
+                .order_by(ChannelPost.scheduled_at)
+            )
+            return [_post(r) for r in rows]
+
+
+def week_start(week: str) -> date:
+    """Monday of an ISO week string ("2026-W47")."""
+    year, number = week.split("-W")
+    return date.fromisocalendar(int(year), int(number), 1)
+
+
+def weeks_between(first: date, last: date) -> list[str]:
+    out = []
+    day = first - timedelta(days=first.weekday())
+    while day <= last:
+        out.append(iso_week(day))
+        day += timedelta(days=7)
+    return out
+
+
+def by_campaign(rows: list[FunnelRow]) -> dict[str, dict[str, int]]:
+    """Totals per campaign over every language, sector and week."""
+    totals: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(STAGES, 0))
+    for row in rows:
+        for stage, count in row.counts.items():
+            totals[row.key.campaign][stage] += count
+    return dict(totals)
+
+
+class PostSink(Protocol):
+    """Queues one language's message of a post, in the caller's transaction (the outbox)."""
+
+    async def __call__(self, session: AsyncSession, post: PostRecord, lang: str) -> None: ...
+
+
+async def publish_due(
+    store: Store, sink: PostSink, now: datetime | None = None, actor: str = "cli"
+) -> list[int]:
+    """Hand every due post to ``sink`` (one message per language) and mark it queued.
+
+    One transaction: a post is queued in the outbox exactly when it is marked ``queued``.
+    """
+    moment = now or utcnow()
+    done: list[int] = []
+    async with store.transaction() as session:
+        query = (
+            select(ChannelPost)
+            .where(ChannelPost.status == "scheduled", ChannelPost.scheduled_at <= moment)
+            .order_by(ChannelPost.scheduled_at)
+            .with_for_update(skip_locked=True)
+        )
+        for row in (await session.scalars(query)).all():
+            record = _post(row)
+            for lang in sorted(record.texts):
+                await sink(session, record, lang)
+            row.status = "queued"
+            row.queued_at = moment
+            done.append(row.id)
+            await audit.append(session, actor, "post.queue", None, {"post": row.id})
+    return done

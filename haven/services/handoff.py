@@ -1,0 +1,376 @@
+"""Hand-offs: the card for the receiving unit, the outcome, and the POW record export.
+
+A card carries only what the unit needs (sector, meeting point, time window, recognition
+signal, group size, wounded, the code phrase with its Cyrillic transliteration): no name, no
+unit, no contact details. Issuing one moves the case to ``scheduled`` and sends the applicant
+the place, the time and the crossing steps in their language. Coordinators see the cards of
+their sectors only; the scope is part of every query.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, false, select, true
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from haven.content import N_, gettext_for, texts
+from haven.crypto import CaseKeyring, IntakeKeys
+from haven.domain.cases import CaseState, check_transition
+from haven.domain.codephrase import cyrillic
+from haven.services.accounts import Role, Viewer
+from haven.services.cases import (
+    BadText,
+    CaseNotFound,
+    Forbidden,
+    NoRoute,
+    Sender,
+    clean_text,
+    deliver_text,
+)
+from haven.store import audit
+from haven.store.db import Store
+from haven.store.models import Case, Handoff, utcnow
+
+#: What the applicant receives when a hand-off is issued (then the crossing steps).
+M_READY = N_("Everything is ready. Here are the place and the time.")
+M_PLACE = N_("Meeting point: {place}")
+M_TIME = N_("Time: from {start} to {end}. Be on time.")
+M_SIGNAL = N_("Recognition signal: {signal}")
+
+ISSUED, ARRIVED, NO_SHOW = "issued", "arrived", "no_show"
+NO_SHOW_REASONS: tuple[str, ...] = ("not_seen", "code_wrong", "called_off", "other")
+WINDOW_MAX_HOURS = 72
+
+#: ``who`` answers of the questionnaire -> the Power on which the prisoner depends.
+POWERS: dict[str, str] = {
+    "kpa": "Democratic People's Republic of Korea",
+    "russian_army": "Russian Federation",
+}
+
+
+@dataclass(frozen=True)
+class ReadyRow:
+    """A verified case waiting for a hand-off: metadata only."""
+
+    reference: str
+    lang: str
+    channel: str
+    group_size: int | None
+    wounded: bool | None
+    submitted_at: datetime | None
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class HandoffRow:
+    id: int
+    reference: str
+    sector: str
+    window_start: datetime
+    window_end: datetime
+    group_size: int | None
+    wounded: bool | None
+    status: str
+    outcome_reason: str | None
+    issued_at: datetime
+    outcome_at: datetime | None
+
+
+@dataclass(frozen=True)
+class Card:
+    row: HandoffRow
+    meeting_point: str
+    signal: str
+    code_phrase: str
+    code_cyrillic: str
+    lang: str
+
+
+@dataclass(frozen=True)
+class Issued:
+    id: int
+    #: Whether the applicant was sent the place and the time (a phone case is told by phone).
+    sent: bool
+    text: str
+
+
+def sector_scope(viewer: Viewer) -> ColumnElement[bool]:
+    """The hand-offs a viewer may see, as a WHERE clause: coordinators their sectors."""
+    if viewer.role is not Role.coordinator:
+        return false()
+    if viewer.sectors is None:
+        return true()
+    return Handoff.sector.in_(sorted(viewer.sectors))
+
+
+def applicant_text(lang: str, place: str, start: datetime, end: datetime, signal: str) -> str:
+    """The message an applicant gets at hand-off, in their language."""
+    _ = gettext_for(lang or "en")
+    steps = "\n".join(f"{n}. {_(s)}" for n, s in enumerate(texts.CROSSING_STEPS, start=1))
+    return "\n".join(
+        [
+            _(M_READY),
+            _(M_PLACE).format(place=place),
+            _(M_TIME).format(start=f"{start:%Y-%m-%d %H:%M}", end=f"{end:%H:%M}"),
+            _(M_SIGNAL).format(signal=signal),
+            "",
+            _(texts.CROSSING_TITLE),
+            steps,
+        ]
+    )
+
+
+def _row(h: Handoff, reference: str) -> HandoffRow:
+    return HandoffRow(
+        id=h.id,
+        reference=reference,
+        sector=h.sector,
+        window_start=h.window_start,
+        window_end=h.window_end,
+        group_size=h.group_size,
+        wounded=h.wounded,
+        status=h.status,
+        outcome_reason=h.outcome_reason,
+        issued_at=h.issued_at,
+        outcome_at=h.outcome_at,
+    )
+
+
+class Handoffs:
+    def __init__(self, store: Store, keys: IntakeKeys) -> None:
+        self.store = store
+        self.keys = keys
+
+    @staticmethod
+    def _coordinator(viewer: Viewer) -> None:
+        if viewer.role is not Role.coordinator:
+            raise Forbidden("only coordinators handle hand-offs")
+
+    async def ready(self, viewer: Viewer, limit: int = 200) -> list[ReadyRow]:
+        """Verified cases without a hand-off yet (metadata only)."""
+        self._coordinator(viewer)
+        async with self.store.transaction() as session:
+            rows = await session.scalars(
+                select(Case)
+                .where(Case.state == CaseState.verified.value)
+                .order_by(Case.submitted_at.asc(), Case.id.asc())
+                .limit(limit)
+            )
+            return [
+                ReadyRow(
+                    c.reference,
+                    c.lang,
+                    c.channel,
+                    c.group_size,
+                    c.wounded,
+                    c.submitted_at,
+                    c.updated_at,
+                )
+                for c in rows
+            ]
+
+    async def list(
+        self, viewer: Viewer, status: str | None = None, limit: int = 200
+    ) -> list[HandoffRow]:
+        self._coordinator(viewer)
+        async with self.store.transaction() as session:
+            query = (
+                select(Handoff, Case.reference)
+                .join(Case, Case.id == Handoff.case_id)
+                .where(sector_scope(viewer))
+                .order_by(Handoff.window_start.desc(), Handoff.id.desc())
+                .limit(limit)
+            )
+            if status:
+                query = query.where(Handoff.status == status)
+            return [_row(h, ref) for h, ref in (await session.execute(query)).all()]
+
+    async def issue(
+        self,
+        viewer: Viewer,
+        reference: str,
+        *,
+        sector: str,
+        meeting_point: str,
+        window_start: datetime,
+        window_end: datetime,
+        signal: str,
+        meeting_point_applicant: str = "",
+        signal_applicant: str = "",
+        sender: Sender | None = None,
+    ) -> Issued:
+        """Issue a hand-off card for a verified case; the case moves to ``scheduled`` and the
+        applicant is sent the place, the time and the crossing steps in their language."""
+        self._coordinator(viewer)
+        sector = clean_text(sector, 100)
+        meeting_point = clean_text(meeting_point, 500)
+        signal = clean_text(signal, 300)
+        told_place = (
+            clean_text(meeting_point_applicant, 500)
+            if meeting_point_applicant.strip()
+            else meeting_point
+        )
+        told_signal = clean_text(signal_applicant, 300) if signal_applicant.strip() else signal
+        if viewer.sectors is not None and sector not in viewer.sectors:
+            raise Forbidden("this sector is not one of yours")
+        if not window_start < window_end:
+            raise BadText("the time window ends before it starts")
+        if (window_end - window_start).total_seconds() > WINDOW_MAX_HOURS * 3600:
+            raise BadText(f"the time window is longer than {WINDOW_MAX_HOURS} hours")
+        async with self.store.transaction() as session:
+            case = await session.scalar(
+                select(Case).where(Case.reference == reference.strip().upper()).with_for_update()
+            )
+            if case is None or case.state != CaseState.verified.value:
+                raise CaseNotFound(reference[:16])
+            check_transition(CaseState.verified, CaseState.scheduled)
+            handoff = Handoff(
+                case_id=case.id,
+                sector=sector,
+                window_start=window_start,
+                window_end=window_end,
+                group_size=case.group_size,
+                wounded=case.wounded,
+                details=self.keys.seal_json(
+                    {
+                        "meeting_point": meeting_point,
+                        "signal": signal,
+                        "meeting_point_applicant": told_place,
+                        "signal_applicant": told_signal,
+                    }
+                ),
+                status=ISSUED,
+                issued_by=viewer.user_id,
+                issued_at=utcnow(),
+            )
+            session.add(handoff)
+            case.state = CaseState.scheduled.value
+            case.updated_at = utcnow()
+            await session.flush()
+            text = applicant_text(case.lang, told_place, window_start, window_end, told_signal)
+            try:
+                await deliver_text(session, self.keys, case, text, viewer.user_id, sender)
+                sent = True
+            except NoRoute:
+                sent = False
+            await audit.append(
+                session,
+                viewer.actor,
+                "case.transition",
+                case.id,
+                {"from": "verified", "to": "scheduled", "handoff": handoff.id},
+            )
+            await audit.append(
+                session,
+                viewer.actor,
+                "handoff.issued",
+                case.id,
+                {"handoff": handoff.id, "sector": sector, "sent": sent},
+            )
+            return Issued(handoff.id, sent, text)
+
+    async def _get(
+        self, session: AsyncSession, viewer: Viewer, handoff_id: int
+    ) -> tuple[Handoff, Case]:
+        self._coordinator(viewer)
+        found = (
+            await session.execute(
+                select(Handoff, Case)
+                .join(Case, Case.id == Handoff.case_id)
+                .where(Handoff.id == handoff_id, sector_scope(viewer))
+            )
+        ).first()
+        if found is None:
+            raise CaseNotFound(f"hand-off {handoff_id}")
+        return found[0], found[1]
+
+    async def card(self, viewer: Viewer, handoff_id: int, keyring: CaseKeyring) -> Card:
+        """The card decrypted (meeting point, signal, code phrase); audited."""
+        async with self.store.transaction() as session:
+            handoff, case = await self._get(session, viewer, handoff_id)
+            details: Any = keyring.open_json(handoff.details)
+            phrase = keyring.open(case.code_phrase).decode() if case.code_phrase else ""
+            await audit.append(
+                session, viewer.actor, "handoff.viewed", case.id, {"handoff": handoff.id}
+            )
+            return Card(
+                row=_row(handoff, case.reference),
+                meeting_point=str(details.get("meeting_point", "")),
+                signal=str(details.get("signal", "")),
+                code_phrase=phrase,
+                code_cyrillic=cyrillic(phrase, case.lang, "uk") if phrase else "",
+                lang=case.lang,
+            )
+
+    async def outcome(
+        self, viewer: Viewer, handoff_id: int, *, arrived: bool, reason: str | None = None
+    ) -> str:
+        """Record what happened: ``arrived`` (the code phrase was confirmed at the front), or a
+        no-show with a reason (the case goes back to ``verified`` to be planned again)."""
+        if not arrived and reason not in NO_SHOW_REASONS:
+            raise BadText("a no-show needs a reason")
+        async with self.store.transaction() as session:
+            handoff, case = await self._get(session, viewer, handoff_id)
+            if handoff.status != ISSUED or case.state != CaseState.scheduled.value:
+                raise BadText("this hand-off already has an outcome")
+            target = CaseState.arrived if arrived else CaseState.verified
+            check_transition(CaseState.scheduled, target)
+            handoff.status = ARRIVED if arrived else NO_SHOW
+            handoff.outcome_reason = None if arrived else reason
+            handoff.outcome_by = viewer.user_id
+            handoff.outcome_at = utcnow()
+            case.state = target.value
+            case.updated_at = utcnow()
+            await audit.append(
+                session,
+                viewer.actor,
+                "case.transition",
+                case.id,
+                {"from": "scheduled", "to": target.value, "handoff": handoff.id},
+            )
+            await audit.append(
+                session,
+                viewer.actor,
+                "handoff.outcome",
+                case.id,
+                {"handoff": handoff.id, "status": handoff.status, "reason": handoff.outcome_reason},
+            )
+            return handoff.status
+
+    async def pow_record(
+        self, viewer: Viewer, handoff_id: int, keyring: CaseKeyring
+    ) -> dict[str, str]:
+        """The record for the capture card (Third Geneva Convention, Art. 70 and Annex IV B)
+        of an arrived person: recorded as captured. Identity fields the hotline never asked
+        are left empty for the detaining authority to fill. Audited as an export."""
+        async with self.store.transaction() as session:
+            handoff, case = await self._get(session, viewer, handoff_id)
+            if handoff.status != ARRIVED or case.state != CaseState.arrived.value:
+                raise BadText("only an arrived person has a record")
+            answers: Any = keyring.open_json(case.answers) if case.answers else {}
+            who = str(((answers or {}).get("answers") or {}).get("who", {}).get("value", ""))
+            moment = handoff.outcome_at or utcnow()
+            record = {
+                "record": "Capture card (Geneva Convention III, Art. 70, Annex IV B)",
+                "status": "captured",
+                "power_on_which_dependent": POWERS.get(who, ""),
+                "surname": "",
+                "first_names": "",
+                "first_name_of_father": "",
+                "date_of_birth": "",
+                "place_of_birth": "",
+                "rank": "",
+                "service_number": "",
+                "address_of_next_of_kin": "",
+                "taken_prisoner_on": f"{moment:%Y-%m-%d}",
+                "sector_of_capture": handoff.sector,
+                "state_of_health": "wounded" if handoff.wounded else "not wounded",
+                "record_number": f"{handoff.id:06d}",
+            }
+            await audit.append(
+                session, viewer.actor, "pow.export", case.id, {"handoff": handoff.id}
+            )
+            return record

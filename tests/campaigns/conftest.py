@@ -1,0 +1,79 @@
+"""Fixtures for the campaigns tests: settings with a bot and mirrors, PDFs rendered once."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from haven.campaigns.leaflet import Verify, verify_for
+from haven.campaigns.links import Links, links
+from haven.settings import Settings, load_settings
+
+BOT_ID = 7123456789
+PUBLIC_KEY = bytes(range(32))
+CODE = "kursk-a1"
+
+
+@pytest.fixture(scope="session")
+def campaign_settings() -> Settings:
+    return load_settings(
+        {
+            "HAVEN_TELEGRAM_BOT_USERNAME": "haven_help_bot",
+            "HAVEN_MIRRORS": "https://mirror-one.example/intake, https://m2.example/?x=1",
+            "HAVEN_ONION_URL": "http://" + "a" * 56 + ".onion",
+        }
+    )
+
+
+@pytest.fixture(scope="session")
+def campaign_links(campaign_settings: Settings) -> Links:
+    return links(campaign_settings, CODE)
+
+
+@pytest.fixture(scope="session")
+def verify() -> Verify:
+    result = verify_for(BOT_ID, PUBLIC_KEY)
+    assert result is not None
+    return result
+
+
+def run(*args: str) -> str:
+    return subprocess.run(args, check=True, capture_output=True, text=True, timeout=60).stdout
+
+
+def pdf_text(pdf: Path) -> str:
+    return run("pdftotext", "-enc", "UTF-8", str(pdf), "-")
+
+
+def squeeze(text: str) -> str:
+    """Text without any whitespace: line breaks in a PDF fall anywhere between words."""
+    return re.sub(r"\s+", "", text)
+
+
+def pdf_fonts(pdf: Path) -> list[tuple[str, str]]:
+    """(font name, embedded yes/no) for every font pdffonts lists."""
+    rows = run("pdffonts", str(pdf)).splitlines()[2:]
+    out = []
+    for row in rows:
+        parts = row.split()
+        # name type... encoding emb sub uni object ID: emb is the 5th field from the end
+        out.append((parts[0], parts[-5]))
+    return out
+
+
+def pdf_pages(pdf: Path) -> int:
+    info = run("pdfinfo", str(pdf))
+    return int(re.search(r"^Pages:\s+(\d+)", info, re.M).group(1))  # type: ignore[union-attr]
+
+
+def qr_codes(pdf: Path, tmp: Path, page: int) -> list[str]:
+    prefix = tmp / f"page{page}"
+    run("pdftoppm", "-r", "200", "-png", "-f", str(page), "-l", str(page), str(pdf), str(prefix))
+    png = next(tmp.glob(f"page{page}*.png"))
+    out = subprocess.run(
+        ["zbarimg", "--quiet", "--raw", str(png)], capture_output=True, text=True, timeout=60
+    )
+    return [line for line in out.stdout.splitlines() if line]

@@ -1,0 +1,121 @@
+"""Leaflets: text, QR code, embedded fonts and glyphs, in ko, ru, uk and en."""
+
+from __future__ import annotations
+
+import subprocess
+from functools import cache
+from pathlib import Path
+
+import pytest
+from fontTools.ttLib import TTFont  # WeasyPrint's own dependency (font subsetting)
+from hypothesis import given
+from hypothesis import strategies as st
+
+from haven.campaigns.leaflet import PAPER_TEXTS, LeafletError, leaflet_html, write_leaflet
+from haven.campaigns.links import Links
+from haven.campaigns.render import keep_all, page_count
+from haven.content import LANGS, gettext_for
+from haven.content.texts import CROSSING_STEPS, GENEVA_PROMISES
+
+from .conftest import BOT_ID, pdf_fonts, pdf_pages, pdf_text, qr_codes, squeeze
+
+ALLOWED_FONTS = ("NanumGothic", "DejaVu")
+
+
+@pytest.fixture(scope="module")
+def leaflets(
+    tmp_path_factory: pytest.TempPathFactory, campaign_links: Links, verify: object
+) -> dict[str, Path]:
+    out = tmp_path_factory.mktemp("leaflets")
+    return {
+        lang: write_leaflet(out / f"{lang}.pdf", lang, "A6", campaign_links, verify)  # type: ignore[arg-type]
+        for lang in LANGS
+    }
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_text_is_in_the_pdf(lang: str, leaflets: dict[str, Path], campaign_links: Links) -> None:
+    _ = gettext_for(lang)
+    text = squeeze(pdf_text(leaflets[lang]))
+    for message in (*CROSSING_STEPS, *GENEVA_PROMISES):
+        assert squeeze(_(message)) in text, _(message)
+    assert squeeze(campaign_links.telegram or "") in text
+    assert str(BOT_ID) in text
+
+
+def test_korean_leaflet_is_korean(leaflets: dict[str, Path]) -> None:
+    text = pdf_text(leaflets["ko"])
+    assert "목숨을 구하는 방법" in text
+    assert "무인기" in text and "암호말" in text
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_qr_decodes_to_the_deep_link(
+    lang: str, leaflets: dict[str, Path], campaign_links: Links, tmp_path: Path
+) -> None:
+    assert qr_codes(leaflets[lang], tmp_path, page=2) == [
+        "https://t.me/haven_help_bot?start=kursk-a1"
+    ]
+    assert campaign_links.primary == "https://t.me/haven_help_bot?start=kursk-a1"
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_fonts_embedded_and_two_pages(lang: str, leaflets: dict[str, Path]) -> None:
+    fonts = pdf_fonts(leaflets[lang])
+    assert fonts
+    for name, embedded in fonts:
+        assert embedded == "yes", name
+        assert any(allowed in name for allowed in ALLOWED_FONTS), name
+    assert pdf_pages(leaflets[lang]) == 2
+
+
+@pytest.mark.parametrize("size", ["A6", "A5"])
+@pytest.mark.parametrize("lang", LANGS)
+def test_front_and_back_fit(lang: str, size: str, campaign_links: Links, verify: object) -> None:
+    assert page_count(leaflet_html(lang, size, campaign_links, verify)) == 2  # type: ignore[arg-type]
+
+
+@cache
+def cmap(family: str) -> frozenset[int]:
+    path = subprocess.run(
+        ["fc-match", "-f", "%{file}", family], capture_output=True, text=True, check=True
+    ).stdout
+    assert family.replace(" ", "") in Path(path).name.replace("-", ""), (family, path)
+    return frozenset(TTFont(path, lazy=True).getBestCmap())
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_no_missing_glyph_in_any_paper_text(lang: str) -> None:
+    """Every character of every catalog text a leaflet prints has a glyph in our fonts."""
+    covered = cmap("NanumGothic") | cmap("DejaVu Sans")
+    _ = gettext_for(lang)
+    missing = {
+        (char, message[:30])
+        for message in PAPER_TEXTS
+        for char in _(message)
+        if not char.isspace() and ord(char) not in covered
+    }
+    assert missing == set()
+
+
+def test_ukrainian_letters_come_from_dejavu(tmp_path: Path, campaign_links: Links) -> None:
+    covered = cmap("DejaVu Sans")
+    assert all(ord(c) in covered for c in "іїєґІЇЄҐ")
+    pdf = write_leaflet(tmp_path / "uk.pdf", "uk", "A6", campaign_links, None)
+    assert any("DejaVu" in name for name, _ in pdf_fonts(pdf))
+
+
+def test_bad_requests_are_refused(campaign_links: Links) -> None:
+    with pytest.raises(LeafletError):
+        leaflet_html("fr", "A6", campaign_links, None)
+    with pytest.raises(LeafletError):
+        leaflet_html("ko", "A4", campaign_links, None)
+    with pytest.raises(LeafletError):
+        leaflet_html("ko", "A6", Links("x", None, ()), None)
+
+
+@given(st.text(max_size=60))
+def test_keep_all_escapes_everything(text: str) -> None:
+    html = str(keep_all(text))
+    stripped = html.replace('<span class="w">', "").replace("</span>", "")
+    assert "<" not in stripped and ">" not in stripped

@@ -1,0 +1,120 @@
+"""The applicant service and its crypto: passphrase entropy, hashing, keys, page tokens."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from sqlalchemy import select
+
+from haven import crypto
+from haven.content import LANGS, words
+from haven.flows.inputs import Choice, Text
+from haven.services.applicant import (
+    PASSPHRASE_WORDS,
+    ApplicantError,
+    Applicants,
+    RateLimited,
+    WrongCredentials,
+    normalize_passphrase,
+    passphrase_bits,
+)
+from haven.services.intake import Intake
+from haven.store.models import WebAccess, WebThread
+from tests.conftest import Env
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_passphrase_has_at_least_60_bits_of_entropy(lang: str) -> None:
+    # 9 words drawn uniformly (secrets.choice) from a list of 128 distinct words: 63 bits.
+    assert len(set(words(lang))) == 128
+    assert PASSPHRASE_WORDS == 9
+    assert passphrase_bits(lang) == pytest.approx(63.0)
+    assert passphrase_bits(lang) >= 60
+
+
+def test_passphrase_is_read_forgivingly() -> None:
+    assert normalize_passphrase("  Apple,  BAGEL-acorn\u3000 ") == "apple bagel acorn"
+    assert normalize_passphrase("소나무  제비") == "소나무 제비"
+
+
+def test_applicant_key_seals_and_page_tokens_bind_session_and_time() -> None:
+    salt = crypto.applicant_salt()
+    key = crypto.derive_applicant_key("one two three", salt)
+    assert crypto.derive_applicant_key("one two three", salt).public_key == key.public_key
+    assert crypto.derive_applicant_key("one two four", salt).public_key != key.public_key
+    blob = crypto.seal_json_to_applicant(key.public_key, {"text": "답장"})
+    assert key.open_json(blob) == {"text": "답장"}
+    other = crypto.derive_applicant_key("other words", salt)
+    with pytest.raises(crypto.BadEnvelope):
+        other.open(blob)
+    keys = crypto.IntakeKeys(b"\x01" * 32, b"\x02" * 32)
+    now = int(time.time())
+    token = crypto.wrap_applicant_key(keys, key, "REF|session-a", now + 60)
+    assert crypto.unwrap_applicant_key(keys, token, "REF|session-a", now).public_key == (
+        key.public_key
+    )
+    for bad_context, at in (("REF|session-b", now), ("REF|session-a", now + 61)):
+        with pytest.raises(crypto.BadEnvelope):
+            crypto.unwrap_applicant_key(keys, token, bad_context, at)
+    tampered = token[:-6] + ("A" if token[-6] != "A" else "B") + token[-5:]
+    for bad in (tampered, "not base64 !", ""):
+        with pytest.raises(crypto.BadEnvelope):
+            crypto.unwrap_applicant_key(keys, bad, "REF|session-a", now)
+
+
+async def submit(env: Env, address: str = "web-session-1") -> int:
+    intake = Intake(env.store, env.keys)
+    steps = [Choice("ru"), Choice("russian_army"), Choice("alone"), Choice("no")]
+    steps += [Text("Курск"), Choice("skip"), Choice("skip"), Text("здесь"), Choice("yes")]
+    for inp in [*steps, Choice("confirm")]:
+        result = await intake.handle("web", address, inp)
+    return result.case_id
+
+
+async def test_issue_unlock_reply_on_both_databases(env: Env) -> None:
+    applicants = Applicants(env.store, env.keys, per_case_limit="3/hour")
+    case_id = await submit(env)
+    issued = await applicants.issue(case_id, "ru")
+    assert len(issued.passphrase.split()) == 9
+    assert all(word in words("ru") for word in issued.passphrase.split())
+    with pytest.raises(ApplicantError):
+        await applicants.issue(case_id, "ru")  # once only
+    async with env.store.transaction() as session:
+        access = await session.get(WebAccess, case_id)
+    assert access is not None and issued.passphrase not in access.passphrase_hash
+    assert access.passphrase_hash.startswith("$argon2id$")
+
+    await applicants.reply(issued.reference, "Ждите нашего сообщения.", author=7)
+    unlocked = await applicants.unlock(issued.reference, issued.passphrase.upper())
+    assert [(i.direction, i.text) for i in await applicants.thread(unlocked)] == [
+        ("out", "Ждите нашего сообщения.")
+    ]
+    # The console cannot open the applicant's copy, and the intake keys cannot either.
+    async with env.store.transaction() as session:
+        row = await session.scalar(select(WebThread))
+    assert row is not None
+    with pytest.raises(crypto.BadEnvelope):
+        env.keyring().open(row.body)
+
+    posted = await applicants.post(unlocked, "   ")
+    assert not posted.stored and posted.replies  # asked politely to write something
+    assert (await applicants.post(unlocked, "Понял")).stored
+
+    for _ in range(3):
+        with pytest.raises(WrongCredentials):
+            await applicants.unlock(issued.reference, "не та фраза")
+    with pytest.raises(RateLimited) as limited:
+        await applicants.unlock(issued.reference, issued.passphrase)
+    assert 0 < limited.value.retry_after <= 3600
+
+
+async def test_draft_or_other_channel_cases_get_no_passphrase(sqlite_env: Env) -> None:
+    intake = Intake(sqlite_env.store, sqlite_env.keys)
+    draft = await intake.handle("web", "draft-session", Choice("ko"))
+    applicants = Applicants(sqlite_env.store, sqlite_env.keys)
+    with pytest.raises(ApplicantError):
+        await applicants.issue(draft.case_id, "ko")
+    telegram = await intake.handle("telegram", "12345", Choice("ko"))
+    with pytest.raises(ApplicantError):
+        await applicants.issue(telegram.case_id, "ko")
