@@ -1,6 +1,6 @@
 """Benchmark of the web intake (issue 6), beside a bare Starlette route, in the same run.
 
-    .venv/bin/python bench/web_intake.py [--seconds 5] [--concurrency 32] [--database-url URL]
+    .venv/bin/python bench/web_intake.py [--seconds 5] [--concurrency 32] [--postgresql]
 
 One uvicorn process (access log off, as ``haven serve``) serves haven's app and, on the same
 server, a bare Starlette route returning a fixed page of the same size class. This process
@@ -8,6 +8,8 @@ drives keep-alive HTTP/1.1 connections on 127.0.0.1 at them, one scenario after 
 
 * ``bare``     GET /bare-page: the baseline.
 * ``landing``  GET /: the language choice of a first visit (a new session cookie each time).
+* ``page``     GET / of a session under way: the current question shown again (one read of
+               the sealed flow state).
 * ``step``     POST /: questionnaire steps (language, who, group, wounded, place, unit, photo,
                contact, consent), each a sealed write of the flow state in one transaction.
 
@@ -21,6 +23,7 @@ import argparse
 import asyncio
 import os
 import secrets
+import shutil
 import socket
 import statistics
 import subprocess
@@ -123,8 +126,11 @@ class Connection:
         self.writer.close()
 
 
-def get(path: str) -> bytes:
-    return f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept-Language: ko\r\n\r\n".encode()
+def get(path: str, cookie: str = "") -> bytes:
+    head = f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept-Language: ko\r\n"
+    if cookie:
+        head += f"Cookie: s={cookie}\r\n"
+    return (head + "\r\n").encode()
 
 
 def post(path: str, cookie: str, fields: dict[str, str]) -> bytes:
@@ -171,6 +177,14 @@ def landing_requests(_keys):
         yield get("/")
 
 
+def page_requests(keys):
+    """Show the current question again (GET / of a session under way): one read."""
+    sid = secrets.token_urlsafe(32)
+    yield post("/", sid, {"csrf": keys.lookup("web-csrf", sid), "l": "ko", "choice": "ko"})
+    while True:
+        yield get("/", sid)
+
+
 def step_requests(keys):
     while True:
         sid = secrets.token_urlsafe(32)
@@ -185,12 +199,45 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-async def main_async(args: argparse.Namespace) -> None:
+async def prepare(environ: dict[str, str]):
+    """Keys and a migrated database in a fresh data dir; returns the intake keys."""
     from haven import crypto
     from haven.settings import load_settings
     from haven.store import migrate
     from haven.store.db import Store
 
+    settings = load_settings(environ)
+    keys = crypto.init_keys(settings.keys_dir, PASSPHRASE, "interactive")
+    store = Store(settings.db_url)
+    await migrate.upgrade(store.engine)
+    await store.close()
+    return keys
+
+
+async def measure(port: int, args: argparse.Namespace, keys) -> list[Result]:
+    for _ in range(200):
+        try:
+            conn = await Connection.open(port)
+            await conn.request(get("/bare-page"))
+            conn.close()
+            break
+        except OSError:
+            await asyncio.sleep(0.05)
+    # Warm up every path (imports, templates, connection pools).
+    for make in (bare_requests, landing_requests, page_requests, step_requests):
+        await run("warm-up", port, 0.5, 4, make, keys)
+    results = []
+    for name, make in (
+        ("bare", bare_requests),
+        ("landing", landing_requests),
+        ("page", page_requests),
+        ("step", step_requests),
+    ):
+        results.append(await run(name, port, args.seconds, args.concurrency, make, keys))
+    return results
+
+
+def bench(args: argparse.Namespace, database_url: str) -> None:
     data_dir = tempfile.mkdtemp(prefix="haven-bench-")
     environ = {k: v for k, v in os.environ.items() if not k.startswith("HAVEN_")}
     environ.update(
@@ -200,43 +247,22 @@ async def main_async(args: argparse.Namespace) -> None:
         HAVEN_WEB_GLOBAL_LIMIT="1000000/second",
         HAVEN_LOG_LEVEL="WARNING",
     )
-    if args.database_url:
-        environ["HAVEN_DATABASE_URL"] = args.database_url
-    settings = load_settings(environ)
-    keys = crypto.init_keys(settings.keys_dir, PASSPHRASE, "interactive")
-    store = Store(settings.db_url)
-    await migrate.upgrade(store.engine)
-    await store.close()
-
+    if database_url:
+        environ["HAVEN_DATABASE_URL"] = database_url
+    keys = asyncio.run(prepare(environ))
     port = free_port()
-    child = subprocess.Popen(  # the server on its own core
+    child = subprocess.Popen(  # the server in its own process
         [sys.executable, __file__, "--serve", data_dir, str(port)], env=environ, cwd=ROOT
     )
     try:
-        for _ in range(200):
-            try:
-                conn = await Connection.open(port)
-                await conn.request(get("/bare-page"))
-                conn.close()
-                break
-            except OSError:
-                await asyncio.sleep(0.05)
-        # Warm up every path (imports, templates, connection pools).
-        for make in (bare_requests, landing_requests, step_requests):
-            await run("warm-up", port, 0.5, 4, make, keys)
-        results = []
-        for name, make in (
-            ("bare", bare_requests),
-            ("landing", landing_requests),
-            ("step", step_requests),
-        ):
-            results.append(await run(name, port, args.seconds, args.concurrency, make, keys))
+        results = asyncio.run(measure(port, args, keys))
     finally:
         child.terminate()
         child.wait(10)
+        shutil.rmtree(data_dir, ignore_errors=True)
 
     base = results[0].rps
-    db = "postgresql" if args.database_url else "sqlite"
+    db = "postgresql" if database_url else "sqlite"
     print(f"web intake benchmark: {args.concurrency} connections, {args.seconds:.0f} s each, {db}")
     print(
         f"{'scenario':<10}{'requests':>10}{'errors':>8}{'req/s':>10}{'p50 ms':>9}"
@@ -259,8 +285,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--concurrency", type=int, default=32)
-    parser.add_argument("--database-url", default="")
-    asyncio.run(main_async(parser.parse_args()))
+    parser.add_argument("--database-url", default="", help="an existing database to use")
+    parser.add_argument(
+        "--postgresql", action="store_true", help="start a throwaway PostgreSQL (tests/pg.py)"
+    )
+    args = parser.parse_args()
+    if args.postgresql:
+        from tests.pg import running
+
+        with running() as server:
+            bench(args, server.url(server.new_database()))
+    else:
+        bench(args, args.database_url)
 
 
 if __name__ == "__main__":

@@ -691,6 +691,69 @@ async def outbox_work() -> None:
     await run_outbox_worker(cfg)
 
 
+# --- console users and the console alone (issue 4) -----------------------------------------
+
+user_app = typer.Typer(no_args_is_help=True, help="Console users.")
+app.add_typer(user_app, name="user")
+
+
+@user_app.command("add")
+@run
+async def user_add(
+    name: str,
+    role: Annotated[str, typer.Option(help="operator, coordinator, analyst or admin.")],
+    sectors: Annotated[
+        str, typer.Option(help="Coordinators: sectors, comma-separated; * = all.")
+    ] = "*",
+    lang: Annotated[str, typer.Option(help="Console language: uk or en.")] = "en",
+) -> None:
+    """Create a console user and print a one-time setup link (valid 72 hours)."""
+    from haven.services.accounts import AccountError, Accounts, Role
+
+    if role not in {r.value for r in Role}:
+        raise CliError("--role must be one of operator, coordinator, analyst, admin")
+    cfg = settings()
+    keys = crypto.load_intake_keys(cfg.keys_dir)
+    store = await open_store(cfg)
+    try:
+        token = await Accounts(store, keys).add_user(name, role, "cli", sectors=sectors, lang=lang)
+    except AccountError as exc:
+        raise CliError(str(exc)) from None
+    finally:
+        await store.close()
+    typer.echo(
+        f"user {name} ({role}) created. One-time setup link, valid 72 hours; open it on the "
+        f"console host and give it over a safe channel:\n\n    "
+        f"http://{cfg.host}:{cfg.port}/console/setup/{token}\n"
+    )
+
+
+@app.command()
+def console() -> None:
+    """Serve only the operators' console (/console) on HAVEN_HOST:HAVEN_PORT."""
+    import uvicorn
+
+    from haven.console import standalone_app
+
+    cfg = settings()
+    configure_logging(cfg.log_level)
+    crypto.load_intake_keys(cfg.keys_dir)
+
+    async def _check() -> None:
+        store = await open_store(cfg)
+        await store.close()
+
+    asyncio.run(_check())
+    uvicorn.run(
+        standalone_app(cfg),
+        host=cfg.host,
+        port=cfg.port,
+        access_log=False,
+        log_level=cfg.log_level.lower(),
+        server_header=False,
+    )
+
+
 ERRORS: tuple[type[Exception], ...] = (
     CliError,
     SettingsError,

@@ -57,6 +57,10 @@ def create_app(settings: Settings) -> Starlette:
     routes: list[Route | Mount] = [Route("/healthz", health)]
     if telegram is not None:
         routes += telegram.routes()
+    # The operators' console (issue 4) under /console.
+    from haven.console import create_console_app
+
+    routes.append(Mount("/console", app=create_console_app(settings, store, keys)))
     # The web intake (issue 6) last: it serves "/" and answers every path the others do not.
     routes.append(Mount("", app=create_web_app(settings, store, keys)))
     app = Starlette(routes=routes, lifespan=lifespan)

@@ -20,7 +20,7 @@ import segno
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from jinja2 import Environment, PackageLoader, select_autoescape
-from sqlalchemy import and_, func, select
+from sqlalchemy import and_, func, select, true
 from starlette.datastructures import FormData
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -155,16 +155,16 @@ def _fmt_dt(value: datetime | None) -> str:
     return f"{value:%Y-%m-%d %H:%M}" if value else "–"
 
 
-def _waited(value: datetime | None, now: datetime) -> str:
+def _waited(value: datetime | None, now: datetime, _: Callable[[str], str]) -> str:
     if value is None:
         return "–"
-    minutes = int((now - value).total_seconds() // 60)
+    minutes = max(0, int((now - value).total_seconds() // 60))
     if minutes < 60:
-        return f"{minutes} min"
+        return f"{minutes} {_('min')}"
     hours = minutes // 60
     if hours < 48:
-        return f"{hours} h {minutes % 60:02d}"
-    return f"{hours // 24} d {hours % 24} h"
+        return f"{hours} {_('h')} {minutes % 60:02d} {_('min')}"
+    return f"{hours // 24} {_('d')} {hours % 24} {_('h')}"
 
 
 def make_env() -> Environment:
@@ -231,43 +231,51 @@ def _same(a: str, b: str) -> bool:
     return bool(a) and bool(b) and hmac.compare_digest(a.encode(), b.encode())
 
 
-def _routes(app: FastAPI, st: ConsoleState) -> None:
-    async def ensure_env_unlock() -> None:
-        if st.env_unlock_tried or st.holder.unlocked or not st.settings.passphrase:
-            st.env_unlock_tried = True
-            return
+async def ensure_env_unlock(st: ConsoleState) -> None:
+    """Unlock from ``HAVEN_PASSPHRASE`` at the first request of the process (audited)."""
+    if st.env_unlock_tried or st.holder.unlocked or not st.settings.passphrase:
         st.env_unlock_tried = True
-        if await st.holder.unlock(st.settings.passphrase, "env"):
-            async with st.store.transaction() as session:
-                await audit_log.append(session, "env", "console.unlock", None, {"by": "env"})
+        return
+    st.env_unlock_tried = True
+    if await st.holder.unlock(st.settings.passphrase, "env"):
+        async with st.store.transaction() as session:
+            await audit_log.append(session, "env", "console.unlock", None, {"by": "env"})
 
-    async def principal(request: Request) -> Principal | None:
-        await ensure_env_unlock()
-        token = request.cookies.get(SESSION_COOKIE, "")
-        if not token:
-            return None
-        return await st.accounts.session(token)
 
-    def require(*roles: Role) -> Callable[[Request], Awaitable[Principal]]:
-        allowed = frozenset(roles) if roles else ALL_ROLES
+async def principal(request: Request) -> Principal | None:
+    st: ConsoleState = request.app.state.console
+    await ensure_env_unlock(st)
+    token = request.cookies.get(SESSION_COOKIE, "")
+    if not token:
+        return None
+    return await st.accounts.session(token)
 
-        async def dependency(request: Request) -> Principal:
-            p = await principal(request)
-            if p is None or p.stage != "full":
-                raise Redirect(f"{root(request)}/login")
-            if p.role not in allowed:
-                raise Denied()
-            request.state.principal = p
-            return p
 
-        return dependency
+def require(*roles: Role) -> Callable[[Request], Awaitable[Principal]]:
+    """A dependency admitting full sessions of ``roles`` (every role if none given):
+    no session -> 303 to the login page; another role -> 403."""
+    allowed = frozenset(roles) if roles else ALL_ROLES
 
-    AnyUser = Annotated[Principal, Depends(require())]
-    Operator = Annotated[Principal, Depends(require(Role.operator))]
-    Coordinator = Annotated[Principal, Depends(require(Role.coordinator))]
-    Analyst = Annotated[Principal, Depends(require(Role.analyst))]
-    Admin = Annotated[Principal, Depends(require(Role.admin))]
+    async def dependency(request: Request) -> Principal:
+        p = await principal(request)
+        if p is None or p.stage != "full":
+            raise Redirect(f"{root(request)}/login")
+        if p.role not in allowed:
+            raise Denied()
+        request.state.principal = p
+        return p
 
+    return dependency
+
+
+AnyUser = Annotated[Principal, Depends(require())]
+Operator = Annotated[Principal, Depends(require(Role.operator))]
+Coordinator = Annotated[Principal, Depends(require(Role.coordinator))]
+Analyst = Annotated[Principal, Depends(require(Role.analyst))]
+Admin = Annotated[Principal, Depends(require(Role.admin))]
+
+
+def _routes(app: FastAPI, st: ConsoleState) -> None:
     async def form_of(request: Request, p: Principal | None) -> FormData:
         """The POSTed form, after its CSRF token was checked (403 otherwise)."""
         form = await request.form()
@@ -279,14 +287,14 @@ def _routes(app: FastAPI, st: ConsoleState) -> None:
 
     def render(
         request: Request,
-        name: str,
+        template: str,
         p: Principal | None,
         status: int = 200,
         **ctx: Any,
     ) -> HTMLResponse:
         lang = p.lang if p is not None else _pick_lang(request)
         _ = translator(lang)
-        html = st.env.get_template(name).render(
+        html = st.env.get_template(template).render(
             _=_,
             p=p,
             lang=lang,
@@ -416,7 +424,7 @@ def _routes(app: FastAPI, st: ConsoleState) -> None:
         qr = secret = ""
         if not p.totp_enrolled:
             secret, uri = await st.accounts.enrolment(token)
-            qr = segno.make(uri, error="m").svg_inline(scale=5, dark="#111", light="#fff")
+            qr = segno.make(uri, error="M").svg_inline(scale=5, dark="#111", light="#fff")
         return render(
             request,
             "totp.html",
@@ -488,43 +496,6 @@ def _routes(app: FastAPI, st: ConsoleState) -> None:
 
     # --- queue --------------------------------------------------------------------------------
 
-    def filters_of(q: Mapping[str, str]) -> Filters:
-        def opt(name: str) -> str | None:
-            value = q.get(name, "").strip()
-            return value[:64] or None
-
-        def num(name: str, lo: int, hi: int) -> int | None:
-            value = q.get(name, "").strip()
-            if value.isdecimal() and len(value) < 7:
-                return max(lo, min(hi, int(value)))
-            return None
-
-        state = opt("state")
-        states = (state,) if state in {s.value for s in CaseState} else None
-        wounded = {"yes": True, "no": False}.get(q.get("wounded", ""))
-        try:
-            sort = Sort(q.get("sort", "urgency"))
-        except ValueError:
-            sort = Sort.urgency
-        try:
-            assigned = Assigned(q.get("assigned", "mine_or_free"))
-        except ValueError:
-            assigned = Assigned.mine_or_free
-        base = Filters()
-        return Filters(
-            states=states or base.states,
-            lang=opt("lang"),
-            channel=opt("channel"),
-            campaign=opt("campaign"),
-            flag=opt("flag"),
-            wounded=wounded,
-            min_group=num("min_group", 1, 100),
-            waiting_hours=num("waiting_hours", 0, 100000),
-            assigned=assigned,
-            sort=sort,
-            page=num("page", 1, 100000) or 1,
-        )
-
     @app.get("/queue")
     async def queue_page(request: Request, p: Operator) -> Response:
         q = {k: v for k, v in request.query_params.items()}
@@ -545,7 +516,7 @@ def _routes(app: FastAPI, st: ConsoleState) -> None:
             states=[s.value for s in CaseState],
             flags=[flag.value for flag in risk.RiskFlag],
             sorts=[s.value for s in Sort],
-            waited=lambda row: _waited(row.submitted_at or row.updated_at, now),
+            waited=lambda row: _waited(row.submitted_at or row.updated_at, now, translator(p.lang)),
             query=lambda **kw: _query(q, **kw),
         )
 
@@ -977,7 +948,7 @@ def _routes(app: FastAPI, st: ConsoleState) -> None:
             rows = (
                 await session.scalars(
                     select(AuditEvent)
-                    .where(and_(*clauses))
+                    .where(and_(true(), *clauses))
                     .order_by(AuditEvent.id.desc())
                     .limit(AUDIT_PAGE)
                 )
@@ -1005,6 +976,46 @@ def _routes(app: FastAPI, st: ConsoleState) -> None:
             q=dict(q),
             older=_query(dict(q), before=str(older)) if older else None,
         )
+
+
+def filters_of(q: Mapping[str, str]) -> Filters:
+    """The queue's filters from query parameters: anything unknown or malformed is ignored."""
+
+    def opt(name: str) -> str | None:
+        value = q.get(name, "").strip()
+        return value[:64] or None
+
+    def num(name: str, lo: int, hi: int) -> int | None:
+        value = q.get(name, "").strip()
+        if value.isdecimal() and len(value) < 7:
+            return max(lo, min(hi, int(value)))
+        return None
+
+    state = opt("state")
+    states = (state,) if state in {s.value for s in CaseState} else None
+    wounded = {"yes": True, "no": False}.get(q.get("wounded", ""))
+    try:
+        sort = Sort(q.get("sort", "urgency"))
+    except ValueError:
+        sort = Sort.urgency
+    try:
+        assigned = Assigned(q.get("assigned", "mine_or_free"))
+    except ValueError:
+        assigned = Assigned.mine_or_free
+    base = Filters()
+    return Filters(
+        states=states or base.states,
+        lang=opt("lang"),
+        channel=opt("channel"),
+        campaign=opt("campaign"),
+        flag=opt("flag"),
+        wounded=wounded,
+        min_group=num("min_group", 1, 100),
+        waiting_hours=num("waiting_hours", 0, 100000),
+        assigned=assigned,
+        sort=sort,
+        page=num("page", 1, 100000) or 1,
+    )
 
 
 def _pick_lang(request: Request) -> str:

@@ -431,10 +431,9 @@ def wrap_applicant_key(keys: IntakeKeys, key: ApplicantKey, context: str, expire
     """The applicant's key wrapped under the routing key, bound to ``context`` and an expiry
     (unix seconds), to travel in a hidden form field of a page the applicant holds: the
     server keeps nothing between two requests, and a lost page costs only retyping."""
-    payload = json.dumps(
-        {"k": _b64(bytes(key._private)), "c": context, "e": int(expires)}
-    ).encode("ascii")
-    return b64encode(keys.seal_routing(payload)).decode("ascii").replace("/", "_").replace("+", "-")
+    data = {"k": _b64(bytes(key._private)), "c": context, "e": int(expires)}
+    blob = keys.seal_routing(json.dumps(data).encode("ascii"))
+    return b64encode(blob).decode("ascii").replace("/", "_").replace("+", "-")
 
 
 def unwrap_applicant_key(keys: IntakeKeys, token: str, context: str, now: int) -> ApplicantKey:

@@ -32,7 +32,7 @@ import time
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from sqlalchemy import and_, delete, exists, or_, select, update
@@ -81,6 +81,7 @@ class Sender(Protocol):
 @dataclass
 class _Job:
     id: int
+    channel: str
     chat: str
     contact_id: int | None
     address: str
@@ -93,6 +94,7 @@ class _Job:
     remote_id: int | None = None
     retry_after: float = 0.0
     error: str | None = None
+    accepted_at: datetime | None = None
 
 
 @dataclass
@@ -106,11 +108,30 @@ class Stats:
     errors: dict[str, int] = field(default_factory=dict)
 
 
+#: Send times per channel, shared by the workers of this process.
+_WINDOWS: dict[str, deque[float]] = {}
+
+
+async def _guard(channel: str, rate: float) -> None:
+    """Never more than ``rate`` sends started in any one second by this process, even when the
+    event loop runs late and several slots come due at once."""
+    window = _WINDOWS.setdefault(channel, deque())
+    cap = max(1, math.floor(rate))
+    while True:
+        now = time.monotonic()
+        while window and window[0] <= now - 1.0:
+            window.popleft()
+        if len(window) < cap:
+            window.append(now)
+            return
+        await asyncio.sleep(window[0] + 1.0 - now + 0.001)
+
+
 class Worker:
     """Sends what the outbox holds. ``run()`` until ``stop()``; ``wake()`` after a commit."""
 
     #: How far ahead (seconds) one claim reserves sending slots.
-    HORIZON = 1.0
+    HORIZON = 0.5
     #: Fraction of the configured rate actually used: room for network jitter, so that the
     #: server never sees more than the limit in any one-second window.
     MARGIN = 0.98
@@ -145,10 +166,12 @@ class Worker:
         self.name = name or f"w-{secrets.token_hex(4)}"
         self.stats = Stats()
         self._interval = 1.0 / (rate * self.MARGIN)
-        self._window: deque[float] = deque()
         self._wake = asyncio.Event()
         self._stopping = False
-        self._last_purge = 0.0
+        self._last_purge = time.monotonic()
+        self._last_recover = 0.0
+        self._inflight: set[asyncio.Task[None]] = set()
+        self._done: list[_Job] = []
 
     # -- control --------------------------------------------------------------------------
 
@@ -160,24 +183,37 @@ class Worker:
         self._wake.set()
 
     async def run(self) -> None:
+        """Claim, send and record continuously until :meth:`stop`; then finish what is in
+        flight, so that a clean stop leaves nothing claimed."""
         await self.prepare()
         log.info("outbox event=worker_started worker=%s rate=%s", self.name, self.rate)
         while not self._stopping:
             try:
-                done = await self.run_once()
+                await self.step()
             except asyncio.CancelledError:
                 raise
             except Exception:
                 log.exception("outbox event=worker_error worker=%s", self.name)
-                done = 0
                 await asyncio.sleep(1.0)
-            if done == 0 and not self._stopping:
-                self._wake.clear()
-                try:
-                    await asyncio.wait_for(self._wake.wait(), self.poll)
-                except TimeoutError:
-                    pass
+            if self._stopping:
+                break
+            self._wake.clear()
+            if self._done:
+                continue
+            try:
+                await asyncio.wait_for(self._wake.wait(), 0.05 if self._inflight else self.poll)
+            except TimeoutError:
+                pass
+            if self._inflight:
+                await asyncio.sleep(0.005)  # let a few more results gather into one write
+        await self.drain()
         log.info("outbox event=worker_stopped worker=%s", self.name)
+
+    async def drain(self) -> None:
+        """Wait for the sends under way and record them."""
+        if self._inflight:
+            await asyncio.wait(set(self._inflight))
+        await self._flush()
 
     async def prepare(self) -> None:
         """Create the pacer rows (once per channel; a concurrent insert is fine)."""
@@ -191,25 +227,47 @@ class Worker:
 
     # -- one round ------------------------------------------------------------------------
 
-    async def run_once(self) -> int:
-        """Recover expired leases, claim, send, record. Returns how many rows it handled."""
-        await self._recover()
-        total = 0
+    async def step(self) -> int:
+        """Record finished sends, recover expired leases, claim what fits under the rate and
+        start sending it. Returns how many rows were claimed."""
+        await self._flush()
+        if time.monotonic() - self._last_recover > 1.0:
+            await self._recover()
+        claimed = 0
         for channel, sender in self.senders.items():
             jobs = await self._claim(channel)
-            if not jobs:
-                continue
-            self.stats.batches += 1
-            try:
-                await asyncio.gather(*(self._send(sender, job) for job in jobs))
-            finally:
-                await asyncio.shield(self._record(channel, jobs))
-            total += len(jobs)
+            if jobs:
+                self.stats.batches += 1
+            for job in jobs:
+                task = asyncio.create_task(self._send_one(sender, job))
+                self._inflight.add(task)
+                task.add_done_callback(self._inflight.discard)
+            claimed += len(jobs)
         if time.monotonic() - self._last_purge > 60:
             await self.purge()
-        return total
+        return claimed
+
+    async def run_once(self) -> int:
+        """One claim, its sends and their results (for tests and ``haven outbox``)."""
+        claimed = await self.step()
+        await self.drain()
+        return claimed
+
+    async def _send_one(self, sender: Sender, job: _Job) -> None:
+        try:
+            await self._send(sender, job)
+        finally:
+            job.accepted_at = utcnow()
+            self._done.append(job)
+            self._wake.set()
+
+    async def _flush(self) -> None:
+        while self._done:
+            jobs, self._done = self._done, []
+            await asyncio.shield(self._record(jobs))
 
     async def _recover(self) -> None:
+        self._last_recover = time.monotonic()
         async with self.store.transaction() as session:
             await session.execute(
                 update(OutboxMessage)
@@ -236,6 +294,9 @@ class Worker:
             rows = await self._due(session, channel, limit, is_pg)
             if not rows:
                 return []
+            # Slots start once the rows are in hand, a little ahead: a slot already past when
+            # its task starts would bunch sends together.
+            start = max(pacer.next_at, time.time() + 0.01)
             jobs: list[_Job] = []
             lease_until = utcnow() + timedelta(seconds=self.lease + self.HORIZON)
             for n, row in enumerate(rows):
@@ -250,8 +311,8 @@ class Worker:
                     continue
                 row.state, row.lease_until, row.worker = SENDING, lease_until, self.name
                 jobs.append(
-                    _Job(row.id, row.chat, row.contact_id, address, payload, raw, row.keep,
-                         row.attempts, slot)
+                    _Job(row.id, channel, row.chat, row.contact_id, address, payload, raw,
+                         row.keep, row.attempts, slot)
                 )  # fmt: skip
             pacer.next_at = start + len(jobs) * self._interval
             return jobs
@@ -292,7 +353,7 @@ class Worker:
         delay = job.slot - time.time()
         if delay > 0:
             await asyncio.sleep(delay)
-        await self._window_guard()
+        await _guard(job.channel, self.rate)
         try:
             job.remote_id = await asyncio.wait_for(
                 sender.send(job.address, job.payload), self.send_timeout
@@ -310,32 +371,26 @@ class Worker:
             log.exception("outbox event=sender_error row=%s", job.id)
             job.outcome, job.error = "retry", type(exc).__name__[:64]
 
-    async def _window_guard(self) -> None:
-        """Never more than ``rate`` sends started in any one second, whatever the jitter."""
-        cap = max(1, math.floor(self.rate))
-        while len(self._window) >= cap:
-            wait = self._window[0] + 1.0 - time.monotonic()
-            if wait <= 0:
-                self._window.popleft()
-                continue
-            await asyncio.sleep(wait)
-        self._window.append(time.monotonic())
-
     def backoff(self, attempts: int) -> float:
         base = min(self.backoff_max, self.backoff_base * 2 ** max(0, attempts - 1))
         return base * (0.5 + random.random() / 2)  # noqa: S311 - jitter, not a secret
 
-    async def _record(self, channel: str, jobs: list[_Job]) -> None:
+    async def _record(self, jobs: list[_Job]) -> None:
         now = utcnow()
-        sent_plain = [j.id for j in jobs if j.outcome == SENT and not j.keep]
         released = [j.id for j in jobs if j.outcome == "released"]
         mine = and_(OutboxMessage.state == SENDING, OutboxMessage.worker == self.name)
         async with self.store.transaction() as session:
-            if sent_plain:
+            # Sent: the text is erased (or sealed to the case key). ``sent_at`` is when the
+            # channel accepted it: the per-chat pacing counts from there.
+            by_time: dict[datetime, list[int]] = {}
+            for j in jobs:
+                if j.outcome == SENT and not j.keep:
+                    by_time.setdefault(j.accepted_at or now, []).append(j.id)
+            for at, ids in by_time.items():
                 await session.execute(
                     update(OutboxMessage)
-                    .where(OutboxMessage.id.in_(sent_plain), mine)
-                    .values(state=SENT, sent_at=now, payload=None, lease_until=None, error=None)
+                    .where(OutboxMessage.id.in_(ids), mine)
+                    .values(state=SENT, sent_at=at, payload=None, lease_until=None, error=None)
                 )
             if released:
                 await session.execute(
@@ -343,7 +398,7 @@ class Worker:
                     .where(OutboxMessage.id.in_(released), mine)
                     .values(state=PENDING, lease_until=None, worker=None)
                 )
-            pause = 0.0
+            pauses: dict[str, float] = {}
             for job in jobs:
                 where = and_(OutboxMessage.id == job.id, mine)
                 if job.outcome == SENT:
@@ -354,7 +409,7 @@ class Worker:
                             .where(where)
                             .values(
                                 state=SENT,
-                                sent_at=now,
+                                sent_at=job.accepted_at or now,
                                 payload=self.keys.seal(job.raw),
                                 remote_id=job.remote_id,
                                 lease_until=None,
@@ -363,7 +418,7 @@ class Worker:
                         )
                 elif job.outcome == "retry_after":
                     self.stats.rate_limited += 1
-                    pause = max(pause, job.retry_after)
+                    pauses[job.channel] = max(pauses.get(job.channel, 0.0), job.retry_after)
                     await session.execute(
                         update(OutboxMessage)
                         .where(where)
@@ -405,7 +460,7 @@ class Worker:
                     log.warning("outbox event=failed row=%s error=%s", job.id, job.error)
                 if job.error:
                     self.stats.errors[job.error] = self.stats.errors.get(job.error, 0) + 1
-            if pause:
+            for channel, pause in pauses.items():
                 # Telegram's 429 asks the whole bot to wait: hold every send of this channel.
                 pacer = await session.get(OutboxPacer, channel)
                 if pacer is not None:

@@ -9,6 +9,7 @@ with the defaults a wounded applicant goes ahead of anyone who has waited less t
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -33,6 +34,7 @@ QUEUE_STATES: tuple[str, ...] = (
     CaseState.scheduled.value,
 )
 PAGE_SIZE = 50
+FACETS_SECONDS = 60.0
 
 
 class Sort(StrEnum):
@@ -110,6 +112,7 @@ class Queue:
         self.weight_wounded = weight_wounded
         self.weight_group = weight_group
         self.page_size = page_size
+        self._facets: tuple[float, dict[str, list[str]]] | None = None
 
     def urgency(self, now: datetime) -> ColumnElement[float]:
         """The urgency of a case, as a SQL expression (higher first)."""
@@ -199,7 +202,16 @@ class Queue:
             return Page(rows, total, page, pages)
 
     async def facets(self) -> dict[str, list[str]]:
-        """Values the filters offer (languages, channels, campaigns in the open queue)."""
+        """Values the filters offer (languages, channels, campaigns in the open queue);
+        cached for a minute, as they change slowly and cost three scans."""
+        now = time.monotonic()
+        if self._facets is not None and now - self._facets[0] < FACETS_SECONDS:
+            return self._facets[1]
+        out = await self._load_facets()
+        self._facets = (now, out)
+        return out
+
+    async def _load_facets(self) -> dict[str, list[str]]:
         async with self.store.transaction() as session:
             out: dict[str, list[str]] = {}
             for name, column in (

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -52,6 +54,12 @@ class Store:
         self.url = url
         self.engine = make_engine(url, **engine_kwargs)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        # SQLite has one writer: queue this process's transactions here, in order, instead of
+        # letting them spin in SQLite's busy handler (which sleeps up to 100 ms a try).
+        self._writer = asyncio.Lock() if self.engine.dialect.name == "sqlite" else None
+        self._holder: contextvars.ContextVar[bool] = contextvars.ContextVar(
+            f"store-writer-{id(self)}", default=False
+        )
 
     @property
     def dialect(self) -> str:
@@ -60,8 +68,17 @@ class Store:
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
         """One unit of work: committed when the block ends, rolled back on an exception."""
-        async with self.sessions() as session, session.begin():
-            yield session
+        if self._writer is None or self._holder.get():
+            async with self.sessions() as session, session.begin():
+                yield session
+            return
+        async with self._writer:
+            token = self._holder.set(True)
+            try:
+                async with self.sessions() as session, session.begin():
+                    yield session
+            finally:
+                self._holder.reset(token)
 
     async def close(self) -> None:
         await self.engine.dispose()

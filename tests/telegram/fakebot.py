@@ -62,6 +62,7 @@ class FakeBotAPI:
         self._chat_last: dict[str, float] = {}
         self.runner: web.AppRunner | None = None
         self.port = 0
+        self._closing = False
 
     # -- server ---------------------------------------------------------------------------
 
@@ -81,6 +82,8 @@ class FakeBotAPI:
         return self
 
     async def stop(self) -> None:
+        self._closing = True
+        self._new.set()
         if self.runner is not None:
             await self.runner.cleanup()
             self.runner = None
@@ -201,7 +204,7 @@ class FakeBotAPI:
         while True:
             ready = [u for u in self.updates if u["update_id"] >= offset][:limit]
             left = deadline - time.monotonic()
-            if ready or left <= 0:
+            if ready or left <= 0 or self._closing:
                 return self.ok(ready)
             self._new.clear()
             try:

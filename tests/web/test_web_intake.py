@@ -142,7 +142,8 @@ def _urls(html: str) -> list[str]:
     return re.findall(r'(?:href|src|action)="([^"]*)"', html)
 
 
-async def test_every_page_is_light_relative_and_script_free(browser: Browser) -> None:
+async def test_every_page_is_light_relative_and_script_free(sqlite_env: Env, browser_for) -> None:
+    browser = await browser_for(sqlite_env)
     css = len((await browser.client.get("/style.css")).content)
     done = await browser.apply()
     await browser.get("/return?l=ko")
@@ -154,8 +155,18 @@ async def test_every_page_is_light_relative_and_script_free(browser: Browser) ->
     await browser.post("/", choice="ko")
     await browser.post("/", cmd="lang")
     await browser.post("/", cmd="forget")
-    assert len(browser.pages) > 20
-    for page in browser.pages:
+    # Correcting an answer from the summary, and the rate-limit page.
+    other = await browser_for(sqlite_env, HAVEN_WEB_SESSION_LIMIT="12/minute")
+    await other.get("/")
+    for fields in KOREAN_APPLICATION:
+        await other.post("/", **fields)
+    await other.post("/", choice="correct")
+    await other.post("/", choice="who")
+    limited = await other.post("/", choice="kpa", text="가" * 300)
+    assert limited.status == 429
+    pages = browser.pages + other.pages
+    assert len(pages) > 30
+    for page in pages:
         assert len(page.html.encode("utf-8")) + css < STYLE_BYTES_LIMIT, page.text[:80]
         assert "<script" not in page.html.lower()
         assert not re.search(r"\son[a-z]+=", page.html)

@@ -1,0 +1,279 @@
+"""The console's services on SQLite and PostgreSQL: queue order and filters, "take next" under
+concurrency, scopes in the queries, hand-offs, the POW record, call mode, web replies."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select, update
+
+from haven.domain.cases import CaseState
+from haven.services.accounts import Accounts, Role, Viewer
+from haven.services.applicant import Applicants
+from haven.services.cases import Calls, CaseNotFound, Console, Forbidden
+from haven.services.handoff import Handoffs
+from haven.services.queue import Assigned, Filters, Queue, Sort
+from haven.store.models import AuditEvent, Case, utcnow
+from tests.console.conftest import FAST_HASHER, submit_case
+
+
+async def users(env, *specs: tuple[str, str, str]) -> list[Viewer]:
+    accounts = Accounts(env.store, env.keys, hasher=FAST_HASHER)
+    out = []
+    for name, role, sectors in specs:
+        await accounts.add_user(name, role, "test", sectors=sectors)
+    rows = {u.name: u for u in await accounts.users()}
+    for name, role, sectors in specs:
+        from haven.services.accounts import parse_sectors
+
+        scope = parse_sectors(sectors) if role == "coordinator" else None
+        out.append(Viewer(rows[name].id, Role(role), scope))
+    return out
+
+
+async def backdate(env, reference: str, minutes: float) -> None:
+    async with env.store.transaction() as session:
+        await session.execute(
+            update(Case)
+            .where(Case.reference == reference)
+            .values(submitted_at=utcnow() - timedelta(minutes=minutes))
+        )
+
+
+async def test_queue_order_uses_the_weights(env) -> None:
+    (op,) = await users(env, ("o", "operator", ""))
+    old = await submit_case(env, address="1")
+    wounded = await submit_case(env, address="2", wounded=True)
+    group = await submit_case(env, address="3", group=4)
+    new = await submit_case(env, address="4")
+    await backdate(env, old, 120)
+    for ref, minutes in ((wounded, 1), (group, 2), (new, 3)):
+        await backdate(env, ref, minutes)
+    queue = Queue(env.store, weight_wounded=1000, weight_group=500)
+    rows = (await queue.list(op, Filters())).rows
+    assert [r.reference for r in rows] == [wounded, group, old, new]
+    # Weights are settings: without them, waiting time alone decides.
+    flat = Queue(env.store, weight_wounded=0, weight_group=0)
+    assert [r.reference for r in (await flat.list(op, Filters())).rows] == [
+        old,
+        new,
+        group,
+        wounded,
+    ]
+    assert await queue.take_next(op) == wounded
+    by_wait = await queue.list(op, Filters(sort=Sort.waiting))
+    assert by_wait.rows[0].reference == old
+
+
+async def test_queue_filters(env) -> None:
+    (op,) = await users(env, ("o", "operator", ""))
+    ko = await submit_case(env, address="1", lang="ko", wounded=True, campaign="leaf-1")
+    ru = await submit_case(env, address="2", lang="ru", group=12)
+    queue = Queue(env.store)
+
+    async def refs(**kw) -> list[str]:
+        return [r.reference for r in (await queue.list(op, Filters(**kw))).rows]
+
+    assert await refs(lang="ko") == [ko]
+    assert await refs(wounded=True) == [ko]
+    assert await refs(min_group=5) == [ru]
+    assert await refs(flag="large_group") == [ru]
+    assert await refs(campaign="leaf-1") == [ko]
+    assert await refs(channel="web") == []
+    assert await refs(states=("closed",)) == []
+    assert await refs(waiting_hours=1) == []
+    assert sorted(await refs(assigned=Assigned.free)) == sorted([ko, ru])
+    assert await refs(assigned=Assigned.mine) == []
+    facets = await queue.facets()
+    assert facets["lang"] == ["ko", "ru"] and facets["campaign"] == ["leaf-1"]
+
+
+async def test_take_next_gives_each_operator_a_different_case(env) -> None:
+    viewers = await users(env, *[(f"o{i}", "operator", "") for i in range(4)])
+    refs = {await submit_case(env, address=str(i)) for i in range(3)}
+    queue = Queue(env.store)
+    taken = await asyncio.gather(*(queue.take_next(v) for v in viewers))
+    got = [t for t in taken if t is not None]
+    assert sorted(got) == sorted(refs) and taken.count(None) == 1
+
+
+async def test_scopes_are_in_the_queries(env) -> None:
+    a, b, co, an, ad = await users(
+        env,
+        ("a", "operator", ""),
+        ("b", "operator", ""),
+        ("c", "coordinator", "North"),
+        ("n", "analyst", ""),
+        ("d", "admin", ""),
+    )
+    ref = await submit_case(env)
+    keyring = env.keyring()
+    cases = Console(env.store, env.keys)
+    await Queue(env.store).assign(ref, a, a.user_id)
+    await cases.view(ref, keyring, a)
+    with pytest.raises(CaseNotFound):
+        await cases.view(ref, keyring, b)
+    for other in (co, an, ad):
+        with pytest.raises(Forbidden):
+            await cases.view(ref, keyring, other)
+        with pytest.raises(Forbidden):
+            await Queue(env.store).list(other, Filters())
+    with pytest.raises(Forbidden):
+        await Handoffs(env.store, env.keys).list(a)
+
+
+async def verified_case(env, op: Viewer, **kw) -> str:
+    ref = await submit_case(env, **kw)
+    cases = Console(env.store, env.keys)
+    await cases.transition(ref, op, CaseState.in_contact)
+    await cases.transition(ref, op, CaseState.verified)
+    return ref
+
+
+FORBIDDEN_WORDS = (
+    "surrender",
+    "voluntar",
+    "volunteer",
+    "defect",
+    "desert",
+    "own will",
+    "gave himself",
+    "hotline",
+    "haven",
+    "applicant",
+    "code phrase",
+    "здал",
+    "добровіл",
+    "добровол",
+)
+
+
+async def test_handoff_arrival_and_pow_record(env) -> None:
+    op, co, other = await users(
+        env,
+        ("o", "operator", ""),
+        ("c", "coordinator", "North,South"),
+        ("x", "coordinator", "East"),
+    )
+    ref = await verified_case(env, op, address="77", wounded=True, group=2)
+    handoffs = Handoffs(env.store, env.keys)
+    sent: list[str] = []
+
+    async def sender(session, contact, text, case_id) -> bool:
+        sent.append(text)
+        return True
+
+    start = utcnow() + timedelta(hours=5)
+    with pytest.raises(Forbidden):
+        await handoffs.issue(
+            co,
+            ref,
+            sector="East",
+            meeting_point="x",
+            window_start=start,
+            window_end=start + timedelta(hours=1),
+            signal="y",
+            sender=sender,
+        )
+    issued = await handoffs.issue(
+        co,
+        ref,
+        sector="North",
+        meeting_point="Grid 1",
+        window_start=start,
+        window_end=start + timedelta(minutes=30),
+        signal="white cloth",
+        sender=sender,
+    )
+    assert issued.sent and "만날 장소: Grid 1" in sent[0] and "무인기" in sent[0]
+    keyring = env.keyring()
+    with pytest.raises(CaseNotFound):
+        await handoffs.card(other, issued.id, keyring)  # not their sector
+    card = await handoffs.card(co, issued.id, keyring)
+    assert card.meeting_point == "Grid 1" and card.code_phrase and card.code_cyrillic
+    assert card.code_cyrillic != card.code_phrase  # Korean -> Cyrillic
+    from haven.services.handoff import BadText
+
+    with pytest.raises(BadText):
+        await handoffs.pow_record(co, issued.id, keyring)  # not arrived yet
+    assert await handoffs.outcome(co, issued.id, arrived=True) == "arrived"
+    record = await handoffs.pow_record(co, issued.id, keyring)
+    text = json.dumps(record, ensure_ascii=False).lower()
+    assert record["status"] == "captured" and record["state_of_health"] == "wounded"
+    for word in FORBIDDEN_WORDS:
+        assert word not in text, word
+    assert "kursk sector" not in text and "evenings" not in text  # no answers leak in
+    async with env.store.transaction() as session:
+        case = await session.scalar(select(Case).where(Case.reference == ref))
+        actions = list(await session.scalars(select(AuditEvent.action)))
+    assert case.state == "arrived"
+    assert {"handoff.issued", "handoff.viewed", "handoff.outcome", "pow.export"} <= set(actions)
+
+
+async def test_no_show_sends_the_case_back_to_verified(env) -> None:
+    op, co = await users(env, ("o", "operator", ""), ("c", "coordinator", "*"))
+    ref = await verified_case(env, op)
+    handoffs = Handoffs(env.store, env.keys)
+    start = utcnow()
+    issued = await handoffs.issue(
+        co,
+        ref,
+        sector="Any",
+        meeting_point="p",
+        window_start=start,
+        window_end=start + timedelta(hours=1),
+        signal="s",
+        sender=None,
+    )
+    assert not issued.sent  # no sender: the coordinator is told to phone
+    from haven.services.handoff import BadText
+
+    with pytest.raises(BadText):
+        await handoffs.outcome(co, issued.id, arrived=False, reason=None)
+    await handoffs.outcome(co, issued.id, arrived=False, reason="not_seen")
+    assert [r.reference for r in await handoffs.ready(co)] == [ref]
+
+
+async def test_call_mode_makes_a_phone_case(env) -> None:
+    (op,) = await users(env, ("o", "operator", ""))
+    calls = Calls(env.store, env.keys)
+    step = await calls.start(op, "ko", "uk")
+    assert step.gloss is not None and step.gloss.text != step.caller[-1].text
+    assert "Хто ви" in step.gloss.text or "?" in step.gloss.text
+    for kwargs in (
+        {"choice": "kpa"},
+        {"choice": "alone"},
+        {"choice": "no"},
+        {"text": "Kursk"},
+        {"skip": True},
+        {"skip": True},
+        {"text": "by phone"},
+        {"choice": "yes"},
+    ):
+        step = await calls.answer(op, step.token, "uk", **kwargs)
+        assert not step.done
+    step = await calls.answer(op, step.token, "uk", choice="confirm")
+    assert step.done and step.reference
+    async with env.store.transaction() as session:
+        case = await session.scalar(select(Case).where(Case.reference == step.reference))
+    assert case.channel == "phone" and case.assigned_to == op.user_id and case.lang == "ko"
+
+
+async def test_reply_to_a_web_applicant_is_sealed_to_their_key(env) -> None:
+    (op,) = await users(env, ("o", "operator", ""))
+    ref = await submit_case(env, channel="web", address="web-session-1", lang="ru")
+    applicants = Applicants(env.store, env.keys, hasher=FAST_HASHER)
+    async with env.store.transaction() as session:
+        case_id = await session.scalar(select(Case.id).where(Case.reference == ref))
+    issued = await applicants.issue(case_id, "ru")
+    cases = Console(env.store, env.keys)
+    sent = await cases.reply(ref, op, None, canned="checking")
+    assert sent.startswith("Мы проверяем")
+    unlocked = await applicants.unlock(ref, issued.passphrase)
+    thread = await applicants.thread(unlocked)
+    assert [t.text for t in thread if t.direction == "out"] == [sent]
+    view = await cases.view(ref, env.keyring(), op)
+    assert view.state == "in_contact" and view.messages[-1].content["text"] == sent
