@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from sqlalchemy import ColumnElement, Select, and_, case, cast, func, select
+from sqlalchemy import ColumnElement, and_, case, cast, func, select
 from sqlalchemy import Float as SaFloat
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -171,14 +171,22 @@ class Queue:
             total = int(await session.scalar(select(func.count(Case.id)).where(and_(*where))) or 0)
             pages = max(1, -(-total // self.page_size))
             page = min(max(1, f.page), pages)
-            query: Select[tuple[Case, float]] = (
-                select(Case, urgency)
+            # The page's ids first, from the covering index; then only those rows.
+            top = (
+                select(Case.id, urgency)
                 .where(and_(*where))
                 .order_by(*self._order(f, urgency))
                 .offset((page - 1) * self.page_size)
                 .limit(self.page_size)
             )
-            result = (await session.execute(query)).all()
+            ranked = (await session.execute(top)).all()
+            found = {
+                c.id: c
+                for c in await session.scalars(
+                    select(Case).where(Case.id.in_([i for i, _ in ranked]))
+                )
+            }
+            result = [(found[i], u) for i, u in ranked if i in found]
             names = await _names(session, {c.assigned_to for c, _ in result if c.assigned_to})
             rows = [
                 QueueRow(

@@ -55,7 +55,8 @@ def test_every_console_string_has_a_ukrainian_translation() -> None:
     assert len(wanted) > 150
 
 
-def test_user_add_prints_a_setup_link_that_works(env) -> None:
+def test_user_add_prints_a_setup_link_that_works(sqlite_env) -> None:
+    env = sqlite_env
     out = haven(env.environ, "user", "add", "first-admin", "--role", "admin")
     assert out.returncode == 0, out.stderr
     link = re.search(r"http://\S+/console/setup/(\S+)", out.stdout)

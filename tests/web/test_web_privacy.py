@@ -151,3 +151,22 @@ def test_form_handlers_survive_arbitrary_input(tmp_path: Path) -> None:
         loop.run_until_complete(client.aclose())
         loop.run_until_complete(app.state.store.close())  # type: ignore[attr-defined]
         loop.close()
+
+
+async def test_a_crash_is_a_plain_500_whose_log_names_no_content(
+    sqlite_env: Env, browser_for, caplog
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    browser = await browser_for(sqlite_env)
+    await browser.get("/")
+    web = browser.app.routes[-1].app.app.state.web  # Mount -> SecurityHeaders -> Starlette
+
+    async def broken(*_args, **_kwargs):
+        raise ValueError("쿠르스크 근처 숲에 있습니다")
+
+    web.intake.handle = broken
+    page = await browser.post("/", text="쿠르스크 근처 숲에 있습니다")
+    assert page.status == 500 and page.headers["cache-control"] == "no-store"
+    logged = "\n".join(r.getMessage() + (r.exc_text or "") for r in caplog.records)
+    assert "event=error type=ValueError" in logged
+    assert "쿠르스크" not in logged and "Traceback" not in logged

@@ -375,44 +375,26 @@ class TelegramChannel:
 
     # -- long polling ---------------------------------------------------------------------
 
-    async def poll(self, wait: int = 25, max_inflight: int = 1000) -> None:
-        """Long polling until cancelled. Confirms only updates that were handled."""
+    async def poll(self, wait: int = 25) -> None:
+        """Long polling until cancelled.
+
+        A batch of updates is confirmed to Telegram (by the next call's ``offset``) only once
+        every update in it has been handled and committed; an update that failed is asked for
+        again (and given up after :data:`MAX_FAILURES` tries, so it cannot block the bot).
+        """
         with contextlib.suppress(TelegramAPIError, OSError, TimeoutError):
             await self.bot.delete_webhook(drop_pending_updates=False, request_timeout=15)
-        inflight: dict[int, asyncio.Future[None]] = {}
         done: set[int] = set()
         failures: dict[int, int] = {}
         offset: int | None = None
         backoff = 0.5
         log.info("telegram event=polling_started bot=%s", self.bot_id)
         while not self._stopping:
-            # Settle finished updates; the offset moves past an update once it is handled.
-            for uid, fut in list(inflight.items()):
-                if not fut.done():
-                    continue
-                del inflight[uid]
-                if fut.cancelled() or fut.exception() is not None:
-                    failures[uid] = failures.get(uid, 0) + 1
-                    if failures[uid] >= MAX_FAILURES:
-                        log.error("telegram event=update_given_up update=%s", uid)
-                        done.add(uid)
-                else:
-                    done.add(uid)
-                    failures.pop(uid, None)
-            if inflight:
-                offset = min(inflight)
-            elif done:
-                offset = max(done) + 1
-            if offset is not None:
-                done = {uid for uid in done if uid >= offset}
-            if len(inflight) >= max_inflight:
-                await asyncio.wait(inflight.values(), return_when=asyncio.FIRST_COMPLETED)
-                continue
             try:
                 updates = await self.bot.get_updates(
                     offset=offset,
                     limit=100,
-                    timeout=0 if inflight else wait,
+                    timeout=wait,
                     allowed_updates=ALLOWED_UPDATES,
                     request_timeout=wait + 10,
                 )
@@ -426,20 +408,29 @@ class TelegramChannel:
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 30)
                 continue
-            fresh = 0
-            for update in updates:
+            if not updates:
+                continue
+            fresh = [u for u in updates if u.update_id not in done]
+            outcomes = await asyncio.gather(
+                *(self.submit(u) for u in fresh), return_exceptions=True
+            )
+            failed: list[int] = []
+            for update, outcome in zip(fresh, outcomes, strict=True):
                 uid = update.update_id
-                if uid in inflight or uid in done or (offset is not None and uid < offset):
-                    continue
-                inflight[uid] = self.submit(update)
-                fresh += 1
-            if not fresh and inflight:
-                # Nothing new: wait for some of what is under way instead of asking again.
-                await asyncio.wait(
-                    inflight.values(), timeout=1.0, return_when=asyncio.FIRST_COMPLETED
-                )
-            if failures and not fresh:
-                await asyncio.sleep(0.2)
+                if isinstance(outcome, BaseException):
+                    failures[uid] = failures.get(uid, 0) + 1
+                    if failures[uid] < MAX_FAILURES:
+                        failed.append(uid)
+                        continue
+                    log.error("telegram event=update_given_up update=%s", uid)
+                failures.pop(uid, None)
+                done.add(uid)
+            if failed:
+                offset = min(failed)  # ask again from the first failure; the rest is skipped
+                await asyncio.sleep(min(2.0, 0.2 * max(failures.values(), default=1)))
+            else:
+                offset = max(u.update_id for u in updates) + 1
+            done = {uid for uid in done if uid >= offset}
 
     async def feed_webhook(self, data: dict[str, Any]) -> None:
         """One webhook request: handled and committed before Telegram gets its 200."""

@@ -108,11 +108,11 @@ class SecurityHeaders:
         try:
             await self.app(scope, receive, send_with_headers)
         except Exception as exc:
+            # Not re-raised: the server would log the traceback, and its message.
             log.error("web event=error type=%s", type(exc).__name__)
-            if started:
-                raise
-            response = HTMLResponse("<!doctype html><title>500</title><p>500</p>", 500)
-            await response(scope, receive, send_with_headers)
+            if not started:
+                response = HTMLResponse("<!doctype html><title>500</title><p>500</p>", 500)
+                await response(scope, receive, send_with_headers)
 
 
 @dataclass

@@ -83,7 +83,12 @@ def upgrade() -> None:
     op.create_index("ix_handoffs_sector", "handoffs", ["sector"])
     op.create_index("ix_handoffs_status", "handoffs", ["status"])
     # The queue: open cases by state, who holds them and how long they wait; the filters.
-    op.create_index("ix_cases_queue", "cases", ["state", "assigned_to", "submitted_at"])
+    # Covering: the count and the urgency order of a queue page read this index only.
+    op.create_index(
+        "ix_cases_queue",
+        "cases",
+        ["state", "assigned_to", "submitted_at", "wounded", "group_size", "created_at", "id"],
+    )
     op.create_index("ix_cases_state_lang", "cases", ["state", "lang", "submitted_at"])
     op.create_index("ix_cases_state_channel", "cases", ["state", "channel", "submitted_at"])
     # A case's conversation in order, and its newest message (live updates).
