@@ -669,7 +669,7 @@ async def outbox_status() -> None:
             rows = await session.execute(
                 select(OutboxMessage.state, func.count()).group_by(OutboxMessage.state)
             )
-            counts = dict(rows.tuples().all())
+            counts = {state: int(n) for state, n in rows.all()}
     finally:
         await store.close()
     for state in ("pending", "sending", "sent", "failed", "dropped"):
