@@ -173,3 +173,25 @@ async def test_no_marker_in_the_raw_database(env: Env, request) -> None:
     for form in (MARKER, "수드샤"):
         assert form.encode("utf-8") not in raw
         assert form.encode("utf-16-le") not in raw
+
+
+async def test_a_campaign_code_typed_from_a_leaflet_is_recorded(env: Env) -> None:
+    from haven.store.models import Campaign
+
+    async with env.store.transaction() as s:
+        s.add(Campaign(code="kursk-a1", name="Kursk drop", kind="leaflet", langs="ko", sector=""))
+    intake = Intake(env.store, env.keys)
+    first = await intake.handle("telegram", "typed", Command("start"))
+    typed = await intake.handle("telegram", "typed", Text("  Kursk-A1 "))
+    # noted in every language (none chosen yet), and the same question asked again
+    assert "kursk-a1" in typed.replies[0].text and "부호" in typed.replies[0].text
+    assert typed.replies[-1] == first.replies[-1]
+    await intake.handle("telegram", "typed", Choice("ko"))
+    unknown = await intake.handle("telegram", "typed", Text("orel-b7"))  # not a campaign
+    assert "orel-b7" not in unknown.replies[0].text
+    result = await submit(intake, "typed2")
+    await intake.handle("telegram", "typed2", Text("kursk-a1"))  # after submission: a message
+    async with env.store.transaction() as s:
+        campaigns = dict((await s.execute(select(Case.reference, Case.campaign))).all())
+        assert campaigns[result.reference] is None
+        assert "kursk-a1" in campaigns.values()

@@ -20,12 +20,14 @@ import segno
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from jinja2 import Environment, PackageLoader, select_autoescape
+from markupsafe import Markup
 from sqlalchemy import and_, func, select, true
 from starlette.datastructures import FormData
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from haven import crypto
+from haven.campaigns import report
 from haven.content import LANGS, LANGUAGE_NAMES
 from haven.domain import risk
 from haven.domain.cases import CaseState, IllegalTransition
@@ -41,6 +43,7 @@ from haven.services.accounts import (
     Throttled,
     WeakPassword,
 )
+from haven.services.campaigns import Campaigns, by_campaign
 from haven.services.cases import (
     OPERATOR_CLOSE_REASONS,
     BadText,
@@ -821,18 +824,14 @@ def _routes(app: FastAPI, st: ConsoleState) -> None:
                     select(Case.channel, func.count(Case.id)).group_by(Case.channel)
                 )
             ).all()
-            by_campaign = (
-                await session.execute(
-                    select(Case.campaign, Case.state, func.count(Case.id))
-                    .where(Case.campaign.is_not(None))
-                    .group_by(Case.campaign, Case.state)
-                )
-            ).all()
         langs = sorted({lang for _, lang, _ in by_state})
         table = {(s, lang_): n for s, lang_, n in by_state}
-        campaigns: dict[str, dict[str, int]] = {}
-        for camp, state_, n in by_campaign:
-            campaigns.setdefault(str(camp), {})[state_] = int(n)
+        funnel = await Campaigns(st.store).funnel()
+        totals = by_campaign(funnel)
+        charts = [  # funnel_svg escapes every text it draws
+            (code, Markup(report.funnel_svg(code, totals[code])))  # noqa: S704
+            for code in sorted(totals)
+        ]
         return render(
             request,
             "stats.html",
@@ -841,8 +840,22 @@ def _routes(app: FastAPI, st: ConsoleState) -> None:
             langs=langs,
             table=table,
             channels=sorted((str(c), int(n)) for c, n in by_channel),
-            campaigns=sorted(campaigns.items()),
+            charts=charts,
+            funnel=report.table(funnel),
             shown=_shown,
+        )
+
+    @app.get("/stats.csv")
+    async def stats_csv(request: Request, p: Analyst) -> Response:
+        body = report.to_csv(await Campaigns(st.store).funnel())
+        async with st.store.transaction() as session:
+            await audit_log.append(
+                session, p.viewer.actor, "report.exported", None, {"format": "csv"}
+            )
+        return Response(
+            body,
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": 'attachment; filename="haven-funnel.csv"'},
         )
 
     # --- admin --------------------------------------------------------------------------------

@@ -198,7 +198,7 @@ class Engine:
         text = (
             self.translate(state.lang, prompt)
             if state.lang
-            else _multilingual(self.translate, prompt)
+            else multilingual(self.translate, prompt)
         )
         options = tuple(Option(lang, LANGUAGE_NAMES[lang]) for lang in LANGS)
         return Reply(text, options, expects="choice")
@@ -386,7 +386,7 @@ class Engine:
         if step.kind == "language":
             value = self._choice_value(state, reask.choices, inp)
             if value is None:
-                return invalid(_multilingual(self.translate, M_CHOOSE))
+                return invalid(multilingual(self.translate, M_CHOOSE))
             new = replace(state, lang=value)
             return Outcome(
                 replace(new, step=self._next_step(new, step.id)),
@@ -498,7 +498,7 @@ class Engine:
         }
 
 
-def _multilingual(translate: Translate, message: str) -> str:
+def multilingual(translate: Translate, message: str) -> str:
     """A message in every language, for before the applicant has chosen one."""
     seen: list[str] = []
     for lang in LANGS:

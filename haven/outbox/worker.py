@@ -117,14 +117,15 @@ async def _guard(channel: str, rate: float) -> None:
     event loop runs late and several slots come due at once."""
     window = _WINDOWS.setdefault(channel, deque())
     cap = max(1, math.floor(rate))
+    span = 1.05  # a little over a second: room for network jitter on the way
     while True:
         now = time.monotonic()
-        while window and window[0] <= now - 1.0:
+        while window and window[0] <= now - span:
             window.popleft()
         if len(window) < cap:
             window.append(now)
             return
-        await asyncio.sleep(window[0] + 1.0 - now + 0.001)
+        await asyncio.sleep(window[0] + span - now + 0.001)
 
 
 class Worker:

@@ -18,19 +18,31 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from haven.content import gettext_for, words
+from haven.content import N_, gettext_for, words
 from haven.crypto import IntakeKeys
 from haven.domain import risk
 from haven.domain.cases import CaseState, CloseReason, check_transition
 from haven.domain.codephrase import new_code_phrase
 from haven.domain.reference import new_reference
 from haven.flows import Effect, Engine, Mode, Outcome, Reply, State, load
+from haven.flows.engine import multilingual
 from haven.flows.inputs import Choice, Input, Location, Photo, Text
+from haven.services.campaigns import CODE, normalize_code
 from haven.store import audit
 from haven.store.db import Store
-from haven.store.models import Attachment, Case, Contact, Message, ProcessedUpdate, utcnow
+from haven.store.models import (
+    Attachment,
+    Campaign,
+    Case,
+    Contact,
+    Message,
+    ProcessedUpdate,
+    utcnow,
+)
 
 log = logging.getLogger("haven.intake")
+
+M_CODE_NOTED = N_("Thank you. The code {code} is noted.")
 
 
 def translate(lang: str, message: str) -> str:
@@ -224,7 +236,17 @@ class Intake:
         if isinstance(inp, Choice) and extra.context is not None:
             if extra.context != context_of(state):
                 inp = Choice("")  # a stale or forged button: re-asked politely, nothing else
-        if inp is None:
+        typed = await self._typed_campaign(session, case, state, inp)
+        if typed is not None:
+            # A campaign code typed from a leaflet (when its QR link did not work): noted on
+            # the case, and the question asked again; the answers are untouched.
+            notice = (
+                self.engine.translate(state.lang, M_CODE_NOTED)
+                if state.lang
+                else multilingual(self.engine.translate, M_CODE_NOTED)
+            )
+            out = Outcome(state, (Reply(notice.format(code=typed)), self.engine.ask(state)))
+        elif inp is None:
             out = Outcome(state, (self.engine.ask(state),))
         else:
             out = self.engine.step(state, inp)
@@ -269,6 +291,20 @@ class Intake:
             out.effect,
         )
         return IntakeResult(contact.id, case.id, replies, out.effect, reference, new_state.lang)
+
+    async def _typed_campaign(
+        self, session: AsyncSession, case: Case, state: State, inp: object
+    ) -> str | None:
+        """The code of a known campaign, if the applicant typed one before submitting."""
+        if case.campaign or state.mode is Mode.submitted or not isinstance(inp, Text):
+            return None
+        code = normalize_code(inp.text)
+        if len(code) < 4 or code.isdecimal() or not CODE.match(code):  # not "1", "yes", "ko"
+            return None
+        found = await session.scalar(select(Campaign.code).where(Campaign.code == code))
+        if found is not None:
+            case.campaign = found
+        return found
 
     async def _photo(
         self, session: AsyncSession, case: Case, state: State, photo: PhotoData

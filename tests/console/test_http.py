@@ -40,6 +40,7 @@ MATRIX: dict[tuple[str, str], frozenset[str]] = {
     ("POST", "/handoffs/{handoff_id}/outcome"): frozenset({CO}),
     ("GET", "/handoffs/{handoff_id}/pow"): frozenset({CO}),
     ("GET", "/stats"): frozenset({AN}),
+    ("GET", "/stats.csv"): frozenset({AN}),
     ("GET", "/users"): frozenset({AD}),
     ("POST", "/users"): frozenset({AD}),
     ("POST", "/users/{user_id}/reset"): frozenset({AD}),
@@ -249,3 +250,20 @@ async def test_console_language_per_user(sqlite_env, make_console, lang, word) -
     console = await make_console(sqlite_env)
     op = await console.user(f"l-{lang}", OP, lang=lang)
     assert word in (await op.client.get("/console/queue")).text
+
+
+async def test_analyst_sees_the_campaign_funnel_and_its_csv(sqlite_env, make_console) -> None:
+    console = await make_console(sqlite_env)
+    for n in range(6):
+        await submit_case(sqlite_env, address=f"a{n}", campaign="kursk-a1")
+    await submit_case(sqlite_env, address="b1", campaign="orel-b2")
+    analyst = await console.user("analyst-1", AN)
+    page = await analyst.client.get("/console/stats")
+    assert page.status_code == 200
+    assert "<svg" in page.text and "kursk-a1" in page.text and "orel-b2" in page.text
+    assert "&lt;5" in page.text  # orel-b2 has one case: never shown exactly
+    csv = await analyst.client.get("/console/stats.csv")
+    assert csv.status_code == 200 and csv.headers["content-type"].startswith("text/csv")
+    rows = {line.split(",")[0]: line.split(",") for line in csv.text.splitlines()[1:]}
+    assert rows["kursk-a1"][4:6] == ["6", "6"]  # contacts, submitted
+    assert rows["orel-b2"][4] == "<5"

@@ -27,11 +27,12 @@ class MemorySender:
         self.fail: dict[str, list[Exception]] = {}
 
     async def send(self, address: str, payload: Payload) -> int | None:
+        started = time.monotonic()  # when the request would leave
         await asyncio.sleep(0.002)
         script = self.fail.get(address)
         if script:
             raise script.pop(0)
-        self.sent.append((address, payload.text, time.monotonic()))
+        self.sent.append((address, payload.text, started))
         return len(self.sent)
 
 
