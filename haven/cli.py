@@ -6,7 +6,8 @@ import asyncio
 import logging
 import secrets
 import sys
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
+from contextlib import asynccontextmanager
 from datetime import UTC, date, datetime
 from functools import wraps
 from pathlib import Path
@@ -80,6 +81,22 @@ def passphrase(cfg: Settings, *, confirm: bool = False) -> str:
     raise CliError("no passphrase: set HAVEN_PASSPHRASE or run this at a terminal")
 
 
+@asynccontextmanager
+async def opened_store(cfg: Settings) -> AsyncIterator[Store]:
+    """The migrated store for the length of a command, closed however the command ends."""
+    store = await open_store(cfg)
+    try:
+        yield store
+    finally:
+        await store.close()
+
+
+async def ensure_migrated(cfg: Settings) -> None:
+    """Fail with one line unless the database is reachable and up to date."""
+    store = await open_store(cfg)
+    await store.close()
+
+
 async def open_store(cfg: Settings, *, check_migrated: bool = True) -> Store:
     store = Store(cfg.db_url)
     if check_migrated and await migrate.pending(store.engine):
@@ -143,11 +160,7 @@ def serve() -> None:
     configure_logging(cfg.log_level)
     crypto.load_intake_keys(cfg.keys_dir)  # refuse to start without keys, or with open ones
 
-    async def _check() -> None:
-        store = await open_store(cfg)
-        await store.close()
-
-    asyncio.run(_check())
+    asyncio.run(ensure_migrated(cfg))
     uvicorn.run(
         create_app(cfg),
         host=cfg.host,
@@ -218,11 +231,8 @@ async def case_show(reference: str) -> None:
     """Decrypt and print a case (needs the passphrase; the read is audited)."""
     cfg = settings()
     keyring = crypto.unlock(cfg.keys_dir, passphrase(cfg))
-    store = await open_store(cfg)
-    try:
+    async with opened_store(cfg) as store:
         view = await Cases(store).read(reference, keyring, actor="cli")
-    finally:
-        await store.close()
     engine = default_engine()
     out = [
         f"Case {view.reference}  state: {view.state}"
@@ -257,11 +267,8 @@ async def case_show(reference: str) -> None:
 async def audit_verify() -> None:
     """Check the audit log's hash chain; name the first broken link."""
     cfg = settings()
-    store = await open_store(cfg)
-    try:
+    async with opened_store(cfg) as store:
         verdict = await verify_audit(store)
-    finally:
-        await store.close()
     if verdict.ok:
         typer.echo(f"audit log intact: {verdict.checked} events")
         return
@@ -279,11 +286,8 @@ async def keys_rotate() -> None:
     """New case keypair; every sealed record re-sealed to it; the old key deleted."""
     cfg = settings()
     secret = passphrase(cfg)
-    store = await open_store(cfg)
-    try:
+    async with opened_store(cfg) as store:
         count = await rotate_keys(store, cfg.keys_dir, secret, cfg.kdf_level.value)
-    finally:
-        await store.close()
     typer.echo(f"case key rotated; {count} sealed records re-sealed")
 
 
@@ -370,11 +374,8 @@ async def campaign_add(
         _date(starts, "--starts"),
         _date(ends, "--ends"),
     )
-    store = await open_store(cfg)
-    try:
+    async with opened_store(cfg) as store:
         record = await Campaigns(store).add(spec)
-    finally:
-        await store.close()
     typer.echo(f"campaign {record.code} added")
     for link in links(cfg, record.code).all:
         typer.echo(f"  {link}")
@@ -388,11 +389,8 @@ async def campaign_list() -> None:
     from haven.services.campaigns import Campaigns
 
     cfg = settings()
-    store = await open_store(cfg)
-    try:
+    async with opened_store(cfg) as store:
         records = await Campaigns(store).list()
-    finally:
-        await store.close()
     for r in records:
         dates = f"{r.starts_on or '…'}..{r.ends_on or '…'}"
         typer.echo(
@@ -407,11 +405,8 @@ async def campaign_list() -> None:
 async def _campaign(cfg: Settings, code: str) -> Any:
     from haven.services.campaigns import Campaigns
 
-    store = await open_store(cfg)
-    try:
+    async with opened_store(cfg) as store:
         return await Campaigns(store).get(code)
-    finally:
-        await store.close()
 
 
 @app.command()
@@ -448,11 +443,8 @@ async def leaflet_batch(
     from haven.services.campaigns import Campaigns
 
     cfg = settings()
-    store = await open_store(cfg)
-    try:
+    async with opened_store(cfg) as store:
         records = await Campaigns(store).list()
-    finally:
-        await store.close()
     if campaign:
         wanted = {c.strip().lower() for c in campaign}
         unknown = wanted - {r.code for r in records}
@@ -495,11 +487,8 @@ async def report(
     from haven.services.campaigns import Campaigns
 
     cfg = settings()
-    store = await open_store(cfg)
-    try:
+    async with opened_store(cfg) as store:
         rows = await Campaigns(store).funnel()
-    finally:
-        await store.close()
     if csv_out is not None and str(csv_out) == "-":
         typer.echo(rep.to_csv(rows), nl=False)
         return
@@ -566,11 +555,8 @@ async def post_add(
     for value in texts.values():
         check_length(compose(value, link), media is not None)
     spec = PostSpec(channel, texts, when, campaign, str(media.resolve()) if media else "", kind)
-    store = await open_store(cfg)
-    try:
+    async with opened_store(cfg) as store:
         record = await Campaigns(store).schedule_post(spec)
-    finally:
-        await store.close()
     typer.echo(preview(record, link))
 
 
@@ -581,11 +567,8 @@ async def post_list() -> None:
     from haven.services.campaigns import Campaigns
 
     cfg = settings()
-    store = await open_store(cfg)
-    try:
+    async with opened_store(cfg) as store:
         records = await Campaigns(store).posts()
-    finally:
-        await store.close()
     for r in records:
         typer.echo(
             f"{r.id}  {r.status}  {r.scheduled_at:%Y-%m-%d %H:%M}  {r.channel}  "
@@ -602,11 +585,8 @@ async def post_preview(post_id: int) -> None:
     from haven.services.campaigns import Campaigns
 
     cfg = settings()
-    store = await open_store(cfg)
-    try:
+    async with opened_store(cfg) as store:
         found = [r for r in await Campaigns(store).posts() if r.id == post_id]
-    finally:
-        await store.close()
     if not found:
         raise CliError(f"no post {post_id}")
     post = found[0]
@@ -620,11 +600,8 @@ async def post_cancel(post_id: int) -> None:
     from haven.services.campaigns import Campaigns
 
     cfg = settings()
-    store = await open_store(cfg)
-    try:
+    async with opened_store(cfg) as store:
         await Campaigns(store).cancel_post(post_id)
-    finally:
-        await store.close()
     typer.echo(f"post {post_id} cancelled")
 
 
@@ -638,13 +615,10 @@ async def post_publish() -> None:
 
     cfg = settings()
     keys = crypto.load_intake_keys(cfg.keys_dir)
-    store = await open_store(cfg)
-    try:
+    async with opened_store(cfg) as store:
         codes = [r.code for r in await Campaigns(store).list()]
         sink = OutboxSink(keys, {code: links(cfg, code) for code in codes})
         done = await publish_due(store, sink)
-    finally:
-        await store.close()
     typer.echo(f"{len(done)} posts queued" + (f": {', '.join(map(str, done))}" if done else ""))
 
 
@@ -663,15 +637,12 @@ async def outbox_status() -> None:
     from haven.store.models import OutboxMessage
 
     cfg = settings()
-    store = await open_store(cfg)
-    try:
+    async with opened_store(cfg) as store:
         async with store.transaction() as session:
             rows = await session.execute(
                 select(OutboxMessage.state, func.count()).group_by(OutboxMessage.state)
             )
             counts = {state: int(n) for state, n in rows.all()}
-    finally:
-        await store.close()
     for state in ("pending", "sending", "sent", "failed", "dropped"):
         typer.echo(f"{state}: {counts.get(state, 0)}")
 
@@ -686,8 +657,7 @@ async def outbox_work() -> None:
     configure_logging(cfg.log_level)
     if not cfg.telegram_token:
         raise CliError("HAVEN_TELEGRAM_TOKEN is not set: there is nothing to send to")
-    store = await open_store(cfg)
-    await store.close()
+    await ensure_migrated(cfg)
     await run_outbox_worker(cfg)
 
 
@@ -739,11 +709,7 @@ def console() -> None:
     configure_logging(cfg.log_level)
     crypto.load_intake_keys(cfg.keys_dir)
 
-    async def _check() -> None:
-        store = await open_store(cfg)
-        await store.close()
-
-    asyncio.run(_check())
+    asyncio.run(ensure_migrated(cfg))
     uvicorn.run(
         standalone_app(cfg),
         host=cfg.host,
