@@ -70,6 +70,24 @@ class CaseView:
     updated_at: datetime | None = None
 
 
+def _triage(case: Case) -> dict[str, Any]:
+    """The triage metadata of a case, as every view of it shows them."""
+    return {
+        "id": case.id,
+        "reference": case.reference,
+        "state": case.state,
+        "close_reason": case.close_reason,
+        "lang": case.lang,
+        "channel": case.channel,
+        "campaign": case.campaign,
+        "group_size": case.group_size,
+        "wounded": case.wounded,
+        "flags": risk.decode(case.risk_flags),
+        "created_at": case.created_at,
+        "submitted_at": case.submitted_at,
+    }
+
+
 class Cases:
     def __init__(self, store: Store, keys: IntakeKeys | None = None) -> None:
         self.store = store
@@ -97,18 +115,7 @@ async def _open(session: AsyncSession, case: Case, keyring: CaseKeyring, actor: 
     views = [_message_view(m, keyring) for m in messages]
     await audit.append(session, actor, "case.read", case.id, {"messages": len(views)})
     return CaseView(
-        id=case.id,
-        reference=case.reference,
-        state=case.state,
-        close_reason=case.close_reason,
-        lang=case.lang,
-        channel=case.channel,
-        campaign=case.campaign,
-        group_size=case.group_size,
-        wounded=case.wounded,
-        flags=risk.decode(case.risk_flags),
-        created_at=case.created_at,
-        submitted_at=case.submitted_at,
+        **_triage(case),
         answers=answers,  # type: ignore[arg-type]
         code_phrase=phrase,
         messages=views,
@@ -319,18 +326,7 @@ class Console(Cases):
                 else None
             )
             return CaseMeta(
-                id=case.id,
-                reference=case.reference,
-                state=case.state,
-                close_reason=case.close_reason,
-                lang=case.lang,
-                channel=case.channel,
-                campaign=case.campaign,
-                group_size=case.group_size,
-                wounded=case.wounded,
-                flags=risk.decode(case.risk_flags),
-                created_at=case.created_at,
-                submitted_at=case.submitted_at,
+                **_triage(case),
                 updated_at=case.updated_at,
                 assigned_to=case.assigned_to,
                 assigned_name=name,
