@@ -13,7 +13,7 @@ import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Annotated, Any
 
 import segno
@@ -28,6 +28,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from haven import crypto
 from haven.campaigns import report
+from haven.campaigns.links import links as campaign_links
 from haven.content import LANGS, LANGUAGE_NAMES
 from haven.domain import risk
 from haven.domain.cases import CaseState, IllegalTransition
@@ -43,7 +44,13 @@ from haven.services.accounts import (
     Throttled,
     WeakPassword,
 )
-from haven.services.campaigns import Campaigns, by_campaign
+from haven.services.campaigns import (
+    CampaignError,
+    CampaignKind,
+    Campaigns,
+    CampaignSpec,
+    by_campaign,
+)
 from haven.services.cases import (
     OPERATOR_CLOSE_REASONS,
     BadText,
@@ -860,6 +867,41 @@ def _routes(app: FastAPI, st: ConsoleState) -> None:
 
     # --- admin --------------------------------------------------------------------------------
 
+    @app.get("/campaigns")
+    async def campaigns_page(request: Request, p: Admin) -> Response:
+        return await render_campaigns(request, p)
+
+    async def render_campaigns(request: Request, p: Principal, added: str = "") -> Response:
+        records = await Campaigns(st.store).list()
+        return render(
+            request,
+            "campaigns.html",
+            p,
+            campaigns=[(r, campaign_links(st.settings, r.code).all) for r in records],
+            kinds=[k.value for k in CampaignKind],
+            langs=LANGS,
+            language_names=LANGUAGE_NAMES,
+            added=added,
+        )
+
+    @app.post("/campaigns")
+    async def campaigns_add(request: Request, p: Admin) -> Response:
+        form = await form_of(request, p)
+        try:
+            spec = CampaignSpec(
+                code=str(form.get("code", "")),
+                name=str(form.get("name", "")),
+                kind=CampaignKind(str(form.get("kind", "leaflet"))),
+                langs=tuple(str(v) for v in form.getlist("langs")),
+                sector=str(form.get("sector", "")),
+                starts_on=_day(form.get("starts")),
+                ends_on=_day(form.get("ends")),
+            )
+            record = await Campaigns(st.store).add(spec, p.viewer.actor)
+        except (CampaignError, ValueError) as exc:
+            return bad(request, p, exc)
+        return await render_campaigns(request, p, added=record.code)
+
     @app.get("/users")
     async def users_page(request: Request, p: Admin) -> Response:
         return render(request, "users.html", p, users=await st.accounts.users(), link=None)
@@ -1053,6 +1095,12 @@ def _parse_dt(text: str) -> datetime:
         return datetime.fromisoformat(text.strip())
     except ValueError:
         raise BadText("a date and time, like 2026-05-01T05:30") from None
+
+
+def _day(value: object) -> date | None:
+    """A YYYY-MM-DD form field, or None when empty (ValueError when malformed)."""
+    text = str(value or "").strip()
+    return date.fromisoformat(text) if text else None
 
 
 def _shown(n: int | None) -> str:

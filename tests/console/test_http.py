@@ -41,6 +41,8 @@ MATRIX: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/handoffs/{handoff_id}/pow"): frozenset({CO}),
     ("GET", "/stats"): frozenset({AN}),
     ("GET", "/stats.csv"): frozenset({AN}),
+    ("GET", "/campaigns"): frozenset({AD}),
+    ("POST", "/campaigns"): frozenset({AD}),
     ("GET", "/users"): frozenset({AD}),
     ("POST", "/users"): frozenset({AD}),
     ("POST", "/users/{user_id}/reset"): frozenset({AD}),
@@ -267,3 +269,31 @@ async def test_analyst_sees_the_campaign_funnel_and_its_csv(sqlite_env, make_con
     rows = {line.split(",")[0]: line.split(",") for line in csv.text.splitlines()[1:]}
     assert rows["kursk-a1"][4:6] == ["6", "6"]  # contacts, submitted
     assert rows["orel-b2"][4] == "<5"
+
+
+async def test_admin_manages_campaigns_in_the_console(sqlite_env, make_console) -> None:
+    sqlite_env.settings = sqlite_env.settings.model_copy(
+        update={"telegram_bot_username": "haven_help_bot", "mirrors": ["https://m.example/h/"]}
+    )
+    console = await make_console(sqlite_env)
+    admin = await console.user("admin-1", AD)
+    page = await admin.client.get("/console/campaigns")
+    assert page.status_code == 200 and "kursk-a1" not in page.text
+    added = await admin.post(
+        "/console/campaigns",
+        code="Kursk-A1",
+        name="Kursk drop 1",
+        kind="leaflet",
+        langs=["ko", "ru"],
+        sector="Kursk north",
+        starts="2026-12-01",
+    )
+    assert added.status_code == 200 and "kursk-a1" in added.text
+    assert "https://t.me/haven_help_bot?start=kursk-a1" in added.text  # its deep links
+    assert "https://m.example/h/?c=kursk-a1" in added.text
+    bad = await admin.post("/console/campaigns", code="x", name="n", langs=["ko"])
+    assert bad.status_code == 400
+    worse = await admin.post("/console/campaigns", code="orel-b1", name="n", starts="tomorrow")
+    assert worse.status_code == 400
+    listed = await admin.client.get("/console/campaigns")
+    assert listed.text.count("<code>kursk-a1</code>") == 1 and "orel-b1" not in listed.text
