@@ -64,7 +64,7 @@ def serve_haven(data_dir: str, db_url: str, port: int) -> None:
     store = Store(settings.db_url)
     asyncio.run(migrate.upgrade(store.engine))
     store = Store(settings.db_url)
-    runtime = TelegramRuntime(settings, store, keys, concurrency=16, run_worker=False)
+    runtime = TelegramRuntime(settings, store, keys, run_worker=False)
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette):  # type: ignore[no-untyped-def]

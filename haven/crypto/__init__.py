@@ -21,6 +21,7 @@ import stat
 from base64 import b64decode, b64encode
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import nacl.exceptions
@@ -144,11 +145,11 @@ class IntakeKeys:
     public_key: bytes
     routing_key: bytes
 
-    @property
+    @cached_property
     def key_id(self) -> bytes:
         return key_id_of(self.public_key)
 
-    @property
+    @cached_property
     def routing_id(self) -> bytes:
         return key_id_of(self.routing_key)
 
@@ -173,16 +174,19 @@ class IntakeKeys:
         except nacl.exceptions.CryptoError:
             raise BadEnvelope("routing envelope does not open: tampered?") from None
 
-    def lookup(self, namespace: str, value: str) -> str:
-        """A keyed hash for finding a row by a secret value (never stored in plaintext)."""
-        subkey = nacl.hash.blake2b(
+    @cached_property
+    def _lookup_key(self) -> bytes:
+        return nacl.hash.blake2b(
             b"haven lookup v1",
             key=self.routing_key,
             digest_size=32,
             encoder=nacl.encoding.RawEncoder,
         )
+
+    def lookup(self, namespace: str, value: str) -> str:
+        """A keyed hash for finding a row by a secret value (never stored in plaintext)."""
         message = namespace.encode("utf-8") + b"\x00" + value.encode("utf-8")
-        return nacl.hash.blake2b(message, key=subkey, digest_size=32).decode("ascii")
+        return nacl.hash.blake2b(message, key=self._lookup_key, digest_size=32).decode("ascii")
 
 
 class CaseKeyring:

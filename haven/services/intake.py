@@ -6,12 +6,13 @@ seals what the applicant says and can never read it back. One call is one transa
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import logging
 import secrets
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from sqlalchemy import delete, select
@@ -105,18 +106,60 @@ class _Extra:
     notice_args: Mapping[str, object] | None = None
 
 
+@dataclass
+class _Job:
+    """One input waiting for its turn in a batch."""
+
+    channel: str
+    address: str
+    inp: Input | PhotoData | None
+    campaign: str | None
+    lang: str | None
+    extra: _Extra
+    update_key: str | None
+    future: asyncio.Future[IntakeResult]
+    lookup: str = ""
+    retried: bool = False
+
+
+@dataclass
+class _Batch:
+    """What one transaction of several inputs looked up once for all of them."""
+
+    #: lookup -> contact, for every lookup of the batch (``None``: no such contact, or erased).
+    contacts: dict[str, Contact | None] = field(default_factory=dict)
+    #: The cases of those contacts (the session's identity map only holds them weakly).
+    cases: list[Case] = field(default_factory=list)
+    updates_seen: set[str] = field(default_factory=set)
+    campaign_codes: set[str] | None = None
+
+
 class Intake:
+    """Runs applicants' inputs through the flow and the store.
+
+    Group commit: inputs that arrive while a transaction is under way wait and are then run
+    together, in arrival order, in ONE transaction (at most ``max_batch``), with their
+    contacts, cases and update ids looked up in one query each and the rows written in bulk
+    by the ORM's unit of work. Results are handed back only after the commit, so every
+    caller sees exactly the guarantees of a transaction of its own. If a batch fails, each
+    of its inputs is run again alone, so one bad input cannot fail the others.
+    """
+
     def __init__(
         self,
         store: Store,
         keys: IntakeKeys,
         engine: Engine | None = None,
         outbox: ReplySink | None = None,
+        max_batch: int = 64,
     ) -> None:
         self.store = store
         self.keys = keys
         self.engine = engine or default_engine()
         self.outbox = outbox
+        self.max_batch = max_batch
+        self._pending: list[_Job] = []
+        self._drainer: asyncio.Task[None] | None = None
 
     def lookup(self, channel: str, address: str) -> str:
         return self.keys.lookup(f"contact:{channel}", address)
@@ -145,19 +188,140 @@ class Intake:
         """
         if deliver and self.outbox is None:
             raise ValueError("deliver=True needs an Intake made with an outbox")
-        for attempt in (1, 2):
-            try:
-                async with self.store.transaction() as session:
-                    if update_key is not None:
-                        if await session.get(ProcessedUpdate, update_key) is not None:
-                            return IntakeResult(0, 0, (), duplicate=True)
-                        session.add(ProcessedUpdate(key=update_key))
-                    extra = _Extra(deliver, context, notice, notice_args)
-                    return await self._handle(session, channel, address, inp, campaign, lang, extra)
-            except IntegrityError:
-                if attempt == 2:
-                    raise
-        raise AssertionError("unreachable")
+        loop = asyncio.get_running_loop()
+        job = _Job(
+            channel,
+            address,
+            inp,
+            campaign,
+            lang,
+            _Extra(deliver, context, notice, notice_args),
+            update_key,
+            loop.create_future(),
+        )
+        job.lookup = self.lookup(channel, address)
+        self._pending.append(job)
+        if self._drainer is None or self._drainer.done() or self._drainer.get_loop() is not loop:
+            self._drainer = loop.create_task(self._drain())
+        # Shielded: a caller that gives up (a closed connection) does not undo the job.
+        return await asyncio.shield(job.future)
+
+    async def _drain(self) -> None:
+        while self._pending:
+            jobs = self._pending[: self.max_batch]
+            del self._pending[: self.max_batch]
+            await self._run(jobs)
+
+    async def _run(self, jobs: list[_Job]) -> None:
+        try:
+            async with self.store.transaction() as session:
+                results = await self._batch(session, jobs)
+        except Exception as exc:
+            if len(jobs) > 1:
+                for job in jobs:  # isolate the input that failed
+                    await self._run([job])
+                return
+            job = jobs[0]
+            if isinstance(exc, IntegrityError) and not job.retried:
+                job.retried = True  # a race on a new contact: run it once more
+                await self._run([job])
+            elif not job.future.done():
+                job.future.set_exception(exc)
+            return
+        for job, result in zip(jobs, results, strict=True):
+            if not job.future.done():
+                job.future.set_result(result)
+
+    async def _batch(self, session: AsyncSession, jobs: list[_Job]) -> list[IntakeResult]:
+        batch = _Batch()
+        lookups = {job.lookup for job in jobs}
+        batch.contacts = dict.fromkeys(lookups)
+        found = (
+            await session.scalars(
+                select(Contact).where(Contact.lookup.in_(lookups)).with_for_update()
+            )
+        ).all()
+        for contact in found:
+            batch.contacts[contact.lookup] = contact
+        case_ids = [c.case_id for c in found if c.case_id is not None]
+        if case_ids:  # held here, so session.get() below finds them with no query
+            batch.cases = list(
+                (await session.scalars(select(Case).where(Case.id.in_(case_ids)))).all()
+            )
+        keys = [job.update_key for job in jobs if job.update_key is not None]
+        if keys:
+            seen = await session.scalars(
+                select(ProcessedUpdate.key).where(ProcessedUpdate.key.in_(keys))
+            )
+            batch.updates_seen = set(seen)
+        await self._create_contacts(session, batch, jobs)
+        results = []
+        with session.no_autoflush:
+            for job in jobs:
+                if job.update_key is not None:
+                    if job.update_key in batch.updates_seen:
+                        results.append(IntakeResult(0, 0, (), duplicate=True))
+                        continue
+                    batch.updates_seen.add(job.update_key)
+                    session.add(ProcessedUpdate(key=job.update_key))
+                results.append(
+                    await self._handle(
+                        session,
+                        job.channel,
+                        job.address,
+                        job.inp,
+                        job.campaign,
+                        job.lang,
+                        job.extra,
+                        batch,
+                    )
+                )
+        return results
+
+    async def _create_contacts(
+        self, session: AsyncSession, batch: _Batch, jobs: list[_Job]
+    ) -> None:
+        """Every new conversation of the batch, with its draft case, in two bulk inserts.
+
+        References are not checked one by one here (40 random bits; the unique constraint
+        fails the batch on a clash, and the input is then run alone, which checks).
+        """
+        fresh: dict[str, tuple[_Job, Case]] = {}
+        for job in jobs:
+            if batch.contacts[job.lookup] is None and job.lookup not in fresh:
+                fresh[job.lookup] = (job, self._make_case(job.channel, job.campaign, job.lang))
+        if not fresh:
+            return
+        session.add_all([case for _, case in fresh.values()])
+        await session.flush()
+        for job, case in fresh.values():
+            contact = self._make_contact(job.channel, job.address, job.lang)
+            contact.case_id = case.id
+            session.add(contact)
+            batch.contacts[contact.lookup] = contact
+            batch.cases.append(case)
+        await session.flush()
+
+    def _make_contact(self, channel: str, address: str, lang: str | None) -> Contact:
+        return Contact(
+            channel=channel,
+            lookup=self.lookup(channel, address),
+            unreachable=False,
+            lang=lang,
+            address=self.keys.seal_routing(address.encode("utf-8")),
+        )
+
+    def _make_case(self, channel: str, campaign: str | None, lang: str | None) -> Case:
+        return Case(
+            reference=new_reference(),
+            state=CaseState.draft.value,
+            lang=lang or "",
+            channel=channel,
+            campaign=campaign,
+            flow=self.engine.flow.id,
+            flow_version=self.engine.flow.version,
+            risk_flags="",
+        )
 
     async def _contact(
         self,
@@ -166,22 +330,16 @@ class Intake:
         address: str,
         campaign: str | None,
         lang: str | None,
+        batch: _Batch,
     ) -> tuple[Contact, Case]:
         lookup = self.lookup(channel, address)
-        contact = await session.scalar(
-            select(Contact).where(Contact.lookup == lookup).with_for_update()
-        )
+        contact = batch.contacts.get(lookup)
         if contact is not None and contact.unreachable:
             contact.unreachable = False  # writing to us again: the bot is unblocked
-        if contact is None:
-            contact = Contact(
-                channel=channel,
-                lookup=lookup,
-                unreachable=False,
-                lang=lang,
-                address=self.keys.seal_routing(address.encode("utf-8")),
-            )
+        if contact is None:  # erased earlier in this batch, and writing again
+            contact = self._make_contact(channel, address, lang)
             session.add(contact)
+            batch.contacts[lookup] = contact
         case = None
         if contact.case_id is not None:
             case = await session.get(Case, contact.case_id)
@@ -195,19 +353,9 @@ class Intake:
     async def _new_case(
         self, session: AsyncSession, channel: str, campaign: str | None, lang: str | None
     ) -> Case:
-        reference = new_reference()
-        while await session.scalar(select(Case.id).where(Case.reference == reference)):
-            reference = new_reference()  # pragma: no cover - 40 random bits
-        case = Case(
-            reference=reference,
-            state=CaseState.draft.value,
-            lang=lang or "",
-            channel=channel,
-            campaign=campaign,
-            flow=self.engine.flow.id,
-            flow_version=self.engine.flow.version,
-            risk_flags="",
-        )
+        case = self._make_case(channel, campaign, lang)
+        while await session.scalar(select(Case.id).where(Case.reference == case.reference)):
+            case.reference = new_reference()  # pragma: no cover - 40 random bits
         session.add(case)
         return case
 
@@ -224,10 +372,10 @@ class Intake:
         inp: Input | PhotoData | None,
         campaign: str | None,
         lang: str | None,
-        extra: _Extra | None = None,
+        extra: _Extra,
+        batch: _Batch,
     ) -> IntakeResult:
-        extra = extra or _Extra()
-        contact, case = await self._contact(session, channel, address, campaign, lang)
+        contact, case = await self._contact(session, channel, address, campaign, lang, batch)
         state = self._load_state(contact)
         if state is None or state.mode is Mode.erased:
             state = self.engine.new_state(lang or (state.lang if state else None))
@@ -236,7 +384,7 @@ class Intake:
         if isinstance(inp, Choice) and extra.context is not None:
             if extra.context != context_of(state):
                 inp = Choice("")  # a stale or forged button: re-asked politely, nothing else
-        typed = await self._typed_campaign(session, case, state, inp)
+        typed = await self._typed_campaign(session, batch, case, state, inp)
         if typed is not None:
             # A campaign code typed from a leaflet (when its QR link did not work): noted on
             # the case, and the question asked again; the answers are untouched.
@@ -264,6 +412,8 @@ class Intake:
             if self.outbox is not None:
                 await self.outbox.forget(session, contact)
             await session.delete(contact)
+            await session.flush()  # before any later input of this batch re-creates it
+            batch.contacts[contact.lookup] = None
             if extra.deliver and self.outbox is not None:
                 await session.flush()
                 await self.outbox.deliver(
@@ -293,7 +443,7 @@ class Intake:
         return IntakeResult(contact.id, case.id, replies, out.effect, reference, new_state.lang)
 
     async def _typed_campaign(
-        self, session: AsyncSession, case: Case, state: State, inp: object
+        self, session: AsyncSession, batch: _Batch, case: Case, state: State, inp: object
     ) -> str | None:
         """The code of a known campaign, if the applicant typed one before submitting."""
         if case.campaign or state.mode is Mode.submitted or not isinstance(inp, Text):
@@ -301,10 +451,12 @@ class Intake:
         code = normalize_code(inp.text)
         if len(code) < 4 or code.isdecimal() or not CODE.match(code):  # not "1", "yes", "ko"
             return None
-        found = await session.scalar(select(Campaign.code).where(Campaign.code == code))
-        if found is not None:
-            case.campaign = found
-        return found
+        if batch.campaign_codes is None:
+            batch.campaign_codes = set(await session.scalars(select(Campaign.code)))
+        if code not in batch.campaign_codes:
+            return None
+        case.campaign = code
+        return code
 
     async def _photo(
         self, session: AsyncSession, case: Case, state: State, photo: PhotoData

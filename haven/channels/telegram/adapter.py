@@ -131,7 +131,7 @@ class TelegramChannel:
         per_chat_limit: str = "20/minute",
         global_limit: str = "300/second",
         flood_pause: float = 600.0,
-        concurrency: int = 8,
+        concurrency: int = 64,
         wake: Callable[[], None] | None = None,
     ) -> None:
         self.bot = bot

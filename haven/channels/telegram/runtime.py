@@ -45,7 +45,7 @@ class TelegramRuntime:
         store: Store,
         keys: IntakeKeys,
         *,
-        concurrency: int = 8,
+        concurrency: int = 64,
         run_worker: bool = True,
     ) -> None:
         bot_id = bot_id_from_token(settings.telegram_token)
