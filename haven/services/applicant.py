@@ -29,8 +29,6 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from argon2.profiles import RFC_9106_LOW_MEMORY
 from limits import RateLimitItem, parse
-from limits.storage import MemoryStorage
-from limits.strategies import MovingWindowRateLimiter
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -40,6 +38,7 @@ from haven.domain.cases import CaseState, CloseReason, check_transition
 from haven.domain.reference import BadReference, normalize
 from haven.flows import Effect, Engine, Mode, Reply, State
 from haven.flows.inputs import Text
+from haven.services import ratelimit
 from haven.services.intake import Intake, default_engine
 from haven.store import audit
 from haven.store.db import Store
@@ -84,7 +83,7 @@ class Gate:
     """Rate limits checked together, each keyed by its own identity (in-process memory)."""
 
     def __init__(self) -> None:
-        self.limiter = MovingWindowRateLimiter(MemoryStorage())
+        self.limiter = ratelimit.limiter()
 
     def retry_after(self, checks: list[tuple[RateLimitItem, str]]) -> int:
         """0 if every limit has room, else the seconds until the longest-blocked one frees."""

@@ -29,8 +29,6 @@ from aiogram import Bot
 from aiogram.exceptions import TelegramAPIError, TelegramConflictError
 from aiogram.types import CallbackQuery, Message, PhotoSize, Update
 from limits import parse
-from limits.storage import MemoryStorage
-from limits.strategies import MovingWindowRateLimiter
 from sqlalchemy import select
 
 from haven.content import LANGS, gettext_for
@@ -38,6 +36,7 @@ from haven.crypto import IntakeKeys
 from haven.flows.engine import COMMANDS, M_VERIFY
 from haven.flows.inputs import Choice, Command, Input, Location, Text, Unsupported
 from haven.outbox import Payload, enqueue
+from haven.services import ratelimit
 from haven.services.campaigns import Campaigns
 from haven.services.intake import Intake, PhotoData
 from haven.services.verify import verify_check
@@ -86,7 +85,7 @@ class FloodGuard:
     """Per-chat and global limits on what the bot accepts (the ``limits`` library)."""
 
     def __init__(self, per_chat: str, overall: str, pause: float) -> None:
-        self.limiter = MovingWindowRateLimiter(MemoryStorage())
+        self.limiter = ratelimit.limiter()
         self.per_chat = parse(per_chat)
         self.overall = parse(overall)
         self.pause = pause

@@ -1,0 +1,31 @@
+from __future__ import annotations
+
+import time
+
+from limits import parse
+
+from haven.services import ratelimit
+
+
+def test_fixed_window_per_key() -> None:
+    limiter = ratelimit.limiter()
+    item = parse("3/second")
+    assert [limiter.hit(item, "chat", "a") for _ in range(4)] == [True, True, True, False]
+    assert limiter.hit(item, "chat", "b")  # another key has its own window
+    stats = limiter.get_window_stats(item, "chat", "a")
+    assert stats.remaining == 0 and 0 < stats.reset_time - time.time() <= 1
+    time.sleep(1.05)
+    assert limiter.hit(item, "chat", "a")  # the window has passed
+
+
+def test_expired_keys_go_away_lazily_and_the_map_is_bounded() -> None:
+    storage = ratelimit.LazyMemoryStorage(maxsize=1000)
+    for n in range(5000):
+        storage.incr(f"k{n}", expiry=60)
+    assert len(storage._counters) == 1000  # the oldest were evicted, memory stays bounded
+    assert storage.get("k4999") == 1 and storage.get("k0") == 0
+    short = ratelimit.LazyMemoryStorage()
+    short.incr("x", expiry=0)
+    time.sleep(0.01)
+    short.incr("y", expiry=60)  # any later write drops what has expired
+    assert "x" not in short._counters and short.get("x") == 0
