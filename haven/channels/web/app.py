@@ -9,13 +9,11 @@ service, which keeps the flow state sealed under the routing key. Nothing about 
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import math
 import re
 import secrets
 from collections.abc import Mapping, Sequence
-from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -163,12 +161,9 @@ class WebIntake:
     def __init__(self, settings: Settings, store: Store, keys: crypto.IntakeKeys) -> None:
         self.settings = settings
         self.keys = keys
+        # The intake batches concurrent inputs into one transaction (group commit), and the
+        # store queues SQLite's writers in order: no lock of our own here.
         self.intake = Intake(store, keys)
-        # SQLite has one writer: queueing the intake's writes here, rather than in SQLite's
-        # busy handler (which sleeps and retries), keeps the slowest answers fast under load.
-        self.writes: AbstractAsyncContextManager[Any] = (
-            asyncio.Lock() if store.dialect == "sqlite" else nullcontext()
-        )
         self.applicants = Applicants(
             store,
             keys,
@@ -356,8 +351,7 @@ class WebIntake:
         if wait:
             note = Texts(lang).LIMITED.format(minutes=_minutes(wait))
             return self.notice(request, lang, sid, [note], status=429)
-        async with self.writes:  # on SQLite every transaction, even a read, takes the lock
-            state = await current_state(self.intake, CHANNEL, sid)
+        state = await current_state(self.intake, CHANNEL, sid)
         if state is None or state.lang is None or state.mode is Mode.erased:
             return self.landing(request, lang, sid, new_session=False, campaign=campaign)
         if state.mode is Mode.submitted:
@@ -429,10 +423,9 @@ class WebIntake:
         else:
             typed = _str(form, "text")
             inp = Text(typed)
-        async with self.writes:
-            result = await self.intake.handle(
-                CHANNEL, sid, inp, campaign=campaign_code(_str(form, "c", 64)) or None
-            )
+        result = await self.intake.handle(
+            CHANNEL, sid, inp, campaign=campaign_code(_str(form, "c", 64)) or None
+        )
         return await self.after(request, sid, result, typed)
 
     async def after(self, request: Request, sid: str, result: IntakeResult, typed: str) -> Response:
