@@ -175,7 +175,7 @@ async def _walk(browser, env, fake, shots, reference, base, admin_link, op_link,
     await op.click("form.reply button[type=submit]")
     await op.wait_for_selector(".msg.out")
     await eventually(
-        lambda: any("담당자가 당신의 신청을 읽었습니다" in s.text for s in fake.to(CHAT)),
+        lambda: any("담당자가 신청을 읽었습니다" in s.text for s in fake.to(CHAT)),
         what="the canned reply at the fake Bot API, in Korean",
     )
     assert "на зв'язку" in (await op.text_content(".case-head") or "")
