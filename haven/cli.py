@@ -280,6 +280,25 @@ async def audit_verify() -> None:
     raise typer.Exit(1)
 
 
+@app.command()
+@run
+async def purge(
+    days: Annotated[
+        int | None, typer.Option(help="Retention in days (default HAVEN_RETENTION_DAYS).")
+    ] = None,
+) -> None:
+    """Wipe what closed cases hold about people, once closed longer than the retention."""
+    from haven.services.erasure import purge_closed
+
+    cfg = settings()
+    retention = days if days is not None else cfg.retention_days
+    if retention < 1:
+        raise CliError("--days must be at least 1")
+    async with opened_store(cfg) as store:
+        count = await purge_closed(store, retention)
+    typer.echo(f"{count} closed cases purged (closed more than {retention} days ago)")
+
+
 @keys_app.command("rotate")
 @run
 async def keys_rotate() -> None:

@@ -29,20 +29,20 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from argon2.profiles import RFC_9106_LOW_MEMORY
 from limits import RateLimitItem, parse
-from sqlalchemy import delete, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from haven import crypto
 from haven.content import words
-from haven.domain.cases import CaseState, CloseReason, check_transition
+from haven.domain.cases import CaseState
 from haven.domain.reference import BadReference, normalize
 from haven.flows import Effect, Engine, Mode, Reply, State
 from haven.flows.inputs import Text
-from haven.services import ratelimit
+from haven.services import erasure, ratelimit
 from haven.services.intake import Intake, default_engine
 from haven.store import audit
 from haven.store.db import Store
-from haven.store.models import Attachment, Case, Contact, Message, WebAccess, WebThread, utcnow
+from haven.store.models import Case, Contact, Message, WebAccess, WebThread, utcnow
 
 log = logging.getLogger("haven.applicant")
 
@@ -320,22 +320,7 @@ class Applicants:
             case = await session.get(Case, unlocked.case_id)
             if case is None:
                 return
-            await session.execute(delete(WebThread).where(WebThread.case_id == case.id))
-            await session.execute(delete(WebAccess).where(WebAccess.case_id == case.id))
-            await session.execute(delete(Message).where(Message.case_id == case.id))
-            await session.execute(delete(Attachment).where(Attachment.case_id == case.id))
-            await session.execute(delete(Contact).where(Contact.case_id == case.id))
-            case.answers = None
-            case.code_phrase = None
-            case.group_size = None
-            case.wounded = None
-            case.risk_flags = ""
-            if case.state not in (CaseState.closed.value, CaseState.arrived.value):
-                check_transition(CaseState(case.state), CaseState.closed, CloseReason.erased)
-                case.state = CaseState.closed.value
-                case.close_reason = CloseReason.erased.value
-                case.closed_at = utcnow()
-            await audit.append(session, "intake", "case.erased", case.id, {"channel": "web"})
+            await erasure.erase(session, case, "intake", "web")
         log.info("applicant event=erased case=%s", unlocked.case_id)
 
 

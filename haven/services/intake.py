@@ -15,19 +15,20 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Protocol
 
-from sqlalchemy import delete, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from haven.content import N_, gettext_for, words
 from haven.crypto import IntakeKeys
 from haven.domain import risk
-from haven.domain.cases import CaseState, CloseReason, check_transition
+from haven.domain.cases import CaseState, check_transition
 from haven.domain.codephrase import new_code_phrase
 from haven.domain.reference import new_reference
 from haven.flows import Effect, Engine, Mode, Outcome, Reply, State, load
 from haven.flows.engine import multilingual
 from haven.flows.inputs import Choice, Input, Location, Photo, Text
+from haven.services import erasure
 from haven.services.campaigns import CODE, normalize_code
 from haven.store import audit
 from haven.store.db import Store
@@ -516,19 +517,5 @@ class Intake:
         case.updated_at = utcnow()
 
     async def _erase(self, session: AsyncSession, case: Case) -> None:
-        await session.execute(delete(Message).where(Message.case_id == case.id))
-        await session.execute(delete(Attachment).where(Attachment.case_id == case.id))
-        case.answers = None
-        case.code_phrase = None
-        case.group_size = None
-        case.wounded = None
-        case.risk_flags = ""
-        if (
-            CaseState(case.state) is not CaseState.closed
-            and CaseState(case.state) is not CaseState.arrived
-        ):
-            check_transition(CaseState(case.state), CaseState.closed, CloseReason.erased)
-            case.state = CaseState.closed.value
-            case.close_reason = CloseReason.erased.value
-            case.closed_at = utcnow()
-        await audit.append(session, "intake", "case.erased", case.id, {"channel": case.channel})
+        # The contact is deleted by the caller (an ORM object of this session).
+        await erasure.erase(session, case, "intake", case.channel, contacts=False)

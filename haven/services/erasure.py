@@ -1,0 +1,101 @@
+"""Erasing what a case holds about a person: one place for /forget, the web page's erase
+button and the retention purge of closed cases (DESIGN.md, Security model).
+
+What stays of an erased case is its triage skeleton without the person: state, close reason,
+times, language, channel and campaign, which the funnel counts. Everything sealed goes:
+answers, code phrase, messages, notes, photos, web replies and passphrase record, hand-off
+details, queued messages; and with them group size, wounded and risk flags.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from haven.domain.cases import CaseState, CloseReason, check_transition
+from haven.store import audit
+from haven.store.db import Store
+from haven.store.models import (
+    Attachment,
+    Case,
+    Contact,
+    Handoff,
+    Message,
+    OutboxMessage,
+    WebAccess,
+    WebThread,
+    utcnow,
+)
+
+#: Tables whose rows belong to one case and say something about the person.
+CASE_CONTENT = (Message, Attachment, WebThread, WebAccess, Handoff, OutboxMessage)
+
+
+async def wipe(session: AsyncSession, case: Case, *, contacts: bool = True) -> int:
+    """Delete a case's content in the caller's transaction; returns how many rows went.
+
+    ``contacts=False`` when the caller deletes the conversation's contact itself.
+    """
+    removed = 0
+    for model in CASE_CONTENT:
+        result = await session.execute(delete(model).where(model.case_id == case.id))
+        removed += int(result.rowcount or 0)  # type: ignore[attr-defined]
+    if contacts:
+        result = await session.execute(delete(Contact).where(Contact.case_id == case.id))
+        removed += int(result.rowcount or 0)  # type: ignore[attr-defined]
+    removed += sum(value is not None for value in (case.answers, case.code_phrase, case.group_size))
+    case.answers = None
+    case.code_phrase = None
+    case.group_size = None
+    case.wounded = None
+    case.risk_flags = ""
+    return removed
+
+
+async def erase(
+    session: AsyncSession, case: Case, actor: str, channel: str, *, contacts: bool = True
+) -> None:
+    """The applicant's erase-me: wipe, close an open case as ``erased``, audit it."""
+    await wipe(session, case, contacts=contacts)
+    state = CaseState(case.state)
+    if state is not CaseState.closed and state is not CaseState.arrived:
+        check_transition(state, CaseState.closed, CloseReason.erased)
+        case.state = CaseState.closed.value
+        case.close_reason = CloseReason.erased.value
+        case.closed_at = utcnow()
+    await audit.append(session, actor, "case.erased", case.id, {"channel": channel})
+
+
+async def purge_closed(store: Store, retention_days: int, batch: int = 500) -> int:
+    """Wipe every case closed more than ``retention_days`` ago; returns how many were purged.
+
+    Idempotent: cases already wiped are passed over without an audit event.
+    """
+    cutoff = utcnow() - timedelta(days=retention_days)
+    purged = 0
+    last = 0
+    while True:
+        async with store.transaction() as session:
+            cases = (
+                await session.scalars(
+                    select(Case)
+                    .where(
+                        Case.state == CaseState.closed.value,
+                        Case.closed_at < cutoff,
+                        Case.id > last,
+                    )
+                    .order_by(Case.id)
+                    .limit(batch)
+                )
+            ).all()
+            for case in cases:
+                if await wipe(session, case):
+                    purged += 1
+                    await audit.append(
+                        session, "retention", "case.purged", case.id, {"days": retention_days}
+                    )
+        if len(cases) < batch:
+            return purged
+        last = cases[-1].id
