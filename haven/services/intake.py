@@ -186,6 +186,10 @@ class Intake:
         idempotent (a redelivered update changes nothing and queues nothing). ``context`` is
         what a pressed button carried back (see :func:`context_of`). ``notice`` (a message id)
         is said first, in the applicant's language; ``inp=None`` only re-asks the question.
+
+        The input runs in the intake's own transaction (possibly shared with other inputs):
+        never call this while holding a transaction of the same store, which on SQLite would
+        wait for itself.
         """
         if deliver and self.outbox is None:
             raise ValueError("deliver=True needs an Intake made with an outbox")
