@@ -12,6 +12,7 @@ from haven.settings import Settings, load_settings
 from haven.store import migrate
 from haven.store.db import Store
 from tests.pg import PgServer, running
+from tests.telegram.fakebot import FakeBotAPI
 
 PASSPHRASE = "test passphrase, long enough"
 
@@ -83,3 +84,13 @@ async def sqlite_env(tmp_path: Path) -> AsyncIterator[Env]:
         yield Env(settings, environ, store, keys)
     finally:
         await store.close()
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeBotAPI]:
+    """A fake Telegram Bot API server on 127.0.0.1, stopped after the test."""
+    server = await FakeBotAPI().start()
+    try:
+        yield server
+    finally:
+        await server.stop()

@@ -193,6 +193,18 @@ class Applicants:
     def _checks(self, reference: str) -> list[tuple[RateLimitItem, str]]:
         return [(self.per_case, f"case:{reference}"), (self.overall, "all")]
 
+    async def _access(self, reference: str) -> tuple[WebAccess, Case] | None:
+        """The web access record of a case, with the case, by its reference."""
+        async with self.store.transaction() as session:
+            row = (
+                await session.execute(
+                    select(WebAccess, Case)
+                    .join(Case, Case.id == WebAccess.case_id)
+                    .where(Case.reference == reference)
+                )
+            ).first()
+        return (row[0], row[1]) if row is not None else None
+
     async def unlock(self, reference_text: str, passphrase: str) -> Unlocked:
         """Check a reference and passphrase; :class:`RateLimited` or :class:`WrongCredentials`."""
         try:
@@ -205,14 +217,7 @@ class Applicants:
             log.info("applicant event=unlock_limited")
             raise RateLimited(wait)
         normal = normalize_passphrase(passphrase[:1000])
-        async with self.store.transaction() as session:
-            row = (
-                await session.execute(
-                    select(WebAccess, Case)
-                    .join(Case, Case.id == WebAccess.case_id)
-                    .where(Case.reference == reference)
-                )
-            ).first()
+        row = await self._access(reference)
         stored = row[0].passphrase_hash if row is not None else self._decoy_hash
         try:
             await anyio.to_thread.run_sync(self.hasher.verify, stored, normal)
@@ -249,14 +254,7 @@ class Applicants:
             )
         except (BadReference, crypto.BadEnvelope):
             raise WrongCredentials("the page has expired") from None
-        async with self.store.transaction() as session:
-            row = (
-                await session.execute(
-                    select(WebAccess, Case)
-                    .join(Case, Case.id == WebAccess.case_id)
-                    .where(Case.reference == reference)
-                )
-            ).first()
+        row = await self._access(reference)
         if row is None or row[0].public_key != key.public_key:
             raise WrongCredentials("the page has expired")
         if row[1].state == CaseState.closed.value:

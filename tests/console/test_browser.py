@@ -8,7 +8,6 @@ import asyncio
 import json
 import os
 import socket
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -23,6 +22,7 @@ from haven.console import create_console_app
 from haven.services.accounts import Accounts
 from haven.settings import load_settings
 from haven.store.models import utcnow
+from tests.browser import launch, needs_chromium
 from tests.conftest import PASSPHRASE, Env
 from tests.console.conftest import FAST_HASHER, PASSWORD, submit_case
 from tests.telegram.conftest import FAST, eventually
@@ -30,34 +30,16 @@ from tests.telegram.fakebot import TOKEN, FakeBotAPI
 
 playwright_api = pytest.importorskip("playwright.async_api")
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 CHAT = 424242
 SECOND_CHAT = 434343
 
-pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium")
+pytestmark = needs_chromium
 
 
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeBotAPI]:
-    server = await FakeBotAPI().start()
-    try:
-        yield server
-    finally:
-        await server.stop()
 
 
 async def serve(app: Starlette, port: int) -> tuple[uvicorn.Server, asyncio.Task[None]]:
@@ -112,7 +94,7 @@ async def test_console_end_to_end(sqlite_env: Env, fake: FakeBotAPI, tmp_path: P
     )
     try:
         async with playwright_api.async_playwright() as pw:
-            browser = await pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+            browser = await launch(pw)
             try:
                 await _walk(
                     browser, env, fake, shots, reference, base, admin_link, op_link, co_link

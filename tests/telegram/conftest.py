@@ -36,15 +36,6 @@ async def eventually(
         await asyncio.sleep(0.02)
 
 
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeBotAPI]:
-    server = await FakeBotAPI().start()
-    try:
-        yield server
-    finally:
-        await server.stop()
-
-
 RuntimeFactory = Callable[..., Awaitable[TelegramRuntime]]
 
 

@@ -19,21 +19,13 @@ from playwright.async_api import Browser, Page, async_playwright
 from haven.server import create_app
 from haven.services.applicant import Applicants
 from haven.settings import load_settings
+from tests.browser import launch, needs_chromium
 from tests.conftest import Env
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 WIDTH = 360
 REPLY = "신청을 받았습니다. 래일 저녁 8시에 다시 련락하겠습니다."
 
-pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium")
+pytestmark = needs_chromium
 
 
 @pytest.fixture
@@ -64,7 +56,7 @@ def server(sqlite_env: Env) -> Iterator[str]:
 @pytest.fixture
 async def chromium() -> AsyncIterator[Browser]:
     async with async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        browser = await launch(pw)
         try:
             yield browser
         finally:

@@ -68,6 +68,15 @@ UNSUPPORTED_KINDS = (
 MAX_FAILURES = 5
 
 
+async def cancel_all(tasks: list[asyncio.Task[Any]]) -> None:
+    """Cancel tasks and wait until each has finished."""
+    for task in tasks:
+        task.cancel()
+    for task in tasks:
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
 @dataclass(frozen=True)
 class Translated:
     """An update as the intake needs it."""
@@ -160,11 +169,7 @@ class TelegramChannel:
 
     async def stop(self) -> None:
         self._stopping = True
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_all(self._tasks)
         self._tasks = []
         if self._background:
             await asyncio.wait(self._background, timeout=2)

@@ -4,7 +4,6 @@ either long polling or the webhook route."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hmac
 import logging
 from urllib.parse import urlparse
@@ -23,7 +22,7 @@ from haven.services.verify import bot_id_from_token
 from haven.settings import Settings
 from haven.store.db import Store
 
-from .adapter import ALLOWED_UPDATES, TelegramChannel
+from .adapter import ALLOWED_UPDATES, TelegramChannel, cancel_all
 from .sender import TelegramSender
 
 log = logging.getLogger("haven.telegram")
@@ -126,11 +125,7 @@ class TelegramRuntime:
 
     async def stop(self) -> None:
         self.worker.stop()
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_all(self._tasks)
         self._tasks = []
         await self.channel.stop()
         await self.bot.session.close()
