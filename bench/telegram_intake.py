@@ -43,6 +43,7 @@ def serve_haven(data_dir: str, db_url: str, port: int) -> None:
 
     from haven import crypto
     from haven.channels.telegram import TelegramRuntime
+    from haven.server import settle_heap
     from haven.settings import load_settings
     from haven.store import migrate
     from haven.store.db import Store
@@ -69,6 +70,7 @@ def serve_haven(data_dir: str, db_url: str, port: int) -> None:
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette):  # type: ignore[no-untyped-def]
         await runtime.channel.start()
+        settle_heap()  # as haven serve does
         yield
         await runtime.channel.stop()
 
@@ -244,15 +246,9 @@ async def main() -> None:
         f"bare aiogram echo bot (webhook):  {bare:8.0f} updates/s   "
         f"p50 {pct(bare_lat, 0.5):6.1f} ms  p99 {pct(bare_lat, 0.99):6.1f} ms at {args.rate:.0f}/s"
     )
-    runs = [("SQLite", "")]
-    pg = None
-    if args.pg:
-        from tests.pg import PgServer
+    from tests.pg import databases
 
-        pg = PgServer()
-        pg.start()
-        runs.append(("PostgreSQL", pg.url(pg.new_database())))
-    try:
+    with databases(args.pg) as runs:
         for name, url in runs:
             tput, lat = await measure("haven", url, args.updates, args.rate)
             print(
@@ -260,9 +256,6 @@ async def main() -> None:
                 f"p50 {pct(lat, 0.5):6.1f} ms  p99 {pct(lat, 0.99):6.1f} ms at {args.rate:.0f}/s   "
                 f"ratio {tput / bare:.2f} (target >= 0.5; p99 target < 50 ms)"
             )
-    finally:
-        if pg is not None:
-            pg.stop()
 
 
 if __name__ == "__main__":

@@ -59,7 +59,7 @@ def serve(data_dir: str, port: int) -> None:
     from starlette.responses import HTMLResponse
     from starlette.routing import Mount, Route
 
-    from haven.server import create_app
+    from haven.server import create_app, settle_heap
     from haven.settings import load_settings
 
     page = "<!doctype html><title>bare</title>" + "<p>fixed page</p>" * 120
@@ -69,6 +69,7 @@ def serve(data_dir: str, port: int) -> None:
 
     haven = create_app(load_settings())
     app = Starlette(routes=[Route("/bare-page", bare), Mount("", app=haven)])
+    settle_heap()  # as haven serve does once started (a mounted app's lifespan does not run)
     uvicorn.run(
         app,
         host="127.0.0.1",

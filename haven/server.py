@@ -6,6 +6,7 @@ Telegram bot as they arrive), so that no entry point imports another.
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -28,6 +29,15 @@ SECURITY_HEADERS = {
 }
 
 
+def settle_heap() -> None:
+    """Take what start-up made (modules, catalogs, templates, mappers: some 270,000 objects)
+    out of the garbage collector's sight, so that a full collection walks only what requests
+    make. Without it every full collection under load paused the process for 180-300 ms
+    (bench/telegram_intake.py), which was most of the intake's p99 latency."""
+    gc.collect()
+    gc.freeze()
+
+
 def create_app(settings: Settings) -> Starlette:
     keys = crypto.load_intake_keys(settings.keys_dir)
     store = Store(settings.db_url)
@@ -47,6 +57,7 @@ def create_app(settings: Settings) -> Starlette:
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         if telegram is not None:
             await telegram.start()
+        settle_heap()
         try:
             yield
         finally:

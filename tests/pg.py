@@ -148,3 +148,14 @@ def running() -> Iterator[PgServer]:
         yield server
     finally:
         server.stop()
+
+
+@contextlib.contextmanager
+def databases(with_postgresql: bool) -> Iterator[list[tuple[str, str]]]:
+    """For the benches: ``("SQLite", "")`` (the default database) and, when asked, a database
+    on a throwaway PostgreSQL server that is stopped afterwards."""
+    if not with_postgresql:
+        yield [("SQLite", "")]
+        return
+    with running() as server:
+        yield [("SQLite", ""), ("PostgreSQL", server.url(server.new_database()))]

@@ -29,7 +29,7 @@ async def test_forget_also_takes_queued_messages_of_the_case(env: Env) -> None:
     async with env.store.transaction() as s:
         case = await s.scalar(select(Case))
         contact = await s.scalar(select(Contact))
-        await enqueue(s, env.keys, contact, Payload(text="an operator's reply"), case_id=case.id)
+        enqueue(s, env.keys, contact, Payload(text="an operator's reply"), case_id=case.id)
     assert await count(env, OutboxMessage, OutboxMessage.case_id == case.id) == 1
     await intake.handle("telegram", "chat-9", Command("forget"))
     await intake.handle("telegram", "chat-9", Choice("forget_yes"))

@@ -75,4 +75,4 @@ class OutboxSink:
             media_kind=post.media_kind,
             media_path=post.media_path,
         )
-        await enqueue(session, self.keys, ("telegram", post.channel), payload, kind="post")
+        enqueue(session, self.keys, ("telegram", post.channel), payload, kind="post")

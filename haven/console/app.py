@@ -153,7 +153,7 @@ def outbox_sender(keys: crypto.IntakeKeys) -> Sender:
     from haven.outbox.queue import enqueue
 
     async def send(session: Any, contact: Contact, text: str, case_id: int) -> bool:
-        row = await enqueue(
+        row = enqueue(
             session, keys, contact, Payload(text), case_id=case_id, kind="operator", keep=True
         )
         return row is not None

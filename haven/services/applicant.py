@@ -318,7 +318,7 @@ class Applicants:
             case = await session.get(Case, unlocked.case_id)
             if case is None:
                 return
-            await erasure.erase(session, case, "intake", "web")
+            await session.run_sync(erasure.erase, case, "intake", "web")
         log.info("applicant event=erased case=%s", unlocked.case_id)
 
 
@@ -358,10 +358,8 @@ async def add_message(
 
 async def current_state(intake: Intake, channel: str, address: str) -> State | None:
     """Where a conversation stands (read-only): what a web page shows on a plain GET."""
-    async with intake.store.transaction() as session:
-        blob = await session.scalar(
-            select(Contact.flow_state).where(Contact.lookup == intake.lookup(channel, address))
-        )
+    query = select(Contact.flow_state).where(Contact.lookup == intake.lookup(channel, address))
+    blob = await intake.store.run_sync(lambda session: session.scalar(query))
     if blob is None:
         return None
     return State.from_json(json.loads(intake.keys.open_routing(blob)))

@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from sqlalchemy import delete, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from haven.domain.cases import CaseState, CloseReason, check_transition
 from haven.store import audit
@@ -33,17 +33,18 @@ from haven.store.models import (
 CASE_CONTENT = (Message, Attachment, WebThread, WebAccess, Handoff, OutboxMessage)
 
 
-async def wipe(session: AsyncSession, case: Case, *, contacts: bool = True) -> int:
+def wipe(session: Session, case: Case, *, contacts: bool = True) -> int:
     """Delete a case's content in the caller's transaction; returns how many rows went.
 
-    ``contacts=False`` when the caller deletes the conversation's contact itself.
+    ``contacts=False`` when the caller deletes the conversation's contact itself. Synchronous
+    (the intake's units of work are); async callers go through ``session.run_sync``.
     """
     removed = 0
     for model in CASE_CONTENT:
-        result = await session.execute(delete(model).where(model.case_id == case.id))
+        result = session.execute(delete(model).where(model.case_id == case.id))
         removed += int(result.rowcount or 0)  # type: ignore[attr-defined]
     if contacts:
-        result = await session.execute(delete(Contact).where(Contact.case_id == case.id))
+        result = session.execute(delete(Contact).where(Contact.case_id == case.id))
         removed += int(result.rowcount or 0)  # type: ignore[attr-defined]
     removed += sum(value is not None for value in (case.answers, case.code_phrase, case.group_size))
     case.answers = None
@@ -54,18 +55,19 @@ async def wipe(session: AsyncSession, case: Case, *, contacts: bool = True) -> i
     return removed
 
 
-async def erase(
-    session: AsyncSession, case: Case, actor: str, channel: str, *, contacts: bool = True
-) -> None:
-    """The applicant's erase-me: wipe, close an open case as ``erased``, audit it."""
-    await wipe(session, case, contacts=contacts)
+def erase(session: Session, case: Case, actor: str, channel: str, *, contacts: bool = True) -> None:
+    """The applicant's erase-me: wipe, close an open case as ``erased``, audit it.
+
+    Synchronous like :func:`wipe`: ``await session.run_sync(erase, case, actor, channel)``.
+    """
+    wipe(session, case, contacts=contacts)
     state = CaseState(case.state)
     if state is not CaseState.closed and state is not CaseState.arrived:
         check_transition(state, CaseState.closed, CloseReason.erased)
         case.state = CaseState.closed.value
         case.close_reason = CloseReason.erased.value
         case.closed_at = utcnow()
-    await audit.append(session, actor, "case.erased", case.id, {"channel": channel})
+    audit.append_sync(session, actor, "case.erased", case.id, {"channel": channel})
 
 
 async def purge_closed(store: Store, retention_days: int, batch: int = 500) -> int:
@@ -91,7 +93,7 @@ async def purge_closed(store: Store, retention_days: int, batch: int = 500) -> i
                 )
             ).all()
             for case in cases:
-                if await wipe(session, case):
+                if await session.run_sync(wipe, case):
                     purged += 1
                     await audit.append(
                         session, "retention", "case.purged", case.id, {"days": retention_days}

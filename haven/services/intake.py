@@ -17,7 +17,7 @@ from typing import Protocol
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from haven.content import N_, gettext_for, words
 from haven.crypto import IntakeKeys
@@ -30,7 +30,7 @@ from haven.flows.engine import multilingual
 from haven.flows.inputs import Choice, Input, Location, Photo, Text
 from haven.services import erasure
 from haven.services.campaigns import CODE, normalize_code
-from haven.store import audit
+from haven.store import audit, updates
 from haven.store.db import Store
 from haven.store.models import (
     Attachment,
@@ -38,7 +38,6 @@ from haven.store.models import (
     Case,
     Contact,
     Message,
-    ProcessedUpdate,
     utcnow,
 )
 
@@ -76,20 +75,22 @@ class IntakeResult:
 
 class ReplySink(Protocol):
     """Where ``handle(..., deliver=True)`` writes the replies: the outbox (haven.outbox.Outbox),
-    in the same transaction as the state change."""
+    in the same transaction as the state change. The rows of a whole batch are written with
+    one statement."""
 
-    async def deliver(
+    def rows(
         self,
-        session: AsyncSession,
         contact: Contact,
         replies: Sequence[Reply],
         *,
         case_id: int | None,
         context: str | None,
         detached: bool = False,
-    ) -> int: ...
+    ) -> list[dict[str, object]]: ...
 
-    async def forget(self, session: AsyncSession, contact: Contact) -> None: ...
+    def write(self, session: Session, rows: list[dict[str, object]]) -> None: ...
+
+    def forget(self, session: Session, contact: Contact) -> None: ...
 
 
 def context_of(state: State) -> str:
@@ -131,8 +132,9 @@ class _Batch:
     contacts: dict[str, Contact | None] = field(default_factory=dict)
     #: The cases of those contacts (the session's identity map only holds them weakly).
     cases: list[Case] = field(default_factory=list)
-    updates_seen: set[str] = field(default_factory=set)
     campaign_codes: set[str] | None = None
+    #: Outbox rows of the batch's replies, written together (see :class:`ReplySink`).
+    outgoing: list[dict[str, object]] = field(default_factory=list)
 
 
 class Intake:
@@ -219,8 +221,7 @@ class Intake:
 
     async def _run(self, jobs: list[_Job]) -> None:
         try:
-            async with self.store.transaction() as session:
-                results = await self._batch(session, jobs)
+            results = await self.store.run_sync(lambda session: self._batch(session, jobs))
         except Exception as exc:
             if len(jobs) > 1:
                 for job in jobs:  # isolate the input that failed
@@ -237,40 +238,32 @@ class Intake:
             if not job.future.done():
                 job.future.set_result(result)
 
-    async def _batch(self, session: AsyncSession, jobs: list[_Job]) -> list[IntakeResult]:
+    def _batch(self, session: Session, jobs: list[_Job]) -> list[IntakeResult]:
         batch = _Batch()
         lookups = {job.lookup for job in jobs}
         batch.contacts = dict.fromkeys(lookups)
-        found = (
-            await session.scalars(
-                select(Contact).where(Contact.lookup.in_(lookups)).with_for_update()
-            )
-        ).all()
-        for contact in found:
+        found = session.execute(
+            select(Contact, Case)
+            .outerjoin(Case, Case.id == Contact.case_id)
+            .where(Contact.lookup.in_(lookups))
+            .with_for_update(of=Contact)
+        )
+        for contact, case in found:
             batch.contacts[contact.lookup] = contact
-        case_ids = [c.case_id for c in found if c.case_id is not None]
-        if case_ids:  # held here, so session.get() below finds them with no query
-            batch.cases = list(
-                (await session.scalars(select(Case).where(Case.id.in_(case_ids)))).all()
-            )
-        keys = [job.update_key for job in jobs if job.update_key is not None]
-        if keys:
-            seen = await session.scalars(
-                select(ProcessedUpdate.key).where(ProcessedUpdate.key.in_(keys))
-            )
-            batch.updates_seen = set(seen)
-        await self._create_contacts(session, batch, jobs)
+            if case is not None:  # held here, so session.get() below finds it with no query
+                batch.cases.append(case)
+        claimed = updates.claim(session, {j.update_key for j in jobs if j.update_key is not None})
+        self._create_contacts(session, batch, jobs)
         results = []
         with session.no_autoflush:
             for job in jobs:
                 if job.update_key is not None:
-                    if job.update_key in batch.updates_seen:
+                    if job.update_key not in claimed:  # handled before, or earlier in this batch
                         results.append(IntakeResult(0, 0, (), duplicate=True))
                         continue
-                    batch.updates_seen.add(job.update_key)
-                    session.add(ProcessedUpdate(key=job.update_key))
+                    claimed.discard(job.update_key)
                 results.append(
-                    await self._handle(
+                    self._handle(
                         session,
                         job.channel,
                         job.address,
@@ -281,31 +274,34 @@ class Intake:
                         batch,
                     )
                 )
+        self._write_outgoing(session, batch)
         return results
 
-    async def _create_contacts(
-        self, session: AsyncSession, batch: _Batch, jobs: list[_Job]
-    ) -> None:
-        """Every new conversation of the batch, with its draft case, in two bulk inserts.
+    def _write_outgoing(self, session: Session, batch: _Batch) -> None:
+        if batch.outgoing and self.outbox is not None:
+            self.outbox.write(session, batch.outgoing)
+        batch.outgoing = []
+
+    def _create_contacts(self, session: Session, batch: _Batch, jobs: list[_Job]) -> None:
+        """Every new conversation of the batch, with its draft case, in one flush.
 
         References are not checked one by one here (40 random bits; the unique constraint
         fails the batch on a clash, and the input is then run alone, which checks).
         """
-        fresh: dict[str, tuple[_Job, Case]] = {}
+        fresh: dict[str, Contact] = {}
         for job in jobs:
             if batch.contacts[job.lookup] is None and job.lookup not in fresh:
-                fresh[job.lookup] = (job, self._make_case(job.channel, job.campaign, job.lang))
+                contact = self._make_contact(job.channel, job.address, job.lang)
+                contact.case = self._make_case(job.channel, job.campaign, job.lang)
+                fresh[job.lookup] = contact
         if not fresh:
             return
-        session.add_all([case for _, case in fresh.values()])
-        await session.flush()
-        for job, case in fresh.values():
-            contact = self._make_contact(job.channel, job.address, job.lang)
-            contact.case_id = case.id
-            session.add(contact)
-            batch.contacts[contact.lookup] = contact
-            batch.cases.append(case)
-        await session.flush()
+        session.add_all(fresh.values())
+        session.flush()
+        for lookup, contact in fresh.items():
+            batch.contacts[lookup] = contact
+            assert contact.case is not None
+            batch.cases.append(contact.case)
 
     def _make_contact(self, channel: str, address: str, lang: str | None) -> Contact:
         return Contact(
@@ -328,9 +324,9 @@ class Intake:
             risk_flags="",
         )
 
-    async def _contact(
+    def _contact(
         self,
-        session: AsyncSession,
+        session: Session,
         channel: str,
         address: str,
         campaign: str | None,
@@ -347,19 +343,19 @@ class Intake:
             batch.contacts[lookup] = contact
         case = None
         if contact.case_id is not None:
-            case = await session.get(Case, contact.case_id)
+            case = session.get(Case, contact.case_id)
         if case is None:
-            case = await self._new_case(session, channel, campaign, lang)
-            await session.flush()
+            case = self._new_case(session, channel, campaign, lang)
+            session.flush()
             contact.case_id = case.id
-            await session.flush()
+            session.flush()
         return contact, case
 
-    async def _new_case(
-        self, session: AsyncSession, channel: str, campaign: str | None, lang: str | None
+    def _new_case(
+        self, session: Session, channel: str, campaign: str | None, lang: str | None
     ) -> Case:
         case = self._make_case(channel, campaign, lang)
-        while await session.scalar(select(Case.id).where(Case.reference == case.reference)):
+        while session.scalar(select(Case.id).where(Case.reference == case.reference)):
             case.reference = new_reference()  # pragma: no cover - 40 random bits
         session.add(case)
         return case
@@ -369,9 +365,9 @@ class Intake:
             return None
         return State.from_json(json.loads(self.keys.open_routing(contact.flow_state)))
 
-    async def _handle(
+    def _handle(
         self,
-        session: AsyncSession,
+        session: Session,
         channel: str,
         address: str,
         inp: Input | PhotoData | None,
@@ -380,16 +376,16 @@ class Intake:
         extra: _Extra,
         batch: _Batch,
     ) -> IntakeResult:
-        contact, case = await self._contact(session, channel, address, campaign, lang, batch)
+        contact, case = self._contact(session, channel, address, campaign, lang, batch)
         state = self._load_state(contact)
         if state is None or state.mode is Mode.erased:
             state = self.engine.new_state(lang or (state.lang if state else None))
         if isinstance(inp, PhotoData):
-            inp = await self._photo(session, case, state, inp)
+            inp = self._photo(session, case, state, inp)
         if isinstance(inp, Choice) and extra.context is not None:
             if extra.context != context_of(state):
                 inp = Choice("")  # a stale or forged button: re-asked politely, nothing else
-        typed = await self._typed_campaign(session, batch, case, state, inp)
+        typed = self._typed_campaign(session, batch, case, state, inp)
         if typed is not None:
             # A campaign code typed from a leaflet (when its QR link did not work): noted on
             # the case, and the question asked again; the answers are untouched.
@@ -410,24 +406,24 @@ class Intake:
             replies = (Reply(said.format(**dict(extra.notice_args or {}))), *replies)
         reference = None
         if out.effect is Effect.submit:
-            replies, reference = await self._submit(session, case, new_state)
+            replies, reference = self._submit(session, case, new_state)
             new_state = replace(new_state, answers={})  # the draft is erased once sealed
         elif out.effect is Effect.erase:
-            await self._erase(session, case)
+            self._write_outgoing(session, batch)  # so that the erasure takes them too
+            self._erase(session, case)
             if self.outbox is not None:
-                await self.outbox.forget(session, contact)
-            await session.delete(contact)
-            await session.flush()  # before any later input of this batch re-creates it
+                self.outbox.forget(session, contact)
+            session.delete(contact)
+            session.flush()  # before any later input of this batch re-creates it
             batch.contacts[contact.lookup] = None
             if extra.deliver and self.outbox is not None:
-                await session.flush()
-                await self.outbox.deliver(
-                    session, contact, replies, case_id=None, context=None, detached=True
+                batch.outgoing += self.outbox.rows(
+                    contact, replies, case_id=None, context=None, detached=True
                 )
             log.info("intake event=erased case=%s", case.id)
             return IntakeResult(contact.id, case.id, replies, out.effect, None, new_state.lang)
         elif out.effect is Effect.message and out.message is not None:
-            await self._message(session, case, out.message)
+            self._message(session, case, out.message)
         contact.flow_state = self.keys.seal_routing(json.dumps(new_state.to_json()).encode())
         contact.lang = new_state.lang
         if new_state.lang and case.lang != new_state.lang:
@@ -435,8 +431,8 @@ class Intake:
         if campaign and not case.campaign:
             case.campaign = campaign
         if extra.deliver and self.outbox is not None:
-            await self.outbox.deliver(
-                session, contact, replies, case_id=case.id, context=context_of(new_state)
+            batch.outgoing += self.outbox.rows(
+                contact, replies, case_id=case.id, context=context_of(new_state)
             )
         log.info(
             "intake event=step case=%s step=%s mode=%s effect=%s",
@@ -447,8 +443,8 @@ class Intake:
         )
         return IntakeResult(contact.id, case.id, replies, out.effect, reference, new_state.lang)
 
-    async def _typed_campaign(
-        self, session: AsyncSession, batch: _Batch, case: Case, state: State, inp: object
+    def _typed_campaign(
+        self, session: Session, batch: _Batch, case: Case, state: State, inp: object
     ) -> str | None:
         """The code of a known campaign, if the applicant typed one before submitting."""
         if case.campaign or state.mode is Mode.submitted or not isinstance(inp, Text):
@@ -457,15 +453,13 @@ class Intake:
         if len(code) < 4 or code.isdecimal() or not CODE.match(code):  # not "1", "yes", "ko"
             return None
         if batch.campaign_codes is None:
-            batch.campaign_codes = set(await session.scalars(select(Campaign.code)))
+            batch.campaign_codes = set(session.scalars(select(Campaign.code)))
         if code not in batch.campaign_codes:
             return None
         case.campaign = code
         return code
 
-    async def _photo(
-        self, session: AsyncSession, case: Case, state: State, photo: PhotoData
-    ) -> Photo:
+    def _photo(self, session: Session, case: Case, state: State, photo: PhotoData) -> Photo:
         wanted = state.mode is Mode.submitted or (
             state.mode is Mode.ask and self.engine.flow.step(state.step).kind == "photo"
         )
@@ -480,9 +474,7 @@ class Intake:
         session.add(attachment)
         return Photo(ref=attachment.id, size=len(photo.data))
 
-    async def _submit(
-        self, session: AsyncSession, case: Case, state: State
-    ) -> tuple[tuple[Reply, ...], str]:
+    def _submit(self, session: Session, case: Case, state: State) -> tuple[tuple[Reply, ...], str]:
         check_transition(CaseState(case.state), CaseState.submitted)
         lang = state.lang or "en"
         answers = self.engine.answers_for_case(state)
@@ -496,7 +488,7 @@ class Intake:
         case.state = CaseState.submitted.value
         case.lang = lang
         case.submitted_at = utcnow()
-        await audit.append(
+        audit.append_sync(
             session,
             "intake",
             "case.submitted",
@@ -505,7 +497,7 @@ class Intake:
         )
         return self.engine.completion(state, case.reference, phrase), case.reference
 
-    async def _message(self, session: AsyncSession, case: Case, message: Input) -> None:
+    def _message(self, session: Session, case: Case, message: Input) -> None:
         if isinstance(message, Text):
             kind, body = "text", self.keys.seal_json({"text": message.text})
         elif isinstance(message, Location):
@@ -520,6 +512,6 @@ class Intake:
         session.add(Message(case_id=case.id, direction="in", kind=kind, body=body))
         case.updated_at = utcnow()
 
-    async def _erase(self, session: AsyncSession, case: Case) -> None:
+    def _erase(self, session: Session, case: Case) -> None:
         # The contact is deleted by the caller (an ORM object of this session).
-        await erasure.erase(session, case, "intake", case.channel, contacts=False)
+        erasure.erase(session, case, "intake", case.channel, contacts=False)

@@ -14,6 +14,7 @@ from datetime import datetime
 
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from .models import AuditEvent, utcnow
 
@@ -44,9 +45,20 @@ async def append(
     detail: Mapping[str, object] | None = None,
 ) -> AuditEvent:
     """Add an event to the chain, in the caller's transaction."""
+    return await session.run_sync(append_sync, actor, action, case_id, detail)
+
+
+def append_sync(
+    session: Session,
+    actor: str,
+    action: str,
+    case_id: int | None = None,
+    detail: Mapping[str, object] | None = None,
+) -> AuditEvent:
+    """:func:`append` for synchronous units of work (:meth:`haven.store.db.Store.run_sync`)."""
     if session.bind is not None and session.bind.dialect.name == "postgresql":
-        await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LOCK_ID})
-    last = await session.scalar(select(AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1))
+        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LOCK_ID})
+    last = session.scalar(select(AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1))
     event = AuditEvent(
         at=utcnow(),
         actor=actor,
@@ -57,9 +69,9 @@ async def append(
         hash="",
     )
     session.add(event)
-    await session.flush()
+    session.flush()
     event.hash = link_hash(event.prev_hash, event)
-    await session.flush()
+    session.flush()
     return event
 
 

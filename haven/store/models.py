@@ -22,7 +22,7 @@ from sqlalchemy import (
     String,
     Text,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -48,7 +48,9 @@ class Case(Base):
     __tablename__ = "cases"
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    reference: Mapped[str] = mapped_column(String(16), unique=True)
+    #: Also the insert sentinel: SQLite returns new ids of a multi-row INSERT in no set
+    #: order, so without one the ORM writes new cases one INSERT at a time.
+    reference: Mapped[str] = mapped_column(String(16), unique=True, insert_sentinel=True)
     state: Mapped[str] = mapped_column(String(16), index=True)
     close_reason: Mapped[str | None] = mapped_column(String(16))
     lang: Mapped[str] = mapped_column(String(8))
@@ -80,7 +82,7 @@ class Contact(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     channel: Mapped[str] = mapped_column(String(16))
     #: Keyed hash of (channel, address): how a conversation is found without plaintext ids.
-    lookup: Mapped[str] = mapped_column(String(64), unique=True)
+    lookup: Mapped[str] = mapped_column(String(64), unique=True, insert_sentinel=True)
     #: The channel address (e.g. Telegram chat id), under the routing key.
     address: Mapped[bytes] = mapped_column(LargeBinary)
     #: The flow state with draft answers, under the routing key (erased on submit).
@@ -92,6 +94,9 @@ class Contact(Base):
     unreachable: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+    #: Only so that a new conversation and its new case are written in one flush (the intake);
+    #: read ``case_id`` instead: loading through this attribute is refused.
+    case: Mapped[Case | None] = relationship(lazy="raise_on_sql")
 
 
 class Message(Base):

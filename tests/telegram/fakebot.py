@@ -21,6 +21,17 @@ BOT_ID = 7001234567
 TOKEN = f"{BOT_ID}:AAFakeTokenForTestsOnly_0123456789abcdef"
 
 
+def max_in_window(times: list[float], window: float = 1.0) -> int:
+    """The most events within any ``window`` seconds."""
+    times = sorted(times)
+    best, j = 0, 0
+    for i, t in enumerate(times):
+        while times[j] <= t - window:
+            j += 1
+        best = max(best, i - j + 1)
+    return best
+
+
 @dataclass
 class Sent:
     chat_id: int | str
@@ -138,13 +149,8 @@ class FakeBotAPI:
         return [s for s in self.sent if str(s.chat_id) == str(chat_id)]
 
     def max_in_window(self, window: float = 1.0, chat_id: int | str | None = None) -> int:
-        times = sorted(s.at for s in self.sent if chat_id is None or str(s.chat_id) == str(chat_id))
-        best, j = 0, 0
-        for i, t in enumerate(times):
-            while times[j] <= t - window:
-                j += 1
-            best = max(best, i - j + 1)
-        return best
+        times = [s.at for s in self.sent if chat_id is None or str(s.chat_id) == str(chat_id)]
+        return max_in_window(times, window)
 
     def _msg_id(self) -> int:
         self._next_message += 1

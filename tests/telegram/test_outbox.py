@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
+from collections.abc import Callable
 
 import pytest
 from sqlalchemy import func, select
@@ -14,7 +15,7 @@ from haven.outbox import Outbox, Payload, TemporaryFailure, Worker, enqueue
 from haven.store.models import Contact, OutboxMessage
 from tests.conftest import Env
 from tests.telegram.conftest import Chat, eventually
-from tests.telegram.fakebot import TOKEN, FakeBotAPI
+from tests.telegram.fakebot import TOKEN, FakeBotAPI, max_in_window
 
 
 class MemorySender:
@@ -36,21 +37,27 @@ class MemorySender:
         return len(self.sent)
 
 
+class SlowSender(MemorySender):
+    """A channel that accepts each message at the end of its call, ``latency(n)`` seconds
+    after the ``n``-th request left (the worst case for the overall limit)."""
+
+    def __init__(self, latency: Callable[[int], float]) -> None:
+        super().__init__()
+        self.latency = latency
+        self.calls = 0
+
+    async def send(self, address: str, payload: Payload) -> int | None:
+        self.calls += 1
+        await asyncio.sleep(self.latency(self.calls - 1))
+        self.sent.append((address, payload.text, time.monotonic()))  # accepted now
+        return len(self.sent)
+
+
 async def fill(env: Env, chats: int, per_chat: int) -> None:
     async with env.store.transaction() as s:
         for n in range(per_chat):
             for c in range(chats):
-                await enqueue(s, env.keys, ("telegram", str(1000 + c)), Payload(f"{c}:{n}"))
-
-
-def max_in_window(times: list[float], window: float = 1.0) -> int:
-    times = sorted(times)
-    best, j = 0, 0
-    for i, t in enumerate(times):
-        while times[j] <= t - window:
-            j += 1
-        best = max(best, i - j + 1)
-    return best
+                enqueue(s, env.keys, ("telegram", str(1000 + c)), Payload(f"{c}:{n}"))
 
 
 async def test_concurrent_workers_send_each_message_once_in_order(env: Env) -> None:
@@ -88,6 +95,41 @@ async def test_concurrent_workers_send_each_message_once_in_order(env: Env) -> N
         assert await s.scalar(select(func.count()).where(OutboxMessage.payload.is_not(None))) == 0
 
 
+async def test_the_overall_rate_holds_when_the_latency_drops(sqlite_env: Env) -> None:
+    """After a slow spell (answers in 0.2 s) requests are fast again: they must not be
+    accepted within a second of the slow ones, which were accepted late."""
+    await fill(sqlite_env, chats=40, per_chat=1)
+    sender = SlowSender(lambda n: 0.2 if n < 20 else 0.0)
+    rate = 20.0
+    worker = Worker(sqlite_env.store, sqlite_env.keys, {"telegram": sender}, rate=rate,
+                    per_chat_rate=1.0, poll=0.02)  # fmt: skip
+    task = asyncio.create_task(worker.run())
+    try:
+        await eventually(lambda: len(sender.sent) == 40, 10, "every message")
+    finally:
+        worker.stop()
+        await task
+    assert max_in_window([at for *_, at in sender.sent]) <= rate
+
+
+async def test_a_slow_channel_does_not_outrun_the_leases(sqlite_env: Env) -> None:
+    """Every answer takes 0.3 s, so the sends fall behind the pacer's slots (a send counts
+    against the rate until a second after its answer): claims wait for them instead of holding
+    rows past their lease, which would send those rows twice."""
+    await fill(sqlite_env, chats=200, per_chat=1)
+    sender = SlowSender(lambda n: 0.3)
+    worker = Worker(sqlite_env.store, sqlite_env.keys, {"telegram": sender}, rate=50.0,
+                    per_chat_rate=1.0, lease=1.0, poll=0.02)  # fmt: skip
+    task = asyncio.create_task(worker.run())
+    try:
+        await eventually(lambda: len({t for _a, t, _ in sender.sent}) == 200, 20, "all")
+    finally:
+        worker.stop()
+        await task
+    assert len(sender.sent) == 200  # each once
+    assert worker.stats.sent == 200
+
+
 async def test_the_crash_window(env: Env) -> None:
     """Killed after the channel accepted but before 'sent' was written: sent again after the
     lease (at least once, never lost); claimed but unsent rows are sent after the lease."""
@@ -108,7 +150,7 @@ async def test_the_crash_window(env: Env) -> None:
 
 async def test_kept_messages_are_sealed_to_the_case_key_once_sent(env: Env) -> None:
     async with env.store.transaction() as s:
-        await enqueue(s, env.keys, ("telegram", "42"), Payload("operator says hi"), keep=True)
+        enqueue(s, env.keys, ("telegram", "42"), Payload("operator says hi"), keep=True)
     sender = MemorySender()
     worker = Worker(env.store, env.keys, {"telegram": sender}, rate=100, per_chat_rate=10)
     await worker.prepare()
@@ -187,7 +229,7 @@ async def test_a_403_marks_the_contact_unreachable(
         row = await s.scalar(select(OutboxMessage).order_by(OutboxMessage.id.desc()))
         assert (row.state, row.error, row.payload) == ("dropped", "403", None)
         # Nothing more is queued for a contact that blocked the bot.
-        assert await Outbox(env.keys).enqueue(s, contact, Payload("x")) is None
+        assert Outbox(env.keys).enqueue(s, contact, Payload("x")) is None
     assert runtime.worker.stats.dropped == 1 and len(chat.received) == 1
     # Writing again means the bot was unblocked: replies flow again.
     fake.blocked.discard("901")

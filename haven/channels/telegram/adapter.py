@@ -359,7 +359,7 @@ class TelegramChannel:
                 else:
                     text = _multilingual(M_FLOOD)
                 target: Contact | tuple[str, str] = contact or (CHANNEL, address)
-                await enqueue(session, self.keys, target, Payload(text), kind="notice")
+                enqueue(session, self.keys, target, Payload(text), kind="notice")
             self.wake()
         except Exception:
             log.exception("telegram event=flood_notice_failed")
