@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import logging
+import sqlite3
+import time
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
@@ -21,6 +24,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 T = TypeVar("T")
 
+log = logging.getLogger("haven.store")
+
+#: Seconds between the store's WAL checkpoints on SQLite (see Store._schedule_checkpoint).
+CHECKPOINT_EVERY = 1.0
+
 
 def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
     if url.startswith("sqlite"):
@@ -33,7 +41,7 @@ def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
     return create_async_engine(url, pool_pre_ping=True, **kwargs)
 
 
-def _sqlite_pragmas(engine: Engine) -> None:
+def _sqlite_pragmas(engine: Engine, *, autocheckpoint: bool = True) -> None:
     @event.listens_for(engine, "connect")
     def _connect(dbapi_connection: Any, _record: Any) -> None:
         # Let SQLAlchemy's "begin" below issue BEGIN itself (the pysqlite recipe).
@@ -43,6 +51,8 @@ def _sqlite_pragmas(engine: Engine) -> None:
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA busy_timeout=30000")
+        if not autocheckpoint:  # the store's checkpointer does it, off the writer's path
+            cursor.execute("PRAGMA wal_autocheckpoint=0")
         cursor.close()
 
     @event.listens_for(engine, "begin")
@@ -69,6 +79,11 @@ class Store:
         self._sync_engine: Engine | None = None
         self._sync_sessions: sessionmaker[Session] | None = None
         self._thread: ThreadPoolExecutor | None = None
+        # ...and its WAL checkpoints, in a thread of their own (see _checkpoint).
+        self._checkpoints: ThreadPoolExecutor | None = None
+        self._checkpoint_db: sqlite3.Connection | None = None
+        self._checkpointing: asyncio.Future[None] | None = None
+        self._checkpointed = 0.0
 
     @property
     def dialect(self) -> str:
@@ -107,13 +122,15 @@ class Store:
             raise RuntimeError("run_sync() inside a transaction() would wait for itself")
         async with self._writer:
             loop = asyncio.get_running_loop()
-            return await loop.run_in_executor(self._sqlite_thread(), self._run_sqlite, work)
+            result = await loop.run_in_executor(self._sqlite_thread(), self._run_sqlite, work)
+        self._schedule_checkpoint(loop)
+        return result
 
     def _sqlite_thread(self) -> ThreadPoolExecutor:
         if self._thread is None:
             url = self.engine.url.set(drivername="sqlite+pysqlite")
             engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
-            _sqlite_pragmas(engine)
+            _sqlite_pragmas(engine, autocheckpoint=False)
             self._sync_engine = engine
             self._sync_sessions = sessionmaker(engine, expire_on_commit=False)
             self._thread = ThreadPoolExecutor(1, thread_name_prefix="haven-store")
@@ -124,7 +141,41 @@ class Store:
         with self._sync_sessions() as session, session.begin():
             return work(session)
 
+    def _schedule_checkpoint(self, loop: asyncio.AbstractEventLoop) -> None:
+        """At most once a second, a passive WAL checkpoint beside the writer.
+
+        The writer's connection does not checkpoint: SQLite would otherwise copy the log into
+        the database (and fsync it) inside whichever commit crosses 1,000 pages, holding up
+        every input of that batch (the intake's p99 latency went from 7 to 17 ms with it).
+        A passive checkpoint from another connection never blocks the writer.
+        """
+        now = time.monotonic()
+        busy = self._checkpointing is not None and not self._checkpointing.done()
+        if busy or now - self._checkpointed < CHECKPOINT_EVERY:
+            return
+        self._checkpointed = now
+        if self._checkpoints is None:
+            self._checkpoints = ThreadPoolExecutor(1, thread_name_prefix="haven-checkpoint")
+        self._checkpointing = loop.run_in_executor(self._checkpoints, self._checkpoint)
+
+    def _checkpoint(self) -> None:
+        if self._checkpoint_db is None:
+            path = self.engine.url.database or ""
+            self._checkpoint_db = sqlite3.connect(
+                path, timeout=30, isolation_level=None, check_same_thread=False
+            )
+        try:
+            self._checkpoint_db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+        except sqlite3.Error as exc:  # busy or locked: the next one will do
+            log.info("store event=checkpoint_skipped error=%s", type(exc).__name__)
+
     async def close(self) -> None:
+        if self._checkpoints is not None:
+            # Waits for a checkpoint under way (its future may belong to another event loop).
+            self._checkpoints.shutdown(wait=True)
+            if self._checkpoint_db is not None:
+                self._checkpoint_db.close()
+            self._checkpoints = self._checkpoint_db = self._checkpointing = None
         if self._thread is not None and self._sync_engine is not None:
             loop = asyncio.get_running_loop()
             await loop.run_in_executor(self._thread, self._sync_engine.dispose)
