@@ -123,6 +123,25 @@ async def test_concurrent_applicants(env: Env) -> None:
     assert (await verify_audit(env.store)).ok
 
 
+async def test_erased_and_back_within_one_batch(env: Env) -> None:
+    """/forget confirmed and a new /start of the same chat in one transaction: the second
+    input gets a new conversation with a new draft case, the erased case stays closed."""
+    intake = Intake(env.store, env.keys)
+    first = await intake.handle("telegram", "chat-7", Command("start"))
+    await intake.handle("telegram", "chat-7", Command("forget"))
+    erased, again = await asyncio.gather(
+        intake.handle("telegram", "chat-7", Choice("forget_yes")),
+        intake.handle("telegram", "chat-7", Command("start")),
+    )
+    assert erased.effect is Effect.erase and erased.case_id == first.case_id
+    assert again.case_id != first.case_id and again.replies
+    async with env.store.transaction() as s:
+        states = dict((await s.execute(select(Case.id, Case.state))).all())
+        contact = await s.scalar(select(Contact))
+    assert states == {first.case_id: "closed", again.case_id: "draft"}
+    assert contact is not None and contact.case_id == again.case_id
+
+
 async def test_audit_chain_detects_an_edited_row(env: Env) -> None:
     intake = Intake(env.store, env.keys)
     for n in range(3):

@@ -49,7 +49,16 @@ def enqueue(
     Synchronous (it only adds a row), so it serves async sessions and the synchronous units
     of work of :meth:`haven.store.db.Store.run_sync` alike.
     """
-    values = row_values(keys, target, payload, case_id, kind, keep, not_before, detached)
+    values = row_values(
+        keys,
+        target,
+        payload,
+        case_id=case_id,
+        kind=kind,
+        keep=keep,
+        not_before=not_before,
+        detached=detached,
+    )
     if values is None:
         return None
     row = OutboxMessage(**values)
@@ -61,6 +70,7 @@ def row_values(
     keys: IntakeKeys,
     target: Contact | tuple[str, str],
     payload: Payload,
+    *,
     case_id: int | None,
     kind: str,
     keep: bool = False,
@@ -116,7 +126,9 @@ class Outbox:
         """The outbox rows of one input's replies, for :meth:`write`."""
         rows = []
         for payload in payloads_for(replies, context, self.text_max):
-            values = row_values(self.keys, contact, payload, case_id, "reply", detached=detached)
+            values = row_values(
+                self.keys, contact, payload, case_id=case_id, kind="reply", detached=detached
+            )
             if values is not None:
                 rows.append(values)
         return rows

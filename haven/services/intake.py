@@ -1,7 +1,9 @@
 """Intake: an applicant's input from any channel -> run the flow -> seal and store -> replies.
 
 The intake holds only the case *public* key and the routing key (:class:`IntakeKeys`): it
-seals what the applicant says and can never read it back. One call is one transaction.
+seals what the applicant says and can never read it back. Each input runs in one
+transaction, shared with the inputs that arrived while the previous one was under way
+(group commit, see :class:`Intake`).
 """
 
 from __future__ import annotations
@@ -262,18 +264,7 @@ class Intake:
                         results.append(IntakeResult(0, 0, (), duplicate=True))
                         continue
                     claimed.discard(job.update_key)
-                results.append(
-                    self._handle(
-                        session,
-                        job.channel,
-                        job.address,
-                        job.inp,
-                        job.campaign,
-                        job.lang,
-                        job.extra,
-                        batch,
-                    )
-                )
+                results.append(self._handle(session, job, batch))
         self._write_outgoing(session, batch)
         return results
 
@@ -291,7 +282,7 @@ class Intake:
         fresh: dict[str, Contact] = {}
         for job in jobs:
             if batch.contacts[job.lookup] is None and job.lookup not in fresh:
-                contact = self._make_contact(job.channel, job.address, job.lang)
+                contact = self._make_contact(job)
                 contact.case = self._make_case(job.channel, job.campaign, job.lang)
                 fresh[job.lookup] = contact
         if not fresh:
@@ -303,13 +294,13 @@ class Intake:
             assert contact.case is not None
             batch.cases.append(contact.case)
 
-    def _make_contact(self, channel: str, address: str, lang: str | None) -> Contact:
+    def _make_contact(self, job: _Job) -> Contact:
         return Contact(
-            channel=channel,
-            lookup=self.lookup(channel, address),
+            channel=job.channel,
+            lookup=job.lookup,
             unreachable=False,
-            lang=lang,
-            address=self.keys.seal_routing(address.encode("utf-8")),
+            lang=job.lang,
+            address=self.keys.seal_routing(job.address.encode("utf-8")),
         )
 
     def _make_case(self, channel: str, campaign: str | None, lang: str | None) -> Case:
@@ -324,30 +315,20 @@ class Intake:
             risk_flags="",
         )
 
-    def _contact(
-        self,
-        session: Session,
-        channel: str,
-        address: str,
-        campaign: str | None,
-        lang: str | None,
-        batch: _Batch,
-    ) -> tuple[Contact, Case]:
-        lookup = self.lookup(channel, address)
-        contact = batch.contacts.get(lookup)
+    def _contact(self, session: Session, job: _Job, batch: _Batch) -> tuple[Contact, Case]:
+        contact = batch.contacts.get(job.lookup)
         if contact is not None and contact.unreachable:
             contact.unreachable = False  # writing to us again: the bot is unblocked
         if contact is None:  # erased earlier in this batch, and writing again
-            contact = self._make_contact(channel, address, lang)
+            contact = self._make_contact(job)
             session.add(contact)
-            batch.contacts[lookup] = contact
+            batch.contacts[job.lookup] = contact
         case = None
         if contact.case_id is not None:
             case = session.get(Case, contact.case_id)
         if case is None:
-            case = self._new_case(session, channel, campaign, lang)
-            session.flush()
-            contact.case_id = case.id
+            case = self._new_case(session, job.channel, job.campaign, job.lang)
+            contact.case = case
             session.flush()
         return contact, case
 
@@ -365,18 +346,9 @@ class Intake:
             return None
         return State.from_json(json.loads(self.keys.open_routing(contact.flow_state)))
 
-    def _handle(
-        self,
-        session: Session,
-        channel: str,
-        address: str,
-        inp: Input | PhotoData | None,
-        campaign: str | None,
-        lang: str | None,
-        extra: _Extra,
-        batch: _Batch,
-    ) -> IntakeResult:
-        contact, case = self._contact(session, channel, address, campaign, lang, batch)
+    def _handle(self, session: Session, job: _Job, batch: _Batch) -> IntakeResult:
+        inp, lang, campaign, extra = job.inp, job.lang, job.campaign, job.extra
+        contact, case = self._contact(session, job, batch)
         state = self._load_state(contact)
         if state is None or state.mode is Mode.erased:
             state = self.engine.new_state(lang or (state.lang if state else None))

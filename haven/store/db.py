@@ -108,12 +108,12 @@ class Store:
         """One unit of work written as synchronous SQLAlchemy code: ``work(session)`` runs in a
         transaction that is committed when it returns and rolled back if it raises.
 
-        For hot paths that issue many statements. On SQLite the whole of ``work`` runs in the
-        store's own thread on the synchronous driver, one hand-over to that thread and back
-        (the async driver hands every statement to its thread and back, four times, which
-        costs more than the statement whenever the event loop is busy). On PostgreSQL it runs
-        through SQLAlchemy's greenlet bridge on the async driver. Never call it while holding
-        a :meth:`transaction` of the same store.
+        For hot paths (the intake's batches, the web page's read of a conversation). On SQLite
+        the whole of ``work`` runs in the store's own thread on the synchronous driver: one
+        hand-over to that thread and back (the async driver hands every statement to its
+        thread and back, four times, which costs more than the statement whenever the event
+        loop is busy). On PostgreSQL it runs through SQLAlchemy's greenlet bridge on the async
+        driver. Never call it while holding a :meth:`transaction` of the same store.
         """
         if self._writer is None:
             async with self.sessions() as session, session.begin():
