@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from haven.crypto import IntakeKeys
 from haven.flows import Reply
-from haven.store.models import Contact, OutboxMessage, utcnow
+from haven.store.models import ContactValues, OutboxMessage, utcnow
 
 from .payload import Payload, payloads_for
 
@@ -29,7 +29,7 @@ def chat_key(keys: IntakeKeys, channel: str, address: str) -> str:
 def enqueue(
     session: Session | AsyncSession,
     keys: IntakeKeys,
-    target: Contact | tuple[str, str],
+    target: ContactValues | tuple[str, str],
     payload: Payload,
     *,
     case_id: int | None = None,
@@ -40,7 +40,7 @@ def enqueue(
 ) -> OutboxMessage | None:
     """Queue one message in the caller's transaction; it is sent after the commit.
 
-    ``target`` is a :class:`Contact` (its sealed address is copied) or ``(channel, address)``
+    ``target`` is a contact (its sealed address is copied) or ``(channel, address)``
     (e.g. ``("telegram", "@channel")`` for channel posts). Nothing is queued for a contact
     marked unreachable (it blocked the bot): returns ``None``. ``keep`` seals the text to the
     case key once sent (operator replies); otherwise it is erased once sent. ``detached``
@@ -68,7 +68,7 @@ def enqueue(
 
 def row_values(
     keys: IntakeKeys,
-    target: Contact | tuple[str, str],
+    target: ContactValues | tuple[str, str],
     payload: Payload,
     *,
     case_id: int | None,
@@ -79,7 +79,7 @@ def row_values(
 ) -> dict[str, object] | None:
     """The columns of one outbox row (see :func:`enqueue`); ``None`` for an unreachable
     contact."""
-    if isinstance(target, Contact):
+    if not isinstance(target, tuple):
         if target.unreachable:
             log.info("outbox event=skipped_unreachable contact=%s", target.id)
             return None
@@ -116,7 +116,7 @@ class Outbox:
 
     def rows(
         self,
-        contact: Contact,
+        contact: ContactValues,
         replies: Sequence[Reply],
         *,
         case_id: int | None,
@@ -138,14 +138,14 @@ class Outbox:
         intake's hot path; a statement costs far more than a row here)."""
         session.connection().execute(insert(OutboxMessage), rows)
 
-    def forget(self, session: Session, contact: Contact) -> None:
+    def forget(self, session: Session, contact: ContactValues) -> None:
         """Erase every message to this contact's chat, sent or not (``/forget``)."""
         session.execute(delete(OutboxMessage).where(OutboxMessage.chat == contact.lookup))
 
     def enqueue(
         self,
         session: Session | AsyncSession,
-        target: Contact | tuple[str, str],
+        target: ContactValues | tuple[str, str],
         payload: Payload,
         **kwargs: object,
     ) -> OutboxMessage | None:

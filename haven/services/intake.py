@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Protocol
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -39,6 +39,7 @@ from haven.store.models import (
     Campaign,
     Case,
     Contact,
+    ContactValues,
     Message,
     utcnow,
 )
@@ -82,7 +83,7 @@ class ReplySink(Protocol):
 
     def rows(
         self,
-        contact: Contact,
+        contact: ContactValues,
         replies: Sequence[Reply],
         *,
         case_id: int | None,
@@ -92,7 +93,7 @@ class ReplySink(Protocol):
 
     def write(self, session: Session, rows: list[dict[str, object]]) -> None: ...
 
-    def forget(self, session: Session, contact: Contact) -> None: ...
+    def forget(self, session: Session, contact: ContactValues) -> None: ...
 
 
 def context_of(state: State) -> str:
@@ -126,15 +127,71 @@ class _Job:
     retried: bool = False
 
 
+@dataclass(slots=True)
+class _CaseRow:
+    """The columns of a case that a step reads; changes go back as one UPDATE per batch."""
+
+    id: int
+    reference: str
+    state: str
+    lang: str
+    channel: str
+    campaign: str | None
+    flow: str
+    flow_version: int
+    risk_flags: str
+
+
+@dataclass(slots=True)
+class _Conv:
+    """One conversation as a batch sees it: its contact's columns (a :class:`ContactValues`)
+    and its case's, read as plain values rather than ORM objects."""
+
+    id: int
+    channel: str
+    lookup: str
+    address: bytes
+    flow_state: bytes | None
+    lang: str | None
+    unreachable: bool
+    case_id: int | None
+    case: _CaseRow | None = None
+
+
+_CONTACT_COLUMNS = (
+    Contact.id,
+    Contact.channel,
+    Contact.lookup,
+    Contact.address,
+    Contact.flow_state,
+    Contact.lang,
+    Contact.unreachable,
+    Contact.case_id,
+)
+_CASE_COLUMNS = (
+    Case.id,
+    Case.reference,
+    Case.state,
+    Case.lang,
+    Case.channel,
+    Case.campaign,
+    Case.flow,
+    Case.flow_version,
+    Case.risk_flags,
+)
+
+
 @dataclass
 class _Batch:
-    """What one transaction of several inputs looked up once for all of them."""
+    """What one transaction of several inputs looked up once for all of them, and the rows
+    it writes together at the end."""
 
-    #: lookup -> contact, for every lookup of the batch (``None``: no such contact, or erased).
-    contacts: dict[str, Contact | None] = field(default_factory=dict)
-    #: The cases of those contacts (the session's identity map only holds them weakly).
-    cases: list[Case] = field(default_factory=list)
+    #: lookup -> conversation, for every lookup of the batch (``None``: none yet, or erased).
+    convs: dict[str, _Conv | None] = field(default_factory=dict)
     campaign_codes: set[str] | None = None
+    #: Pending UPDATEs, by contact id and by case id (see :meth:`Intake._write`).
+    contact_rows: dict[int, dict[str, object]] = field(default_factory=dict)
+    case_rows: dict[int, dict[str, object]] = field(default_factory=dict)
     #: Outbox rows of the batch's replies, written together (see :class:`ReplySink`).
     outgoing: list[dict[str, object]] = field(default_factory=list)
 
@@ -241,115 +298,181 @@ class Intake:
                 job.future.set_result(result)
 
     def _batch(self, session: Session, jobs: list[_Job]) -> list[IntakeResult]:
+        """One transaction for the inputs of a batch, in arrival order.
+
+        The common step (read a conversation, run the flow, write its sealed state back) goes
+        through Core statements: one SELECT for every conversation of the batch, one
+        ``executemany`` UPDATE for every state written. ORM objects are only made for the
+        rare rows (messages, photos, audit events, an erasure).
+        """
         batch = _Batch()
         lookups = {job.lookup for job in jobs}
-        batch.contacts = dict.fromkeys(lookups)
+        batch.convs = dict.fromkeys(lookups)
         found = session.execute(
-            select(Contact, Case)
+            select(*_CONTACT_COLUMNS, *_CASE_COLUMNS)
             .outerjoin(Case, Case.id == Contact.case_id)
             .where(Contact.lookup.in_(lookups))
             .with_for_update(of=Contact)
         )
-        for contact, case in found:
-            batch.contacts[contact.lookup] = contact
-            if case is not None:  # held here, so session.get() below finds it with no query
-                batch.cases.append(case)
+        width = len(_CONTACT_COLUMNS)
+        for row in found:
+            conv = _Conv(*row[:width])
+            if row[width] is not None:
+                conv.case = _CaseRow(*row[width:])
+            batch.convs[conv.lookup] = conv
         claimed = updates.claim(session, {j.update_key for j in jobs if j.update_key is not None})
-        self._create_contacts(session, batch, jobs)
+        live: list[_Job | None] = []
+        for job in jobs:
+            if job.update_key is not None:
+                if job.update_key not in claimed:  # handled before, or earlier in this batch
+                    live.append(None)
+                    continue
+                claimed.discard(job.update_key)
+            live.append(job)
+        fresh: dict[str, _Job] = {}
+        for job in live:
+            if job is not None and batch.convs[job.lookup] is None:
+                fresh.setdefault(job.lookup, job)
+        for conv in self._insert(session, list(fresh.values())):
+            batch.convs[conv.lookup] = conv
         results = []
         with session.no_autoflush:
-            for job in jobs:
-                if job.update_key is not None:
-                    if job.update_key not in claimed:  # handled before, or earlier in this batch
-                        results.append(IntakeResult(0, 0, (), duplicate=True))
-                        continue
-                    claimed.discard(job.update_key)
-                results.append(self._handle(session, job, batch))
-        self._write_outgoing(session, batch)
+            for job in live:
+                if job is None:
+                    results.append(IntakeResult(0, 0, (), duplicate=True))
+                else:
+                    results.append(self._handle(session, job, batch))
+        self._write(session, batch)
         return results
 
-    def _write_outgoing(self, session: Session, batch: _Batch) -> None:
+    def _write(self, session: Session, batch: _Batch) -> None:
+        """The batch's pending rows: state UPDATEs (one statement per shape) and outbox rows."""
+        connection = session.connection()
+        if batch.contact_rows:
+            connection.execute(_UPDATE_CONTACT, list(batch.contact_rows.values()))
+            batch.contact_rows = {}
+        shapes: dict[tuple[str, ...], list[dict[str, object]]] = {}
+        for case_id, values in batch.case_rows.items():
+            row = {"_id": case_id, **{f"v_{name}": value for name, value in values.items()}}
+            shapes.setdefault(tuple(sorted(values)), []).append(row)
+        batch.case_rows = {}
+        for names, rows in shapes.items():
+            statement = (
+                update(Case.__table__)
+                .where(Case.__table__.c.id == bindparam("_id"))
+                .values({name: bindparam(f"v_{name}") for name in names})
+            )
+            connection.execute(statement, rows)
         if batch.outgoing and self.outbox is not None:
             self.outbox.write(session, batch.outgoing)
         batch.outgoing = []
 
-    def _create_contacts(self, session: Session, batch: _Batch, jobs: list[_Job]) -> None:
-        """Every new conversation of the batch, with its draft case, in one flush.
+    def _insert(self, session: Session, jobs: Sequence[_Job]) -> list[_Conv]:
+        """New conversations, each with its draft case: two INSERTs for all of them.
 
         References are not checked one by one here (40 random bits; the unique constraint
-        fails the batch on a clash, and the input is then run alone, which checks).
+        fails the batch on a clash, and its inputs are then run again alone).
         """
-        fresh: dict[str, Contact] = {}
-        for job in jobs:
-            if batch.contacts[job.lookup] is None and job.lookup not in fresh:
-                contact = self._make_contact(job)
-                contact.case = self._make_case(job.channel, job.campaign, job.lang)
-                fresh[job.lookup] = contact
-        if not fresh:
-            return
-        session.add_all(fresh.values())
-        session.flush()
-        for lookup, contact in fresh.items():
-            batch.contacts[lookup] = contact
-            assert contact.case is not None
-            batch.cases.append(contact.case)
+        if not jobs:
+            return []
+        connection = session.connection()
+        cases = [self._case_values(job) for job in jobs]
+        case_ids = connection.execute(
+            insert(Case.__table__).returning(Case.__table__.c.id, sort_by_parameter_order=True),
+            cases,
+        ).scalars()
+        convs = []
+        for job, values, case_id in zip(jobs, cases, case_ids, strict=True):
+            conv = _Conv(
+                id=0,
+                channel=job.channel,
+                lookup=job.lookup,
+                address=self.keys.seal_routing(job.address.encode("utf-8")),
+                flow_state=None,
+                lang=job.lang,
+                unreachable=False,
+                case_id=case_id,
+                case=_CaseRow(
+                    id=case_id,
+                    reference=str(values["reference"]),
+                    state=CaseState.draft.value,
+                    lang=str(values["lang"]),
+                    channel=job.channel,
+                    campaign=job.campaign,
+                    flow=self.engine.flow.id,
+                    flow_version=self.engine.flow.version,
+                    risk_flags="",
+                ),
+            )
+            convs.append(conv)
+        contact_ids = connection.execute(
+            insert(Contact.__table__).returning(
+                Contact.__table__.c.id, sort_by_parameter_order=True
+            ),
+            [
+                {
+                    "channel": c.channel,
+                    "lookup": c.lookup,
+                    "address": c.address,
+                    "lang": c.lang,
+                    "unreachable": False,
+                    "case_id": c.case_id,
+                }
+                for c in convs
+            ],
+        ).scalars()
+        for conv, contact_id in zip(convs, contact_ids, strict=True):
+            conv.id = contact_id
+        return convs
 
-    def _make_contact(self, job: _Job) -> Contact:
-        return Contact(
-            channel=job.channel,
-            lookup=job.lookup,
-            unreachable=False,
-            lang=job.lang,
-            address=self.keys.seal_routing(job.address.encode("utf-8")),
-        )
+    def _case_values(self, job: _Job) -> dict[str, object]:
+        return {
+            "reference": new_reference(),
+            "state": CaseState.draft.value,
+            "lang": job.lang or "",
+            "channel": job.channel,
+            "campaign": job.campaign,
+            "flow": self.engine.flow.id,
+            "flow_version": self.engine.flow.version,
+            "risk_flags": "",
+        }
 
-    def _make_case(self, channel: str, campaign: str | None, lang: str | None) -> Case:
-        return Case(
-            reference=new_reference(),
-            state=CaseState.draft.value,
-            lang=lang or "",
-            channel=channel,
-            campaign=campaign,
-            flow=self.engine.flow.id,
-            flow_version=self.engine.flow.version,
-            risk_flags="",
-        )
+    def _conv(self, session: Session, job: _Job, batch: _Batch) -> tuple[_Conv, _CaseRow]:
+        conv = batch.convs.get(job.lookup)
+        if conv is None:  # erased earlier in this batch, and writing again
+            (conv,) = self._insert(session, [job])
+            batch.convs[job.lookup] = conv
+        conv.unreachable = False  # writing to us again: the bot is unblocked
+        if conv.case is None:  # its case is gone (purged): a new one
+            fresh = self._case_values(job)
+            while session.scalar(select(Case.id).where(Case.reference == fresh["reference"])):
+                fresh["reference"] = new_reference()  # pragma: no cover - 40 random bits
+            case_id = session.execute(
+                insert(Case.__table__).returning(Case.__table__.c.id), fresh
+            ).scalar_one()
+            conv.case_id = case_id
+            conv.case = _CaseRow(
+                case_id,
+                str(fresh["reference"]),
+                CaseState.draft.value,
+                str(fresh["lang"]),
+                job.channel,
+                job.campaign,
+                self.engine.flow.id,
+                self.engine.flow.version,
+                "",
+            )
+        return conv, conv.case
 
-    def _contact(self, session: Session, job: _Job, batch: _Batch) -> tuple[Contact, Case]:
-        contact = batch.contacts.get(job.lookup)
-        if contact is not None and contact.unreachable:
-            contact.unreachable = False  # writing to us again: the bot is unblocked
-        if contact is None:  # erased earlier in this batch, and writing again
-            contact = self._make_contact(job)
-            session.add(contact)
-            batch.contacts[job.lookup] = contact
-        case = None
-        if contact.case_id is not None:
-            case = session.get(Case, contact.case_id)
-        if case is None:
-            case = self._new_case(session, job.channel, job.campaign, job.lang)
-            contact.case = case
-            session.flush()
-        return contact, case
-
-    def _new_case(
-        self, session: Session, channel: str, campaign: str | None, lang: str | None
-    ) -> Case:
-        case = self._make_case(channel, campaign, lang)
-        while session.scalar(select(Case.id).where(Case.reference == case.reference)):
-            case.reference = new_reference()  # pragma: no cover - 40 random bits
-        session.add(case)
-        return case
-
-    def _load_state(self, contact: Contact) -> State | None:
-        if contact.flow_state is None:
+    def _load_state(self, conv: _Conv) -> State | None:
+        if conv.flow_state is None:
             return None
-        return State.from_json(json.loads(self.keys.open_routing(contact.flow_state)))
+        return State.from_json(json.loads(self.keys.open_routing(conv.flow_state)))
 
     def _handle(self, session: Session, job: _Job, batch: _Batch) -> IntakeResult:
         inp, lang, campaign, extra = job.inp, job.lang, job.campaign, job.extra
-        contact, case = self._contact(session, job, batch)
-        state = self._load_state(contact)
+        conv, case = self._conv(session, job, batch)
+        state = self._load_state(conv)
         if state is None or state.mode is Mode.erased:
             state = self.engine.new_state(lang or (state.lang if state else None))
         if isinstance(inp, PhotoData):
@@ -378,33 +501,37 @@ class Intake:
             replies = (Reply(said.format(**dict(extra.notice_args or {}))), *replies)
         reference = None
         if out.effect is Effect.submit:
-            replies, reference = self._submit(session, case, new_state)
+            replies, reference = self._submit(session, batch, case, new_state)
             new_state = replace(new_state, answers={})  # the draft is erased once sealed
         elif out.effect is Effect.erase:
-            self._write_outgoing(session, batch)  # so that the erasure takes them too
-            self._erase(session, case)
-            if self.outbox is not None:
-                self.outbox.forget(session, contact)
-            session.delete(contact)
-            session.flush()  # before any later input of this batch re-creates it
-            batch.contacts[contact.lookup] = None
+            self._erase(session, batch, conv)
             if extra.deliver and self.outbox is not None:
                 batch.outgoing += self.outbox.rows(
-                    contact, replies, case_id=None, context=None, detached=True
+                    conv, replies, case_id=None, context=None, detached=True
                 )
             log.info("intake event=erased case=%s", case.id)
-            return IntakeResult(contact.id, case.id, replies, out.effect, None, new_state.lang)
+            return IntakeResult(conv.id, case.id, replies, out.effect, None, new_state.lang)
         elif out.effect is Effect.message and out.message is not None:
-            self._message(session, case, out.message)
-        contact.flow_state = self.keys.seal_routing(json.dumps(new_state.to_json()).encode())
-        contact.lang = new_state.lang
+            self._message(session, batch, case, out.message)
+        conv.flow_state = self.keys.seal_routing(json.dumps(new_state.to_json()).encode())
+        conv.lang = new_state.lang
+        batch.contact_rows[conv.id] = {
+            "_id": conv.id,
+            "v_flow_state": conv.flow_state,
+            "v_lang": conv.lang,
+            "v_unreachable": False,
+            "v_case_id": case.id,
+            "v_updated_at": utcnow(),
+        }
         if new_state.lang and case.lang != new_state.lang:
             case.lang = new_state.lang
+            batch.case_rows.setdefault(case.id, {})["lang"] = case.lang
         if campaign and not case.campaign:
             case.campaign = campaign
+            batch.case_rows.setdefault(case.id, {})["campaign"] = campaign
         if extra.deliver and self.outbox is not None:
             batch.outgoing += self.outbox.rows(
-                contact, replies, case_id=case.id, context=context_of(new_state)
+                conv, replies, case_id=case.id, context=context_of(new_state)
             )
         log.info(
             "intake event=step case=%s step=%s mode=%s effect=%s",
@@ -413,10 +540,10 @@ class Intake:
             new_state.mode.value,
             out.effect,
         )
-        return IntakeResult(contact.id, case.id, replies, out.effect, reference, new_state.lang)
+        return IntakeResult(conv.id, case.id, replies, out.effect, reference, new_state.lang)
 
     def _typed_campaign(
-        self, session: Session, batch: _Batch, case: Case, state: State, inp: object
+        self, session: Session, batch: _Batch, case: _CaseRow, state: State, inp: object
     ) -> str | None:
         """The code of a known campaign, if the applicant typed one before submitting."""
         if case.campaign or state.mode is Mode.submitted or not isinstance(inp, Text):
@@ -429,9 +556,10 @@ class Intake:
         if code not in batch.campaign_codes:
             return None
         case.campaign = code
+        batch.case_rows.setdefault(case.id, {})["campaign"] = code
         return code
 
-    def _photo(self, session: Session, case: Case, state: State, photo: PhotoData) -> Photo:
+    def _photo(self, session: Session, case: _CaseRow, state: State, photo: PhotoData) -> Photo:
         wanted = state.mode is Mode.submitted or (
             state.mode is Mode.ask and self.engine.flow.step(state.step).kind == "photo"
         )
@@ -446,20 +574,27 @@ class Intake:
         session.add(attachment)
         return Photo(ref=attachment.id, size=len(photo.data))
 
-    def _submit(self, session: Session, case: Case, state: State) -> tuple[tuple[Reply, ...], str]:
+    def _submit(
+        self, session: Session, batch: _Batch, case: _CaseRow, state: State
+    ) -> tuple[tuple[Reply, ...], str]:
         check_transition(CaseState(case.state), CaseState.submitted)
         lang = state.lang or "en"
         answers = self.engine.answers_for_case(state)
         phrase = new_code_phrase(words(lang))
         group = state.answers.get("group_size", {}).get("value")
-        case.group_size = int(group) if group is not None else 1
-        case.wounded = state.answers.get("wounded", {}).get("value") == "yes"
         case.risk_flags = risk.encode(risk.decode(case.risk_flags) | risk.triage_flags(group))
-        case.answers = self.keys.seal_json(answers)
-        case.code_phrase = self.keys.seal(phrase.encode("utf-8"))
         case.state = CaseState.submitted.value
         case.lang = lang
-        case.submitted_at = utcnow()
+        batch.case_rows.setdefault(case.id, {}).update(
+            group_size=int(group) if group is not None else 1,
+            wounded=state.answers.get("wounded", {}).get("value") == "yes",
+            risk_flags=case.risk_flags,
+            answers=self.keys.seal_json(answers),
+            code_phrase=self.keys.seal(phrase.encode("utf-8")),
+            state=case.state,
+            lang=lang,
+            submitted_at=utcnow(),
+        )
         audit.append_sync(
             session,
             "intake",
@@ -469,7 +604,7 @@ class Intake:
         )
         return self.engine.completion(state, case.reference, phrase), case.reference
 
-    def _message(self, session: Session, case: Case, message: Input) -> None:
+    def _message(self, session: Session, batch: _Batch, case: _CaseRow, message: Input) -> None:
         if isinstance(message, Text):
             kind, body = "text", self.keys.seal_json({"text": message.text})
         elif isinstance(message, Location):
@@ -482,8 +617,31 @@ class Intake:
         else:
             return
         session.add(Message(case_id=case.id, direction="in", kind=kind, body=body))
-        case.updated_at = utcnow()
+        batch.case_rows.setdefault(case.id, {})["updated_at"] = utcnow()
 
-    def _erase(self, session: Session, case: Case) -> None:
-        # The contact is deleted by the caller (an ORM object of this session).
+    def _erase(self, session: Session, batch: _Batch, conv: _Conv) -> None:
+        """The applicant's erase-me: the case wiped and closed, the conversation deleted."""
+        batch.contact_rows.pop(conv.id, None)
+        self._write(session, batch)  # so that the erasure takes this batch's rows too
+        session.flush()
+        case = session.get(Case, conv.case_id, populate_existing=True)
+        assert case is not None
         erasure.erase(session, case, "intake", case.channel, contacts=False)
+        if self.outbox is not None:
+            self.outbox.forget(session, conv)
+        session.execute(delete(Contact).where(Contact.id == conv.id))
+        session.flush()
+        batch.convs[conv.lookup] = None
+
+
+_UPDATE_CONTACT = (
+    update(Contact.__table__)
+    .where(Contact.__table__.c.id == bindparam("_id"))
+    .values(
+        flow_state=bindparam("v_flow_state"),
+        lang=bindparam("v_lang"),
+        unreachable=bindparam("v_unreachable"),
+        case_id=bindparam("v_case_id"),
+        updated_at=bindparam("v_updated_at"),
+    )
+)

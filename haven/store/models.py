@@ -7,6 +7,7 @@ is plaintext by design: coarse, and needed to order the queue in SQL.
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from typing import Protocol
 
 from sqlalchemy import (
     BigInteger,
@@ -22,7 +23,7 @@ from sqlalchemy import (
     String,
     Text,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -94,9 +95,18 @@ class Contact(Base):
     unreachable: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
-    #: Only so that a new conversation and its new case are written in one flush (the intake);
-    #: read ``case_id`` instead: loading through this attribute is refused.
-    case: Mapped[Case | None] = relationship(lazy="raise_on_sql")
+
+
+class ContactValues(Protocol):
+    """What a reply needs of a conversation: a :class:`Contact`, or the same columns read as
+    plain values (the intake's hot path reads and writes contacts with Core statements)."""
+
+    id: int
+    channel: str
+    lookup: str
+    address: bytes
+    case_id: int | None
+    unreachable: bool
 
 
 class Message(Base):

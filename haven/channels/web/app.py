@@ -9,6 +9,7 @@ service, which keeps the flow state sealed under the routing key. Nothing about 
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import re
@@ -47,7 +48,6 @@ from haven.settings import Settings
 from haven.store.db import Store
 
 from . import texts
-from .texts import Texts
 
 log = logging.getLogger("haven.web")
 
@@ -213,6 +213,25 @@ class WebIntake:
 
     # -- rendering ------------------------------------------------------------------------
 
+    @functools.cache  # noqa: B019 - one WebIntake per app, a handful of languages
+    def frame(self, lang: str) -> tuple[str, str]:
+        """The page around the body in one language (head, header, footer), rendered once:
+        it depends only on the language and the configuration."""
+        t = texts.for_lang(lang)
+        verify = t.VERIFY.format(fingerprint=self.fingerprint)
+        if self.bot_id:
+            verify += " " + t.VERIFY_BOT.format(bot_id=self.bot_id)
+        marker = "\x00body\x00"
+        html = self.jinja.get_template("base.html").render(
+            t=t,
+            verify=verify,
+            mirrors=self.settings.mirrors,
+            onion=self.settings.onion_url,
+            body=marker,
+        )
+        head, foot = html.split(marker)
+        return head, foot
+
     def page(
         self,
         request: Request,
@@ -226,19 +245,12 @@ class WebIntake:
         headers: Mapping[str, str] | None = None,
         **context: Any,
     ) -> HTMLResponse:
-        t = Texts(lang)
-        verify = t.VERIFY.format(fingerprint=self.fingerprint)
-        if self.bot_id:
-            verify += " " + t.VERIFY_BOT.format(bot_id=self.bot_id)
-        html = self.jinja.get_template(template).render(
-            t=t,
-            notes=notes,
-            verify=verify,
-            mirrors=self.settings.mirrors,
-            onion=self.settings.onion_url,
-            csrf=self.csrf(sid),
-            **context,
+        t = texts.for_lang(lang)
+        head, foot = self.frame(lang)
+        body = self.jinja.get_template(template).render(
+            t=t, notes=notes, csrf=self.csrf(sid), **context
         )
+        html = head + body + foot
         response = HTMLResponse(html, status_code=status, headers=headers)
         if new_session:
             response.set_cookie(
@@ -326,7 +338,7 @@ class WebIntake:
     def landing(
         self, request: Request, lang: str, sid: str, *, new_session: bool, campaign: str = ""
     ) -> HTMLResponse:
-        t = Texts(lang)
+        t = texts.for_lang(lang)
         return self.page(
             request,
             "landing.html",
@@ -350,7 +362,7 @@ class WebIntake:
             )
         wait = self.limited(sid)
         if wait:
-            note = Texts(lang).LIMITED.format(minutes=_minutes(wait))
+            note = texts.for_lang(lang).LIMITED.format(minutes=_minutes(wait))
             return self.notice(request, lang, sid, [note], status=429)
         state = await current_state(self.intake, CHANNEL, sid)
         if state is None or state.lang is None or state.mode is Mode.erased:
@@ -364,7 +376,7 @@ class WebIntake:
         length = request.headers.get("content-length", "")
         multipart = request.headers.get("content-type", "").startswith("multipart/")
         limit = FORM_LIMIT + (self.settings.web_photo_max_bytes if multipart else 0)
-        t = Texts(lang)
+        t = texts.for_lang(lang)
         if not length.isdigit():
             return t.BAD_FORM, 411
         if int(length) > limit:
@@ -390,7 +402,7 @@ class WebIntake:
             note, status = form
             return self.notice(request, lang, sid or crypto.random_token(), [note], status)
         lang = self.lang_of(request, form)
-        t = Texts(lang)
+        t = texts.for_lang(lang)
         if sid is None:
             log.info("web event=no_cookie")
             fresh = crypto.random_token()
@@ -423,7 +435,7 @@ class WebIntake:
         elif isinstance(photo, UploadFile) and photo.filename:
             data = await photo.read(self.settings.web_photo_max_bytes + 1)
             if len(data) > self.settings.web_photo_max_bytes:
-                note = Texts(lang).PHOTO_TOO_BIG.format(max=self.photo_megabytes)
+                note = texts.for_lang(lang).PHOTO_TOO_BIG.format(max=self.photo_megabytes)
                 return self.notice(request, lang, sid, [note], status=413)
             inp = PhotoData(data) if data else Text("")
         else:
@@ -483,7 +495,7 @@ class WebIntake:
         typed: str = "",
         confirm_erase: bool = False,
     ) -> HTMLResponse:
-        t = Texts(unlocked.lang)
+        t = texts.for_lang(unlocked.lang)
         return self.page(
             request,
             "thread.html",
@@ -504,7 +516,7 @@ class WebIntake:
         if isinstance(guarded, Response):
             return guarded
         sid, lang, form = guarded
-        t = Texts(lang)
+        t = texts.for_lang(lang)
         action = _str(form, "a", 16)
         reference = _str(form, "r", 64)
         if action == "open":
@@ -530,7 +542,7 @@ class WebIntake:
             )
         if action == "erase_yes":
             await self.applicants.erase(unlocked)
-            note = Texts(unlocked.lang)(flow_engine.M_FORGOTTEN)
+            note = texts.for_lang(unlocked.lang)(flow_engine.M_FORGOTTEN)
             return self.page(
                 request,
                 "notice.html",
@@ -571,7 +583,7 @@ class WebIntake:
         lang = self.lang_of(request)
         sid = self.session_of(request) or crypto.random_token()
         status = getattr(_exc, "status_code", 404)
-        note = Texts(lang).NOT_FOUND if status == 404 else Texts(lang).BAD_FORM
+        note = texts.for_lang(lang).NOT_FOUND if status == 404 else texts.for_lang(lang).BAD_FORM
         return self.notice(request, lang, sid, [note], status=status)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 from haven.content import N_, gettext_for
 
 TITLE = N_("Confidential hotline")
@@ -61,7 +63,7 @@ TOO_LARGE = N_("What you sent is too large.")
 
 
 class Texts:
-    """``t.SEND`` etc. in one language, for the templates."""
+    """``t.SEND`` etc. in one language, for the templates (see :func:`for_lang`)."""
 
     def __init__(self, lang: str) -> None:
         self.lang = lang
@@ -70,7 +72,15 @@ class Texts:
     def __getattr__(self, name: str) -> str:
         if name.startswith("_") or not name.isupper():
             raise AttributeError(name)
-        return self._(globals()[name])
+        text = self._(globals()[name])
+        setattr(self, name, text)  # looked up once: the next read is a plain attribute
+        return text
 
     def __call__(self, message: str) -> str:
         return self._(message)
+
+
+@functools.cache
+def for_lang(lang: str) -> Texts:
+    """The one :class:`Texts` of a language (the catalogs do not change while running)."""
+    return Texts(lang)
