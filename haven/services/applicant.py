@@ -90,18 +90,21 @@ class Gate:
         wait = 0
         for item, key in checks:
             if not self.limiter.test(item, key):
-                reset = self.limiter.get_window_stats(item, key).reset_time
-                wait = max(wait, math.ceil(reset - time.time()), 1)
+                wait = max(wait, self._wait(item, key))
         return wait
 
     def hit(self, checks: list[tuple[RateLimitItem, str]]) -> int:
-        """Count one event against every limit; like :meth:`retry_after` when one is full."""
-        wait = self.retry_after(checks)
-        if wait:
-            return wait
+        """Count one event against each limit in turn, stopping at the first that is full
+        (list a sender's own limit before the shared one: a sender over its own limit then
+        takes nothing of the shared one). 0, or the seconds until the full one frees."""
         for item, key in checks:
-            self.limiter.hit(item, key)
+            if not self.limiter.hit(item, key):
+                return self._wait(item, key)
         return 0
+
+    def _wait(self, item: RateLimitItem, key: str) -> int:
+        reset = self.limiter.get_window_stats(item, key).reset_time
+        return max(math.ceil(reset - time.time()), 1)
 
 
 @dataclass(frozen=True)

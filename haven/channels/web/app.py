@@ -23,7 +23,7 @@ from urllib.parse import parse_qsl
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from limits import parse
 from starlette.applications import Starlette
-from starlette.datastructures import FormData, UploadFile
+from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
@@ -124,6 +124,7 @@ class Resend:
     hidden: list[tuple[str, str]] = field(default_factory=list)
 
 
+@functools.lru_cache(maxsize=512)
 def preferred_lang(header: str, default: str) -> str:
     """The first of our languages the browser's Accept-Language asks for (it only preselects)."""
     best: tuple[float, int, str] | None = None
@@ -143,7 +144,11 @@ def preferred_lang(header: str, default: str) -> str:
     return best[2] if best else default
 
 
-def _str(form: FormData, name: str, limit: int = 20_000) -> str:
+#: A posted form: field name -> the last value sent (an upload for a photo).
+Form = Mapping[str, "str | UploadFile"]
+
+
+def _str(form: Form, name: str, limit: int = 20_000) -> str:
     value = form.get(name)
     return value[:limit] if isinstance(value, str) else ""
 
@@ -184,6 +189,11 @@ class WebIntake:
             lstrip_blocks=True,
             auto_reload=False,
         )
+        self.templates = {
+            path.name: self.jinja.get_template(path.name)
+            for path in (HERE / "templates").glob("*.html")
+        }
+        self.notes = self.templates["notes.html"].module.notes  # type: ignore[attr-defined]
         self.css = (HERE / "style.css").read_bytes()
         self.photo_megabytes = max(1, settings.web_photo_max_bytes // 1_000_000)
 
@@ -197,10 +207,10 @@ class WebIntake:
     def csrf(self, sid: str) -> str:
         return self.keys.lookup("web-csrf", sid)
 
-    def csrf_ok(self, sid: str, form: FormData) -> bool:
+    def csrf_ok(self, sid: str, form: Form) -> bool:
         return secrets.compare_digest(_str(form, "csrf", 128), self.csrf(sid))
 
-    def lang_of(self, request: Request, form: FormData | None = None) -> str:
+    def lang_of(self, request: Request, form: Form | None = None) -> str:
         hinted = _str(form, "l", 8) if form is not None else request.query_params.get("l", "")
         if hinted in LANGS:
             return hinted
@@ -247,10 +257,8 @@ class WebIntake:
     ) -> HTMLResponse:
         t = texts.for_lang(lang)
         head, foot = self.frame(lang)
-        body = self.jinja.get_template(template).render(
-            t=t, notes=notes, csrf=self.csrf(sid), **context
-        )
-        html = head + body + foot
+        body = self.templates[template].render(t=t, csrf=self.csrf(sid), **context)
+        html = head + (str(self.notes(notes)) if notes else "") + body + foot
         response = HTMLResponse(html, status_code=status, headers=headers)
         if new_session:
             response.set_cookie(
@@ -269,7 +277,7 @@ class WebIntake:
         lang: str,
         sid: str,
         note: str,
-        form: FormData,
+        form: Form,
         action: str,
         *,
         status: int,
@@ -371,35 +379,35 @@ class WebIntake:
             return self.notice(request, state.lang, sid, [self.intake.engine.ask(state).text])
         return self.step_page(request, state.lang, sid, [self.intake.engine.ask(state)])
 
-    async def read_form(self, request: Request, lang: str) -> FormData | tuple[str, int]:
-        """The posted form, or the note and status to answer when it cannot be read."""
-        length = request.headers.get("content-length", "")
-        multipart = request.headers.get("content-type", "").startswith("multipart/")
+    async def read_form(self, request: Request) -> Form | tuple[str, int]:
+        """The posted form, or the note (a message id) and status to answer when it cannot be
+        read."""
+        headers = request.headers
+        length = headers.get("content-length", "")
+        multipart = headers.get("content-type", "").startswith("multipart/")
         limit = FORM_LIMIT + (self.settings.web_photo_max_bytes if multipart else 0)
-        t = texts.for_lang(lang)
         if not length.isdigit():
-            return t.BAD_FORM, 411
+            return texts.BAD_FORM, 411
         if int(length) > limit:
-            if multipart:
-                return t.PHOTO_TOO_BIG.format(max=self.photo_megabytes), 413
-            return t.TOO_LARGE, 413
+            return (texts.PHOTO_TOO_BIG if multipart else texts.TOO_LARGE), 413
         try:
             if multipart:
                 return await request.form(max_files=1, max_fields=40, max_part_size=FORM_LIMIT)
             # A plain form (every step but a photo): the standard library parses it in a tenth
             # of the time of the streaming multipart parser.
             body = (await request.body()).decode("utf-8", errors="replace")
-            return FormData(parse_qsl(body, keep_blank_values=True, max_num_fields=40))
+            return dict(parse_qsl(body, keep_blank_values=True, max_num_fields=40))
         except Exception:  # malformed bodies raise HTTPException or parser-specific errors
-            return t.BAD_FORM, 400
+            return texts.BAD_FORM, 400
 
-    async def guard(self, request: Request, action: str) -> tuple[str, str, FormData] | Response:
+    async def guard(self, request: Request, action: str) -> tuple[str, str, Form] | Response:
         """Cookie, form, CSRF token and rate limits of a POST, in that order."""
         sid = self.session_of(request)
-        lang = self.lang_of(request)
-        form = await self.read_form(request, lang)
+        form = await self.read_form(request)
         if isinstance(form, tuple):
-            note, status = form
+            message, status = form
+            lang = self.lang_of(request)
+            note = texts.for_lang(lang)(message).format(max=self.photo_megabytes)
             return self.notice(request, lang, sid or crypto.random_token(), [note], status)
         lang = self.lang_of(request, form)
         t = texts.for_lang(lang)
