@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import tomllib
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, cached_property
 from importlib import resources
 from typing import Any
 
@@ -50,10 +50,15 @@ class Flow:
     steps: tuple[Step, ...]
 
     def step(self, step_id: str) -> Step:
-        for step in self.steps:
-            if step.id == step_id:
-                return step
-        raise KeyError(step_id)
+        return self.steps[self.position(step_id)]
+
+    def position(self, step_id: str) -> int:
+        """Where a step is in the flow (``KeyError`` for an unknown id)."""
+        return self._positions[step_id]
+
+    @cached_property
+    def _positions(self) -> dict[str, int]:
+        return {step.id: index for index, step in enumerate(self.steps)}
 
     def messages(self) -> list[str]:
         """Every message id the flow file holds (for extraction and catalog checks)."""

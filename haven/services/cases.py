@@ -574,13 +574,12 @@ class Calls:
         self.store = store
 
     def _gloss(self, state: State | None, lang: str) -> Reply | None:
-        from dataclasses import replace
 
         from haven.flows import Mode
 
         if state is None or state.mode is not Mode.ask:
             return None
-        return self.intake.engine.ask(replace(state, lang=lang))
+        return self.intake.engine.ask(state.replace(lang=lang))
 
     async def start(self, viewer: Viewer, caller_lang: str, operator_lang: str) -> CallStep:
         from haven.content import LANGS

@@ -14,7 +14,7 @@ import json
 import logging
 import secrets
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from sqlalchemy import bindparam, delete, insert, select, update
@@ -158,26 +158,34 @@ class _Conv:
     case: _CaseRow | None = None
 
 
+_contacts, _cases = Contact.__table__.c, Case.__table__.c
 _CONTACT_COLUMNS = (
-    Contact.id,
-    Contact.channel,
-    Contact.lookup,
-    Contact.address,
-    Contact.flow_state,
-    Contact.lang,
-    Contact.unreachable,
-    Contact.case_id,
+    _contacts.id,
+    _contacts.channel,
+    _contacts.lookup,
+    _contacts.address,
+    _contacts.flow_state,
+    _contacts.lang,
+    _contacts.unreachable,
+    _contacts.case_id,
 )
 _CASE_COLUMNS = (
-    Case.id,
-    Case.reference,
-    Case.state,
-    Case.lang,
-    Case.channel,
-    Case.campaign,
-    Case.flow,
-    Case.flow_version,
-    Case.risk_flags,
+    _cases.id,
+    _cases.reference,
+    _cases.state,
+    _cases.lang,
+    _cases.channel,
+    _cases.campaign,
+    _cases.flow,
+    _cases.flow_version,
+    _cases.risk_flags,
+)
+#: Every conversation of a batch with its case, locked for the transaction (PostgreSQL).
+_FIND = (
+    select(*_CONTACT_COLUMNS, *_CASE_COLUMNS)
+    .select_from(Contact.__table__.outerjoin(Case.__table__, _cases.id == _contacts.case_id))
+    .where(_contacts.lookup.in_(bindparam("lookups", expanding=True)))
+    .with_for_update(of=Contact.__table__)
 )
 
 
@@ -308,12 +316,7 @@ class Intake:
         batch = _Batch()
         lookups = {job.lookup for job in jobs}
         batch.convs = dict.fromkeys(lookups)
-        found = session.execute(
-            select(*_CONTACT_COLUMNS, *_CASE_COLUMNS)
-            .outerjoin(Case, Case.id == Contact.case_id)
-            .where(Contact.lookup.in_(lookups))
-            .with_for_update(of=Contact)
-        )
+        found = session.connection().execute(_FIND, {"lookups": list(lookups)})
         width = len(_CONTACT_COLUMNS)
         for row in found:
             conv = _Conv(*row[:width])
@@ -502,7 +505,7 @@ class Intake:
         reference = None
         if out.effect is Effect.submit:
             replies, reference = self._submit(session, batch, case, new_state)
-            new_state = replace(new_state, answers={})  # the draft is erased once sealed
+            new_state = new_state.replace(answers={})  # the draft is erased once sealed
         elif out.effect is Effect.erase:
             self._erase(session, batch, conv)
             if extra.deliver and self.outbox is not None:
