@@ -2,8 +2,9 @@
 
     .venv/bin/python bench/web_intake.py [--seconds 5] [--concurrency 32] [--postgresql]
 
-One uvicorn process (access log off, as ``haven serve``) serves haven's app and, on the same
-server, a bare Starlette route returning a fixed page of the same size class. This process
+One uvicorn process, configured as ``haven serve`` configures it, serves haven's app with one
+more route in haven's own router: a bare Starlette route returning a fixed page of the same
+size class (so both go through the same server and the same outer app). This process
 drives keep-alive HTTP/1.1 connections on 127.0.0.1 at them, one scenario after the other:
 
 * ``bare``     GET /bare-page: the baseline.
@@ -54,12 +55,11 @@ PASSPHRASE = "benchmark passphrase, long enough"
 def serve(data_dir: str, port: int) -> None:
     """The server side (a child process): haven's app and the bare route on one uvicorn."""
     import uvicorn
-    from starlette.applications import Starlette
     from starlette.requests import Request
     from starlette.responses import HTMLResponse
-    from starlette.routing import Mount, Route
+    from starlette.routing import Route
 
-    from haven.server import create_app, settle_heap
+    from haven.server import UVICORN_OPTIONS, create_app
     from haven.settings import load_settings
 
     page = "<!doctype html><title>bare</title>" + "<p>fixed page</p>" * 120
@@ -67,17 +67,9 @@ def serve(data_dir: str, port: int) -> None:
     async def bare(_request: Request) -> HTMLResponse:
         return HTMLResponse(page)
 
-    haven = create_app(load_settings())
-    app = Starlette(routes=[Route("/bare-page", bare), Mount("", app=haven)])
-    settle_heap()  # as haven serve does once started (a mounted app's lifespan does not run)
-    uvicorn.run(
-        app,
-        host="127.0.0.1",
-        port=port,
-        access_log=False,
-        log_level="warning",
-        server_header=False,
-    )
+    app = create_app(load_settings())
+    app.router.routes.insert(0, Route("/bare-page", bare))
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", **UVICORN_OPTIONS)
     del data_dir
 
 

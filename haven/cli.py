@@ -154,7 +154,7 @@ def serve() -> None:
     """Serve haven (status page, intake, console) on HAVEN_HOST:HAVEN_PORT."""
     import uvicorn
 
-    from haven.server import create_app
+    from haven.server import UVICORN_OPTIONS, create_app
 
     cfg = settings()
     configure_logging(cfg.log_level)
@@ -165,9 +165,8 @@ def serve() -> None:
         create_app(cfg),
         host=cfg.host,
         port=cfg.port,
-        access_log=False,
         log_level=cfg.log_level.lower(),
-        server_header=False,
+        **UVICORN_OPTIONS,
     )
 
 
@@ -723,6 +722,7 @@ def console() -> None:
     import uvicorn
 
     from haven.console import standalone_app
+    from haven.server import UVICORN_OPTIONS
 
     cfg = settings()
     configure_logging(cfg.log_level)
@@ -733,9 +733,8 @@ def console() -> None:
         standalone_app(cfg),
         host=cfg.host,
         port=cfg.port,
-        access_log=False,
         log_level=cfg.log_level.lower(),
-        server_header=False,
+        **UVICORN_OPTIONS,
     )
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -27,6 +28,12 @@ SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; style-src 'self'; img-src 'self'; "
     "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
 }
+
+
+#: How ``haven serve`` runs uvicorn (the benchmarks run it the same way): no access log, so
+#: no client address or user agent is written. Proxy headers stay on: ``X-Forwarded-Proto``
+#: from a local reverse proxy tells haven a page came over HTTPS (the README).
+UVICORN_OPTIONS: dict[str, Any] = {"access_log": False, "server_header": False}
 
 
 def settle_heap() -> None:

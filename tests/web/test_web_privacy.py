@@ -159,7 +159,7 @@ async def test_a_crash_is_a_plain_500_whose_log_names_no_content(
     caplog.set_level(logging.DEBUG)
     browser = await browser_for(sqlite_env)
     await browser.get("/")
-    web = browser.app.routes[-1].app.app.state.web  # Mount -> SecurityHeaders -> Starlette
+    web = browser.app.routes[-1].app.web  # Mount -> SecurityHeaders
 
     async def broken(*_args, **_kwargs):
         raise ValueError("쿠르스크 근처 숲에 있습니다")

@@ -22,12 +22,12 @@ from urllib.parse import parse_qsl
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from limits import parse
-from starlette.applications import Starlette
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
+from starlette.middleware.exceptions import ExceptionMiddleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
-from starlette.routing import Route
+from starlette.routing import Route, Router
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from haven import crypto
@@ -78,29 +78,31 @@ class SecurityHeaders:
     """Adds the headers to every response, and turns any crash into a plain 500 page whose
     log line names only the exception type (a message could hold what someone typed)."""
 
+    #: The web intake behind (for tests and introspection).
+    web: WebIntake
+
     def __init__(self, app: ASGIApp, onion_url: str) -> None:
         self.app = app
         self.onion_url = onion_url.rstrip("/")
+        self.headers = [(name.encode(), value.encode()) for name, value in HEADERS.items()]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        extra = dict(HEADERS)
+        extra = self.headers
         if self.onion_url:
-            path = scope.get("path", "/")
-            extra["onion-location"] = self.onion_url + path
+            location = (self.onion_url + scope.get("path", "/")).encode()
+            extra = [*extra, (b"onion-location", location)]
         started = False
 
         async def send_with_headers(message: Message) -> None:
             nonlocal started
             if message["type"] == "http.response.start":
                 started = True
-                present = {k.lower() for k, _ in message.get("headers", [])}
-                headers = list(message.get("headers", []))
-                for name, value in extra.items():
-                    if name.encode() not in present:
-                        headers.append((name.encode(), value.encode()))
+                headers = list(message.get("headers", ()))
+                present = {name.lower() for name, _ in headers}
+                headers += [header for header in extra if header[0] not in present]
                 message = {**message, "headers": headers}
             await send(message)
 
@@ -595,18 +597,22 @@ class WebIntake:
         return self.notice(request, lang, sid, [note], status=status)
 
 
-def create_web_app(settings: Settings, store: Store, keys: crypto.IntakeKeys) -> ASGIApp:
+def create_web_app(settings: Settings, store: Store, keys: crypto.IntakeKeys) -> SecurityHeaders:
     """The web intake as an ASGI app, to be mounted at ``/`` by the composition root."""
     web = WebIntake(settings, store, keys)
-    app = Starlette(
+    router = Router(
         routes=[
             Route("/", web.home, methods=["GET", "HEAD"]),
             Route("/", web.answer, methods=["POST"]),
             Route("/return", web.return_page, methods=["GET", "HEAD"]),
             Route("/return", web.come_back, methods=["POST"]),
             Route("/style.css", web.stylesheet, methods=["GET", "HEAD"]),
-        ],
-        exception_handlers={HTTPException: web.not_found},
+        ]
     )
-    app.state.web = web
-    return SecurityHeaders(app, settings.onion_url)
+    # No Starlette app of its own (the composition root's is around it): only the handler
+    # of its 404 and 405 pages, and the security headers (which also answer any crash).
+    app = SecurityHeaders(
+        ExceptionMiddleware(router, handlers={HTTPException: web.not_found}), settings.onion_url
+    )
+    app.web = web
+    return app
