@@ -96,6 +96,23 @@ async def test_messages_photos_and_erase(env: Env) -> None:
     assert again.replies and again.case_id != case.id  # a fresh start, a new draft
 
 
+async def test_a_conversation_whose_case_is_gone_gets_a_new_draft(env: Env) -> None:
+    intake = Intake(env.store, env.keys)
+    first = await intake.handle("web", "session-1", Command("start"))
+    await intake.handle("web", "session-1", Choice("ko"))
+    async with env.store.transaction() as s:  # as ON DELETE SET NULL would leave it
+        await s.execute(update(Contact).values(case_id=None))
+    out = await intake.handle("web", "session-1", Choice("kpa"))
+    assert out.case_id != first.case_id and out.lang == "ko"
+    async with env.store.transaction() as s:
+        contact = await s.scalar(select(Contact))
+        case = await s.get(Case, out.case_id)
+        assert contact.case_id == out.case_id
+        assert (case.state, case.channel, case.lang) == ("draft", "web", "ko")
+    again = await intake.handle("web", "session-1", Choice("alone"))
+    assert again.case_id == out.case_id
+
+
 async def _only_reference(env: Env) -> str:
     async with env.store.transaction() as s:
         return str(await s.scalar(select(Case.reference).where(Case.state == "submitted")))

@@ -15,6 +15,7 @@ import logging
 import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Protocol
 
 from sqlalchemy import bindparam, delete, insert, select, update
@@ -103,7 +104,7 @@ def context_of(state: State) -> str:
     return hashlib.blake2b(key.encode("utf-8"), digest_size=4).hexdigest()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class _Extra:
     deliver: bool = False
     context: str | None = None
@@ -111,7 +112,7 @@ class _Extra:
     notice_args: Mapping[str, object] | None = None
 
 
-@dataclass
+@dataclass(slots=True)
 class _Job:
     """One input waiting for its turn in a batch."""
 
@@ -202,6 +203,8 @@ class _Batch:
     case_rows: dict[int, dict[str, object]] = field(default_factory=dict)
     #: Outbox rows of the batch's replies, written together (see :class:`ReplySink`).
     outgoing: list[dict[str, object]] = field(default_factory=list)
+    #: The time the batch's rows are written at.
+    now: datetime = field(default_factory=utcnow)
 
 
 class Intake:
@@ -277,8 +280,9 @@ class Intake:
         self._pending.append(job)
         if self._drainer is None or self._drainer.done() or self._drainer.get_loop() is not loop:
             self._drainer = loop.create_task(self._drain())
-        # Shielded: a caller that gives up (a closed connection) does not undo the job.
-        return await asyncio.shield(job.future)
+        # A caller that gives up (a closed connection) cancels only its wait: the job stays
+        # queued and runs (its result is then dropped).
+        return await job.future
 
     async def _drain(self) -> None:
         while self._pending:
@@ -454,6 +458,7 @@ class Intake:
                 insert(Case.__table__).returning(Case.__table__.c.id), fresh
             ).scalar_one()
             conv.case_id = case_id
+            session.execute(update(Contact).where(Contact.id == conv.id).values(case_id=case_id))
             conv.case = _CaseRow(
                 case_id,
                 str(fresh["reference"]),
@@ -470,7 +475,7 @@ class Intake:
     def _load_state(self, conv: _Conv) -> State | None:
         if conv.flow_state is None:
             return None
-        return State.from_json(json.loads(self.keys.open_routing(conv.flow_state)))
+        return State.from_json(json.loads(self.keys.open_routing(conv.flow_state).decode()))
 
     def _handle(self, session: Session, job: _Job, batch: _Batch) -> IntakeResult:
         inp, lang, campaign, extra = job.inp, job.lang, job.campaign, job.extra
@@ -523,8 +528,7 @@ class Intake:
             "v_flow_state": conv.flow_state,
             "v_lang": conv.lang,
             "v_unreachable": False,
-            "v_case_id": case.id,
-            "v_updated_at": utcnow(),
+            "v_updated_at": batch.now,
         }
         if new_state.lang and case.lang != new_state.lang:
             case.lang = new_state.lang
@@ -644,7 +648,6 @@ _UPDATE_CONTACT = (
         flow_state=bindparam("v_flow_state"),
         lang=bindparam("v_lang"),
         unreachable=bindparam("v_unreachable"),
-        case_id=bindparam("v_case_id"),
         updated_at=bindparam("v_updated_at"),
     )
 )
