@@ -13,6 +13,8 @@ import hashlib
 import json
 import logging
 import secrets
+import time
+from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -46,6 +48,9 @@ from haven.store.models import (
 )
 
 log = logging.getLogger("haven.intake")
+
+#: At most this many seconds of batches back to back before other writers get their turn.
+HOLD = 0.05
 
 M_CODE_NOTED = N_("Thank you. The code {code} is noted.")
 
@@ -231,7 +236,7 @@ class Intake:
         self.engine = engine or default_engine()
         self.outbox = outbox
         self.max_batch = max_batch
-        self._pending: list[_Job] = []
+        self._pending: deque[_Job] = deque()  # appended on the loop, taken in the store
         self._drainer: asyncio.Task[None] | None = None
 
     def lookup(self, channel: str, address: str) -> str:
@@ -285,29 +290,60 @@ class Intake:
         return await job.future
 
     async def _drain(self) -> None:
+        loop = asyncio.get_running_loop()
         while self._pending:
-            jobs = self._pending[: self.max_batch]
-            del self._pending[: self.max_batch]
-            await self._run(jobs)
+            await self.store.hold_writer(lambda session: self._run_batches(session, loop))
 
-    async def _run(self, jobs: list[_Job]) -> None:
+    def _run_batches(self, session: Session, loop: asyncio.AbstractEventLoop) -> None:
+        """Batches back to back for as long as inputs wait, within :data:`HOLD` seconds.
+
+        Runs where the store runs synchronous work (on SQLite its own thread): the next batch
+        starts as soon as the last one is committed, while the event loop hands out the
+        results, instead of after a trip through the loop.
+        """
+        until = time.monotonic() + HOLD
+        while self._pending and time.monotonic() < until:
+            count = min(self.max_batch, len(self._pending))
+            jobs = [self._pending.popleft() for _ in range(count)]
+            try:
+                self._run(session, jobs, loop)
+            except BaseException as exc:  # not an input's fault: fail the batch, stop
+                loop.call_soon_threadsafe(self._settle, jobs, exc)
+                raise
+
+    def _run(self, session: Session, jobs: list[_Job], loop: asyncio.AbstractEventLoop) -> None:
+        """One batch in one transaction; if it fails, each input again alone (so one bad
+        input cannot fail the others), and a race on a new contact once more."""
         try:
-            results = await self.store.run_sync(lambda session: self._batch(session, jobs))
+            results = self._batch(session, jobs)
+            session.commit()
         except Exception as exc:
+            session.rollback()
             if len(jobs) > 1:
-                for job in jobs:  # isolate the input that failed
-                    await self._run([job])
+                for job in jobs:
+                    self._run(session, [job], loop)
                 return
             job = jobs[0]
             if isinstance(exc, IntegrityError) and not job.retried:
-                job.retried = True  # a race on a new contact: run it once more
-                await self._run([job])
-            elif not job.future.done():
-                job.future.set_exception(exc)
+                job.retried = True
+                self._run(session, [job], loop)
+            else:
+                loop.call_soon_threadsafe(self._settle, jobs, exc)
             return
-        for job, result in zip(jobs, results, strict=True):
-            if not job.future.done():
-                job.future.set_result(result)
+        finally:
+            session.expunge_all()
+        loop.call_soon_threadsafe(self._settle, jobs, results)
+
+    @staticmethod
+    def _settle(jobs: list[_Job], outcome: list[IntakeResult] | BaseException) -> None:
+        """Hand results (or the failure) to the callers (on the event loop)."""
+        for index, job in enumerate(jobs):
+            if job.future.done():  # its caller gave up
+                continue
+            if isinstance(outcome, BaseException):
+                job.future.set_exception(outcome)
+            else:
+                job.future.set_result(outcome[index])
 
     def _batch(self, session: Session, jobs: list[_Job]) -> list[IntakeResult]:
         """One transaction for the inputs of a batch, in arrival order.

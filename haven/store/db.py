@@ -108,15 +108,28 @@ class Store:
         """One unit of work written as synchronous SQLAlchemy code: ``work(session)`` runs in a
         transaction that is committed when it returns and rolled back if it raises.
 
-        For hot paths (the intake's batches, the web page's read of a conversation). On SQLite
-        the whole of ``work`` runs in the store's own thread on the synchronous driver: one
-        hand-over to that thread and back (the async driver hands every statement to its
-        thread and back, four times, which costs more than the statement whenever the event
-        loop is busy). On PostgreSQL it runs through SQLAlchemy's greenlet bridge on the async
-        driver. Never call it while holding a :meth:`transaction` of the same store.
+        For hot paths (the web page's read of a conversation). On SQLite the whole of
+        ``work`` runs in the store's own thread on the synchronous driver: one hand-over to
+        that thread and back (the async driver hands every statement to its thread and back,
+        four times, which costs more than the statement whenever the event loop is busy). On
+        PostgreSQL it runs through SQLAlchemy's greenlet bridge on the async driver. Never
+        call it while holding a :meth:`transaction` of the same store.
+        """
+
+        def unit(session: Session) -> T:
+            with session.begin():
+                return work(session)
+
+        return await self.hold_writer(unit)
+
+    async def hold_writer(self, work: Callable[[Session], T]) -> T:
+        """Like :meth:`run_sync`, but ``work`` ends its transactions itself: it may commit (or
+        roll back) several, one after another, while it holds the writer. The intake runs
+        its batches back to back this way, with no trip through the event loop between two.
+        Other writers wait meanwhile: keep it short.
         """
         if self._writer is None:
-            async with self.sessions() as session, session.begin():
+            async with self.sessions() as session:
                 return await session.run_sync(work)
         if self._holder.get():
             raise RuntimeError("run_sync() inside a transaction() would wait for itself")
@@ -138,7 +151,7 @@ class Store:
 
     def _run_sqlite(self, work: Callable[[Session], T]) -> T:
         assert self._sync_sessions is not None
-        with self._sync_sessions() as session, session.begin():
+        with self._sync_sessions() as session:  # closing it rolls back what is left open
             return work(session)
 
     def _schedule_checkpoint(self, loop: asyncio.AbstractEventLoop) -> None:
