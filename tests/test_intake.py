@@ -113,6 +113,27 @@ async def test_a_conversation_whose_case_is_gone_gets_a_new_draft(env: Env) -> N
     assert again.case_id == out.case_id
 
 
+async def test_state_reads_where_a_conversation_stands_and_writes_nothing(env: Env) -> None:
+    intake = Intake(env.store, env.keys)
+    assert await intake.state("web", "nobody") is None
+    async with env.store.transaction() as s:
+        assert await s.scalar(select(func.count()).select_from(Contact)) == 0
+    await intake.handle("web", "session-2", Command("start"))
+    # Queued together, they run in one batch in order: the read sees the step before it.
+    _, read, _, again = await asyncio.gather(
+        intake.handle("web", "session-2", Choice("ko")),
+        intake.state("web", "session-2"),
+        intake.handle("web", "session-2", Choice("kpa")),
+        intake.state("web", "session-2"),
+    )
+    assert read is not None and read.lang == "ko" and read.step == "who"
+    assert again is not None and again.answers["who"]["value"] == "kpa"
+    assert (await intake.state("web", "session-2")) == again
+    await intake.handle("web", "session-2", Command("forget"))
+    await intake.handle("web", "session-2", Choice("forget_yes"))
+    assert await intake.state("web", "session-2") is None
+
+
 async def _only_reference(env: Env) -> str:
     async with env.store.transaction() as s:
         return str(await s.scalar(select(Case.reference).where(Case.state == "submitted")))

@@ -15,7 +15,6 @@ session and a short expiry.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import time
@@ -39,10 +38,10 @@ from haven.domain.reference import BadReference, normalize
 from haven.flows import Effect, Engine, Mode, Reply, State
 from haven.flows.inputs import Text
 from haven.services import erasure, ratelimit
-from haven.services.intake import Intake, default_engine
+from haven.services.intake import default_engine
 from haven.store import audit
 from haven.store.db import Store
-from haven.store.models import Case, Contact, Message, WebAccess, WebThread, utcnow
+from haven.store.models import Case, Message, WebAccess, WebThread, utcnow
 
 log = logging.getLogger("haven.applicant")
 
@@ -357,12 +356,3 @@ async def add_message(
         )
     case.updated_at = utcnow()
     return message
-
-
-async def current_state(intake: Intake, channel: str, address: str) -> State | None:
-    """Where a conversation stands (read-only): what a web page shows on a plain GET."""
-    query = select(Contact.flow_state).where(Contact.lookup == intake.lookup(channel, address))
-    blob = await intake.store.run_sync(lambda session: session.scalar(query))
-    if blob is None:
-        return None
-    return State.from_json(json.loads(intake.keys.open_routing(blob)))

@@ -599,9 +599,7 @@ class Calls:
         return CallStep(token, result.replies, self._gloss(state, operator_lang))
 
     async def _state(self, token: str) -> State | None:
-        from haven.services.applicant import current_state
-
-        return await current_state(self.intake, Channel.phone.value, token)
+        return await self.intake.state(Channel.phone.value, token)
 
     async def answer(
         self,

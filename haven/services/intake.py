@@ -78,6 +78,8 @@ class IntakeResult:
     effect: Effect | None = None
     reference: str | None = None
     lang: str | None = None
+    #: Where the conversation stands after the input (``None``: no conversation, or erased).
+    state: State | None = None
     #: The update was already handled (``update_key`` seen before): nothing was done.
     duplicate: bool = False
 
@@ -117,6 +119,9 @@ class _Extra:
     notice_args: Mapping[str, object] | None = None
 
 
+_NO_EXTRA = _Extra()
+
+
 @dataclass(slots=True)
 class _Job:
     """One input waiting for its turn in a batch."""
@@ -131,6 +136,8 @@ class _Job:
     future: asyncio.Future[IntakeResult]
     lookup: str = ""
     retried: bool = False
+    #: Only read where the conversation stands (:meth:`Intake.state`): nothing is written.
+    peek: bool = False
 
 
 @dataclass(slots=True)
@@ -281,13 +288,27 @@ class Intake:
             update_key,
             loop.create_future(),
         )
-        job.lookup = self.lookup(channel, address)
+        # A caller that gives up (a closed connection) cancels only its wait: the job stays
+        # queued and runs (its result is then dropped).
+        return await self._queue(job)
+
+    async def state(self, channel: str, address: str) -> State | None:
+        """Where a conversation stands (read only; ``None`` if there is none): what a web page
+        shows on a plain GET. Read in the next batch, after the inputs queued before it."""
+        loop = asyncio.get_running_loop()
+        job = _Job(channel, address, None, None, None, _NO_EXTRA, None, loop.create_future())
+        job.peek = True
+        result = await self._queue(job)
+        return result.state
+
+    def _queue(self, job: _Job) -> asyncio.Future[IntakeResult]:
+        """Queue a job for the next batch (a drainer runs while jobs wait); its future."""
+        loop = job.future.get_loop()
+        job.lookup = self.lookup(job.channel, job.address)
         self._pending.append(job)
         if self._drainer is None or self._drainer.done() or self._drainer.get_loop() is not loop:
             self._drainer = loop.create_task(self._drain())
-        # A caller that gives up (a closed connection) cancels only its wait: the job stays
-        # queued and runs (its result is then dropped).
-        return await job.future
+        return job.future
 
     async def _drain(self) -> None:
         loop = asyncio.get_running_loop()
@@ -374,7 +395,7 @@ class Intake:
             live.append(job)
         fresh: dict[str, _Job] = {}
         for job in live:
-            if job is not None and batch.convs[job.lookup] is None:
+            if job is not None and not job.peek and batch.convs[job.lookup] is None:
                 fresh.setdefault(job.lookup, job)
         for conv in self._insert(session, list(fresh.values())):
             batch.convs[conv.lookup] = conv
@@ -383,6 +404,8 @@ class Intake:
             for job in live:
                 if job is None:
                     results.append(IntakeResult(0, 0, (), duplicate=True))
+                elif job.peek:
+                    results.append(self._peek(job, batch))
                 else:
                     results.append(self._handle(session, job, batch))
         self._write(session, batch)
@@ -508,6 +531,14 @@ class Intake:
             )
         return conv, conv.case
 
+    def _peek(self, job: _Job, batch: _Batch) -> IntakeResult:
+        """The state as the batch has it so far (after the inputs before this one)."""
+        conv = batch.convs.get(job.lookup)
+        state = self._load_state(conv) if conv is not None else None
+        if conv is None or state is None:
+            return IntakeResult(0, 0, ())
+        return IntakeResult(conv.id, conv.case_id or 0, (), lang=state.lang, state=state)
+
     def _load_state(self, conv: _Conv) -> State | None:
         if conv.flow_state is None:
             return None
@@ -583,7 +614,9 @@ class Intake:
             new_state.mode.value,
             out.effect,
         )
-        return IntakeResult(conv.id, case.id, replies, out.effect, reference, new_state.lang)
+        return IntakeResult(
+            conv.id, case.id, replies, out.effect, reference, new_state.lang, new_state
+        )
 
     def _typed_campaign(
         self, session: Session, batch: _Batch, case: _CaseRow, state: State, inp: object

@@ -41,7 +41,6 @@ from haven.services.applicant import (
     RateLimited,
     Unlocked,
     WrongCredentials,
-    current_state,
 )
 from haven.services.intake import Intake, IntakeResult, PhotoData
 from haven.settings import Settings
@@ -374,7 +373,7 @@ class WebIntake:
         if wait:
             note = texts.for_lang(lang).LIMITED.format(minutes=_minutes(wait))
             return self.notice(request, lang, sid, [note], status=429)
-        state = await current_state(self.intake, CHANNEL, sid)
+        state = await self.intake.state(CHANNEL, sid)
         if state is None or state.lang is None or state.mode is Mode.erased:
             return self.landing(request, lang, sid, new_session=False, campaign=campaign)
         if state.mode is Mode.submitted:
