@@ -5,7 +5,8 @@
 One uvicorn process, configured as ``haven serve`` configures it, serves haven's app with one
 more route in haven's own router: a bare Starlette route returning a fixed page of the same
 size class (so both go through the same server and the same outer app). This process
-drives keep-alive HTTP/1.1 connections on 127.0.0.1 at them, one scenario after the other:
+drives keep-alive HTTP/1.1 connections on 127.0.0.1 at them, the scenarios taking turns (a
+slice of each, round after round, so that anything else the machine does weighs on all alike):
 
 * ``bare``     GET /bare-page: the baseline.
 * ``landing``  GET /: the language choice of a first visit (a new session cookie each time).
@@ -59,6 +60,7 @@ def serve(data_dir: str, port: int) -> None:
     from starlette.responses import HTMLResponse
     from starlette.routing import Route
 
+    from haven.cli import configure_logging
     from haven.server import UVICORN_OPTIONS, create_app
     from haven.settings import load_settings
 
@@ -67,9 +69,12 @@ def serve(data_dir: str, port: int) -> None:
     async def bare(_request: Request) -> HTMLResponse:
         return HTMLResponse(page)
 
-    app = create_app(load_settings())
+    settings = load_settings()
+    configure_logging(settings.log_level)  # as haven serve does (INFO unless set otherwise)
+    app = create_app(settings)
     app.router.routes.insert(0, Route("/bare-page", bare))
-    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", **UVICORN_OPTIONS)
+    level = settings.log_level.lower()
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level=level, **UVICORN_OPTIONS)
     del data_dir
 
 
@@ -219,15 +224,23 @@ async def measure(port: int, args: argparse.Namespace, keys) -> list[Result]:
     # Warm up every path (imports, templates, connection pools).
     for make in (bare_requests, landing_requests, page_requests, step_requests):
         await run("warm-up", port, 0.5, 4, make, keys)
-    results = []
-    for name, make in (
+    # Scenarios take turns, a slice each, round after round: whatever else the machine does
+    # meanwhile weighs on every scenario alike, and the ratios stay comparable.
+    scenarios = (
         ("bare", bare_requests),
         ("landing", landing_requests),
         ("page", page_requests),
         ("step", step_requests),
-    ):
-        results.append(await run(name, port, args.seconds, args.concurrency, make, keys))
-    return results
+    )
+    results = {name: Result(name) for name, _ in scenarios}
+    for _ in range(args.rounds):
+        for name, make in scenarios:
+            part = await run(name, port, args.seconds / args.rounds, args.concurrency, make, keys)
+            total = results[name]
+            total.latencies += part.latencies
+            total.errors += part.errors
+            total.seconds += part.seconds
+    return list(results.values())
 
 
 def bench(args: argparse.Namespace, database_url: str) -> None:
@@ -238,17 +251,23 @@ def bench(args: argparse.Namespace, database_url: str) -> None:
         HAVEN_KDF_LEVEL="interactive",
         HAVEN_WEB_SESSION_LIMIT="1000000/minute",
         HAVEN_WEB_GLOBAL_LIMIT="1000000/second",
-        HAVEN_LOG_LEVEL="WARNING",
     )
     if database_url:
         environ["HAVEN_DATABASE_URL"] = database_url
     keys = asyncio.run(prepare(environ))
     port = free_port()
-    child = subprocess.Popen(  # the server in its own process
-        [sys.executable, __file__, "--serve", data_dir, str(port)], env=environ, cwd=ROOT
-    )
+    log_path = Path(data_dir) / "server.log"  # its log lines, as haven serve writes them
+    with log_path.open("wb") as log:
+        child = subprocess.Popen(  # the server in its own process
+            [sys.executable, __file__, "--serve", data_dir, str(port)],
+            env=environ,
+            cwd=ROOT,
+            stderr=log,
+        )
     try:
         results = asyncio.run(measure(port, args, keys))
+        if any(r.errors for r in results):
+            print(log_path.read_text(errors="replace")[-3000:], file=sys.stderr)
     finally:
         child.terminate()
         child.wait(10)
@@ -256,7 +275,10 @@ def bench(args: argparse.Namespace, database_url: str) -> None:
 
     base = results[0].rps
     db = "postgresql" if database_url else "sqlite"
-    print(f"web intake benchmark: {args.concurrency} connections, {args.seconds:.0f} s each, {db}")
+    print(
+        f"web intake benchmark: {args.concurrency} connections, {args.seconds:.0f} s each "
+        f"in {args.rounds} rounds, {db}"
+    )
     print(
         f"{'scenario':<10}{'requests':>10}{'errors':>8}{'req/s':>10}{'p50 ms':>9}"
         f"{'p99 ms':>9}{'ratio':>8}"
@@ -276,7 +298,8 @@ def main() -> None:
         serve(sys.argv[2], int(sys.argv[3]))
         return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--seconds", type=float, default=5.0, help="per scenario, in all")
+    parser.add_argument("--rounds", type=int, default=5, help="slices each scenario is cut in")
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--database-url", default="", help="an existing database to use")
     parser.add_argument(

@@ -607,7 +607,7 @@ class Intake:
             batch.outgoing += self.outbox.rows(
                 conv, replies, case_id=case.id, context=context_of(new_state)
             )
-        log.info(
+        log.debug(  # one line per answer: too many for INFO under load
             "intake event=step case=%s step=%s mode=%s effect=%s",
             case.id,
             new_state.step,
