@@ -66,6 +66,7 @@ class Store:
 
     def __init__(self, url: str, **engine_kwargs: Any) -> None:
         self.url = url
+        self._engine_kwargs = engine_kwargs
         self.engine = make_engine(url, **engine_kwargs)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         # SQLite has one writer: queue this process's transactions here, in order, instead of
@@ -74,11 +75,16 @@ class Store:
         self._holder: contextvars.ContextVar[bool] = contextvars.ContextVar(
             f"store-writer-{id(self)}", default=False
         )
-        # For run_sync() on SQLite: the same database through the synchronous driver, used by
-        # one dedicated thread (made when first needed).
+        # For run_sync() and hold_writer(): the same database used by one dedicated thread
+        # (made when first needed). SQLite: through the synchronous driver. PostgreSQL:
+        # through the async driver on an event loop of the thread's own, so that a unit of
+        # work waits for the database only, never behind the requests on the main loop.
         self._sync_engine: Engine | None = None
         self._sync_sessions: sessionmaker[Session] | None = None
         self._thread: ThreadPoolExecutor | None = None
+        self._thread_loop: asyncio.AbstractEventLoop | None = None
+        self._thread_engine: AsyncEngine | None = None
+        self._thread_sessions: async_sessionmaker[AsyncSession] | None = None
         # ...and its WAL checkpoints, in a thread of their own (see _checkpoint).
         self._checkpoints: ThreadPoolExecutor | None = None
         self._checkpoint_db: sqlite3.Connection | None = None
@@ -129,8 +135,8 @@ class Store:
         Other writers wait meanwhile: keep it short.
         """
         if self._writer is None:
-            async with self.sessions() as session:
-                return await session.run_sync(work)
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(self._postgresql_thread(), self._run_postgresql, work)
         if self._holder.get():
             raise RuntimeError("run_sync() inside a transaction() would wait for itself")
         async with self._writer:
@@ -148,6 +154,24 @@ class Store:
             self._sync_sessions = sessionmaker(engine, expire_on_commit=False)
             self._thread = ThreadPoolExecutor(1, thread_name_prefix="haven-store")
         return self._thread
+
+    def _postgresql_thread(self) -> ThreadPoolExecutor:
+        if self._thread is None:
+            self._thread_loop = asyncio.new_event_loop()
+            self._thread_engine = make_engine(self.url, **self._engine_kwargs)
+            self._thread_sessions = async_sessionmaker(self._thread_engine, expire_on_commit=False)
+            self._thread = ThreadPoolExecutor(1, thread_name_prefix="haven-store")
+        return self._thread
+
+    def _run_postgresql(self, work: Callable[[Session], T]) -> T:
+        assert self._thread_loop is not None and self._thread_sessions is not None
+        sessions = self._thread_sessions
+
+        async def unit() -> T:
+            async with sessions() as session:
+                return await session.run_sync(work)
+
+        return self._thread_loop.run_until_complete(unit())
 
     def _run_sqlite(self, work: Callable[[Session], T]) -> T:
         assert self._sync_sessions is not None
@@ -182,6 +206,16 @@ class Store:
         except sqlite3.Error as exc:  # busy or locked: the next one will do
             log.info("store event=checkpoint_skipped error=%s", type(exc).__name__)
 
+    def _close_thread(self) -> None:
+        """In the store's thread: its engine's connections closed, its event loop too."""
+        if self._sync_engine is not None:
+            self._sync_engine.dispose()
+            self._sync_engine = self._sync_sessions = None
+        if self._thread_loop is not None and self._thread_engine is not None:
+            self._thread_loop.run_until_complete(self._thread_engine.dispose())
+            self._thread_loop.close()
+            self._thread_loop = self._thread_engine = self._thread_sessions = None
+
     async def close(self) -> None:
         if self._checkpoints is not None:
             # Waits for a checkpoint under way (its future may belong to another event loop).
@@ -189,9 +223,9 @@ class Store:
             if self._checkpoint_db is not None:
                 self._checkpoint_db.close()
             self._checkpoints = self._checkpoint_db = self._checkpointing = None
-        if self._thread is not None and self._sync_engine is not None:
+        if self._thread is not None:
             loop = asyncio.get_running_loop()
-            await loop.run_in_executor(self._thread, self._sync_engine.dispose)
+            await loop.run_in_executor(self._thread, self._close_thread)
             self._thread.shutdown(wait=True)
-            self._thread = self._sync_engine = self._sync_sessions = None
+            self._thread = None
         await self.engine.dispose()
