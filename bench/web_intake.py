@@ -55,13 +55,12 @@ PASSPHRASE = "benchmark passphrase, long enough"
 
 def serve(data_dir: str, port: int) -> None:
     """The server side (a child process): haven's app and the bare route on one uvicorn."""
-    import uvicorn
     from starlette.requests import Request
     from starlette.responses import HTMLResponse
     from starlette.routing import Route
 
     from haven.cli import configure_logging
-    from haven.server import UVICORN_OPTIONS, create_app
+    from haven.server import create_app, run
     from haven.settings import load_settings
 
     page = "<!doctype html><title>bare</title>" + "<p>fixed page</p>" * 120
@@ -73,8 +72,7 @@ def serve(data_dir: str, port: int) -> None:
     configure_logging(settings.log_level)  # as haven serve does (INFO unless set otherwise)
     app = create_app(settings)
     app.router.routes.insert(0, Route("/bare-page", bare))
-    level = settings.log_level.lower()
-    uvicorn.run(app, host="127.0.0.1", port=port, log_level=level, **UVICORN_OPTIONS)
+    run(app, settings, host="127.0.0.1", port=port)
     del data_dir
 
 

@@ -152,22 +152,19 @@ async def db_upgrade() -> None:
 @app.command()
 def serve() -> None:
     """Serve haven (status page, intake, console) on HAVEN_HOST:HAVEN_PORT."""
-    import uvicorn
+    from haven.server import create_app, run
 
-    from haven.server import UVICORN_OPTIONS, create_app
+    cfg = _ready_to_serve()
+    run(create_app(cfg), cfg)
 
+
+def _ready_to_serve() -> Settings:
+    """Settings, logging, keys checked and the database migrated, before a server starts."""
     cfg = settings()
     configure_logging(cfg.log_level)
     crypto.load_intake_keys(cfg.keys_dir)  # refuse to start without keys, or with open ones
-
     asyncio.run(ensure_migrated(cfg))
-    uvicorn.run(
-        create_app(cfg),
-        host=cfg.host,
-        port=cfg.port,
-        log_level=cfg.log_level.lower(),
-        **UVICORN_OPTIONS,
-    )
+    return cfg
 
 
 # --- chat --------------------------------------------------------------------------------
@@ -719,23 +716,11 @@ async def user_add(
 @app.command()
 def console() -> None:
     """Serve only the operators' console (/console) on HAVEN_HOST:HAVEN_PORT."""
-    import uvicorn
-
     from haven.console import standalone_app
-    from haven.server import UVICORN_OPTIONS
+    from haven.server import run
 
-    cfg = settings()
-    configure_logging(cfg.log_level)
-    crypto.load_intake_keys(cfg.keys_dir)
-
-    asyncio.run(ensure_migrated(cfg))
-    uvicorn.run(
-        standalone_app(cfg),
-        host=cfg.host,
-        port=cfg.port,
-        log_level=cfg.log_level.lower(),
-        **UVICORN_OPTIONS,
-    )
+    cfg = _ready_to_serve()
+    run(standalone_app(cfg), cfg)
 
 
 ERRORS: tuple[type[Exception], ...] = (

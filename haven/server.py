@@ -9,12 +9,12 @@ from __future__ import annotations
 import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse
 from starlette.routing import Mount, Route
+from starlette.types import ASGIApp
 
 from haven import crypto
 from haven.channels.web import create_web_app
@@ -30,10 +30,22 @@ SECURITY_HEADERS = {
 }
 
 
-#: How ``haven serve`` runs uvicorn (the benchmarks run it the same way): no access log, so
-#: no client address or user agent is written. Proxy headers stay on: ``X-Forwarded-Proto``
-#: from a local reverse proxy tells haven a page came over HTTPS (the README).
-UVICORN_OPTIONS: dict[str, Any] = {"access_log": False, "server_header": False}
+def run(
+    app: ASGIApp, settings: Settings, *, host: str | None = None, port: int | None = None
+) -> None:
+    """Serve ``app`` with uvicorn as ``haven serve`` does (the benchmarks too): no access log,
+    so no client address or user agent is written. Proxy headers stay on: ``X-Forwarded-Proto``
+    from a local reverse proxy tells haven a page came over HTTPS (the README)."""
+    import uvicorn
+
+    uvicorn.run(
+        app,
+        host=host or settings.host,
+        port=port or settings.port,
+        log_level=settings.log_level.lower(),
+        access_log=False,
+        server_header=False,
+    )
 
 
 def settle_heap() -> None:
