@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 
+import pytest
 from sqlalchemy import func, select, update
 
 from haven.flows import Effect, Mode, State
@@ -132,6 +133,32 @@ async def test_state_reads_where_a_conversation_stands_and_writes_nothing(env: E
     await intake.handle("web", "session-2", Command("forget"))
     await intake.handle("web", "session-2", Choice("forget_yes"))
     assert await intake.state("web", "session-2") is None
+
+
+async def test_an_input_queued_inside_a_transaction_is_refused_at_once(sqlite_env: Env) -> None:
+    intake = Intake(sqlite_env.store, sqlite_env.keys)
+    async with sqlite_env.store.transaction():  # holds SQLite's one writer
+        with pytest.raises(RuntimeError):
+            await asyncio.wait_for(intake.handle("web", "s", Command("start")), 5)
+        with pytest.raises(RuntimeError):
+            await asyncio.wait_for(intake.state("web", "s"), 5)
+    assert (await intake.handle("web", "s", Command("start"))).replies  # and then it runs
+
+
+async def test_inputs_waiting_when_the_store_closes_get_an_error(env: Env) -> None:
+    intake = Intake(env.store, env.keys)
+    await intake.handle("web", "first", Command("start"))  # the store's thread is up
+    waiting = [
+        asyncio.ensure_future(intake.handle("web", f"s{n}", Command("start"))) for n in range(300)
+    ]
+    await asyncio.sleep(0.02)
+    await env.store.close()
+    done, pending = await asyncio.wait(waiting, timeout=10)
+    assert not pending  # every caller has an answer: a result, or the error
+    failed = [task.exception() for task in done if task.exception() is not None]
+    assert all(isinstance(exc, RuntimeError) for exc in failed)
+    with pytest.raises(RuntimeError):
+        await intake.handle("web", "late", Command("start"))
 
 
 async def _only_reference(env: Env) -> str:

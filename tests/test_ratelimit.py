@@ -29,3 +29,16 @@ def test_expired_keys_go_away_lazily_and_the_map_is_bounded() -> None:
     time.sleep(0.01)
     short.incr("y", expiry=60)  # any later write drops what has expired
     assert "x" not in short._counters and short.get("x") == 0
+
+
+def test_a_refused_event_is_counted_against_no_limit() -> None:
+    from haven.services.applicant import Gate
+
+    gate = Gate()
+    own, shared = parse("5/minute"), parse("3/minute")
+    for n in range(3):  # others fill the shared limit
+        assert gate.hit([(own, f"other-{n}"), (shared, "all")]) == 0
+    for _ in range(6):  # refused while the shared limit is full...
+        assert gate.hit([(own, "me"), (shared, "all")]) > 0
+    # ...and nothing of "me"'s own limit was used up by it
+    assert gate.limiter.get_window_stats(own, "me").remaining == 5

@@ -93,12 +93,14 @@ class Gate:
         return wait
 
     def hit(self, checks: list[tuple[RateLimitItem, str]]) -> int:
-        """Count one event against each limit in turn, stopping at the first that is full
-        (list a sender's own limit before the shared one: a sender over its own limit then
-        takes nothing of the shared one). 0, or the seconds until the full one frees."""
+        """Count one event against every limit; like :meth:`retry_after` when one is full, and
+        then nothing is counted (a genuine sender refused during a flood keeps its own quota
+        for when the flood is over)."""
+        wait = self.retry_after(checks)
+        if wait:
+            return wait
         for item, key in checks:
-            if not self.limiter.hit(item, key):
-                return self._wait(item, key)
+            self.limiter.hit(item, key)
         return 0
 
     def _wait(self, item: RateLimitItem, key: str) -> int:

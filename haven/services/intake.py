@@ -9,6 +9,7 @@ transaction, shared with the inputs that arrived while the previous one was unde
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import hashlib
 import json
 import logging
@@ -303,36 +304,53 @@ class Intake:
 
     def _queue(self, job: _Job) -> asyncio.Future[IntakeResult]:
         """Queue a job for the next batch (a drainer runs while jobs wait); its future."""
+        if self.store.in_transaction():
+            raise RuntimeError("an input queued inside a transaction() would wait for itself")
         loop = job.future.get_loop()
         job.lookup = self.lookup(job.channel, job.address)
         self._pending.append(job)
         if self._drainer is None or self._drainer.done() or self._drainer.get_loop() is not loop:
-            self._drainer = loop.create_task(self._drain())
+            # In a context of its own: not the caller's, whatever that caller holds.
+            self._drainer = loop.create_task(self._drain(), context=contextvars.Context())
         return job.future
 
     async def _drain(self) -> None:
-        loop = asyncio.get_running_loop()
-        while self._pending:
-            await self.store.hold_writer(lambda session: self._run_batches(session, loop))
+        try:
+            while self._pending:
+                await self.store.hold_writer(self._run_batches)
+        except BaseException as exc:
+            # The store could not run the batches (closed, or the process is stopping): the
+            # inputs still waiting get the error instead of waiting for ever.
+            log.error("intake event=drain_failed type=%s", type(exc).__name__)
+            failed = []
+            while True:
+                try:
+                    failed.append(self._pending.popleft())
+                except IndexError:
+                    break
+            error = exc if isinstance(exc, Exception) else RuntimeError("the intake stopped")
+            self._hand_back(failed, error)
+            if not isinstance(exc, Exception):
+                raise
 
-    def _run_batches(self, session: Session, loop: asyncio.AbstractEventLoop) -> None:
+    def _run_batches(self, session: Session) -> None:
         """Batches back to back for as long as inputs wait, within :data:`HOLD` seconds.
 
-        Runs where the store runs synchronous work (on SQLite its own thread): the next batch
-        starts as soon as the last one is committed, while the event loop hands out the
-        results, instead of after a trip through the loop.
+        Runs where the store runs synchronous work (its own thread): the next batch starts
+        as soon as the last one is committed, while the event loop hands out the results,
+        instead of after a trip through the loop.
         """
         until = time.monotonic() + HOLD
         while self._pending and time.monotonic() < until:
             count = min(self.max_batch, len(self._pending))
             jobs = [self._pending.popleft() for _ in range(count)]
             try:
-                self._run(session, jobs, loop)
+                self._run(session, jobs)
             except BaseException as exc:  # not an input's fault: fail the batch, stop
-                loop.call_soon_threadsafe(self._settle, jobs, exc)
+                self._hand_back(jobs, exc)
                 raise
 
-    def _run(self, session: Session, jobs: list[_Job], loop: asyncio.AbstractEventLoop) -> None:
+    def _run(self, session: Session, jobs: list[_Job]) -> None:
         """One batch in one transaction; if it fails, each input again alone (so one bad
         input cannot fail the others), and a race on a new contact once more."""
         try:
@@ -342,22 +360,36 @@ class Intake:
             session.rollback()
             if len(jobs) > 1:
                 for job in jobs:
-                    self._run(session, [job], loop)
+                    self._run(session, [job])
                 return
             job = jobs[0]
             if isinstance(exc, IntegrityError) and not job.retried:
                 job.retried = True
-                self._run(session, [job], loop)
+                self._run(session, [job])
             else:
-                loop.call_soon_threadsafe(self._settle, jobs, exc)
+                self._hand_back(jobs, exc)
             return
         finally:
             session.expunge_all()
-        loop.call_soon_threadsafe(self._settle, jobs, results)
+        self._hand_back(jobs, results)
+
+    @classmethod
+    def _hand_back(cls, jobs: list[_Job], outcome: list[IntakeResult] | BaseException) -> None:
+        """Results (or a failure) to the callers, each on its own event loop, from any thread."""
+        loops: dict[asyncio.AbstractEventLoop, list[int]] = {}
+        for index, job in enumerate(jobs):
+            loops.setdefault(job.future.get_loop(), []).append(index)
+        for loop, indexes in loops.items():
+            part = [jobs[i] for i in indexes]
+            out = outcome if isinstance(outcome, BaseException) else [outcome[i] for i in indexes]
+            try:
+                loop.call_soon_threadsafe(cls._settle, part, out)
+            except RuntimeError:  # that loop is closed: its callers are gone
+                pass
 
     @staticmethod
     def _settle(jobs: list[_Job], outcome: list[IntakeResult] | BaseException) -> None:
-        """Hand results (or the failure) to the callers (on the event loop)."""
+        """Hand results (or the failure) to the callers (on their event loop)."""
         for index, job in enumerate(jobs):
             if job.future.done():  # its caller gave up
                 continue

@@ -85,6 +85,7 @@ class Store:
         self._thread_loop: asyncio.AbstractEventLoop | None = None
         self._thread_engine: AsyncEngine | None = None
         self._thread_sessions: async_sessionmaker[AsyncSession] | None = None
+        self._closed = False
         # ...and its WAL checkpoints, in a thread of their own (see _checkpoint).
         self._checkpoints: ThreadPoolExecutor | None = None
         self._checkpoint_db: sqlite3.Connection | None = None
@@ -94,6 +95,11 @@ class Store:
     @property
     def dialect(self) -> str:
         return self.engine.dialect.name
+
+    def in_transaction(self) -> bool:
+        """Inside a :meth:`transaction` of this store that holds SQLite's one writer: a unit
+        of work queued from here (``run_sync``, ``hold_writer``) would wait for itself."""
+        return self._writer is not None and self._holder.get()
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
@@ -114,12 +120,13 @@ class Store:
         """One unit of work written as synchronous SQLAlchemy code: ``work(session)`` runs in a
         transaction that is committed when it returns and rolled back if it raises.
 
-        For hot paths (the web page's read of a conversation). On SQLite the whole of
-        ``work`` runs in the store's own thread on the synchronous driver: one hand-over to
-        that thread and back (the async driver hands every statement to its thread and back,
-        four times, which costs more than the statement whenever the event loop is busy). On
-        PostgreSQL it runs through SQLAlchemy's greenlet bridge on the async driver. Never
-        call it while holding a :meth:`transaction` of the same store.
+        For hot paths (the intake runs its batches through :meth:`hold_writer`). It runs in
+        the store's own thread: on SQLite through the synchronous driver, one hand-over to the
+        thread and back (the async driver hands every statement to its thread and back, four
+        times, which costs more than the statement whenever the event loop is busy); on
+        PostgreSQL through the async driver on an event loop of the thread's own. Either way
+        units of work run one at a time, and a caller that stops waiting does not stop its
+        unit. Never call it while holding a :meth:`transaction` of the same store.
         """
 
         def unit(session: Session) -> T:
@@ -134,6 +141,8 @@ class Store:
         its batches back to back this way, with no trip through the event loop between two.
         Other writers wait meanwhile: keep it short.
         """
+        if self._closed:
+            raise RuntimeError("the store is closed")
         if self._writer is None:
             loop = asyncio.get_running_loop()
             return await loop.run_in_executor(self._postgresql_thread(), self._run_postgresql, work)
@@ -164,8 +173,9 @@ class Store:
         return self._thread
 
     def _run_postgresql(self, work: Callable[[Session], T]) -> T:
-        assert self._thread_loop is not None and self._thread_sessions is not None
         sessions = self._thread_sessions
+        if self._thread_loop is None or sessions is None:  # closed while this one waited
+            raise RuntimeError("the store is closed")
 
         async def unit() -> T:
             async with sessions() as session:
@@ -174,7 +184,8 @@ class Store:
         return self._thread_loop.run_until_complete(unit())
 
     def _run_sqlite(self, work: Callable[[Session], T]) -> T:
-        assert self._sync_sessions is not None
+        if self._sync_sessions is None:  # closed while this one waited
+            raise RuntimeError("the store is closed")
         with self._sync_sessions() as session:  # closing it rolls back what is left open
             return work(session)
 
@@ -217,6 +228,7 @@ class Store:
             self._thread_loop = self._thread_engine = self._thread_sessions = None
 
     async def close(self) -> None:
+        self._closed = True
         if self._checkpoints is not None:
             # Waits for a checkpoint under way (its future may belong to another event loop).
             self._checkpoints.shutdown(wait=True)

@@ -195,6 +195,7 @@ class WebIntake:
             for path in (HERE / "templates").glob("*.html")
         }
         self.notes = self.templates["notes.html"].module.notes  # type: ignore[attr-defined]
+        self.frames: dict[str, tuple[str, str]] = {}  # by language (see frame)
         self.css = (HERE / "style.css").read_bytes()
         self.photo_megabytes = max(1, settings.web_photo_max_bytes // 1_000_000)
 
@@ -224,10 +225,15 @@ class WebIntake:
 
     # -- rendering ------------------------------------------------------------------------
 
-    @functools.cache  # noqa: B019 - one WebIntake per app, a handful of languages
     def frame(self, lang: str) -> tuple[str, str]:
         """The page around the body in one language (head, header, footer), rendered once:
         it depends only on the language and the configuration."""
+        frame = self.frames.get(lang)
+        if frame is None:
+            frame = self.frames[lang] = self._render_frame(lang)
+        return frame
+
+    def _render_frame(self, lang: str) -> tuple[str, str]:
         t = texts.for_lang(lang)
         verify = t.VERIFY.format(fingerprint=self.fingerprint)
         if self.bot_id:
