@@ -16,8 +16,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import os
-import signal
 import subprocess
 import sys
 import tempfile
@@ -28,6 +26,8 @@ import aiohttp
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from tests.processes import stop  # noqa: E402 - after the path above
 
 TOKEN = "7001234567:AAFakeTokenForBenchOnly_0123456789abcdef"
 SECRET = "bench-secret"
@@ -201,15 +201,6 @@ def start(args: list[str]) -> subprocess.Popen[bytes]:
     return subprocess.Popen([sys.executable, __file__, *args], start_new_session=True)
 
 
-def stop(proc: subprocess.Popen[bytes]) -> None:
-    os.kill(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(15)
-    except subprocess.TimeoutExpired:
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait()
-
-
 def pct(values: list[float], q: float) -> float:
     return sorted(values)[min(len(values) - 1, int(q * len(values)))] * 1000
 
@@ -231,7 +222,7 @@ async def measure(kind: str, db_url: str, updates: int, rate: float) -> tuple[fl
             if load.errors:
                 print(f"  ({kind}: {load.errors} requests failed)")
         finally:
-            stop(proc)
+            stop(proc)  # SIGTERM, then SIGKILL
     return throughput, latencies
 
 

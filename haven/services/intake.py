@@ -194,6 +194,8 @@ _CASE_COLUMNS = (
     _cases.flow_version,
     _cases.risk_flags,
 )
+#: The columns a new draft case is inserted with (all of :class:`_CaseRow` but its id).
+_DRAFT_COLUMNS = tuple(column.key for column in _CASE_COLUMNS[1:])
 #: Every conversation of a batch with its case, locked for the transaction (PostgreSQL).
 _FIND = (
     select(*_CONTACT_COLUMNS, *_CASE_COLUMNS)
@@ -466,22 +468,13 @@ class Intake:
         batch.outgoing = []
 
     def _insert(self, session: Session, jobs: Sequence[_Job]) -> list[_Conv]:
-        """New conversations, each with its draft case: two INSERTs for all of them.
-
-        References are not checked one by one here (40 random bits; the unique constraint
-        fails the batch on a clash, and its inputs are then run again alone).
-        """
+        """New conversations, each with its draft case: two INSERTs for all of them."""
         if not jobs:
             return []
-        connection = session.connection()
-        cases = [self._case_values(job) for job in jobs]
-        case_ids = connection.execute(
-            insert(Case.__table__).returning(Case.__table__.c.id, sort_by_parameter_order=True),
-            cases,
-        ).scalars()
-        convs = []
-        for job, values, case_id in zip(jobs, cases, case_ids, strict=True):
-            conv = _Conv(
+        cases = [self._draft(job) for job in jobs]
+        self._insert_cases(session, cases)
+        convs = [
+            _Conv(
                 id=0,
                 channel=job.channel,
                 lookup=job.lookup,
@@ -489,51 +482,63 @@ class Intake:
                 flow_state=None,
                 lang=job.lang,
                 unreachable=False,
-                case_id=case_id,
-                case=_CaseRow(
-                    id=case_id,
-                    reference=str(values["reference"]),
-                    state=CaseState.draft.value,
-                    lang=str(values["lang"]),
-                    channel=job.channel,
-                    campaign=job.campaign,
-                    flow=self.engine.flow.id,
-                    flow_version=self.engine.flow.version,
-                    risk_flags="",
-                ),
+                case_id=case.id,
+                case=case,
             )
-            convs.append(conv)
-        contact_ids = connection.execute(
-            insert(Contact.__table__).returning(
-                Contact.__table__.c.id, sort_by_parameter_order=True
-            ),
-            [
-                {
-                    "channel": c.channel,
-                    "lookup": c.lookup,
-                    "address": c.address,
-                    "lang": c.lang,
-                    "unreachable": False,
-                    "case_id": c.case_id,
-                }
-                for c in convs
-            ],
-        ).scalars()
+            for job, case in zip(jobs, cases, strict=True)
+        ]
+        contact_ids = (
+            session.connection()
+            .execute(
+                insert(Contact.__table__).returning(
+                    Contact.__table__.c.id, sort_by_parameter_order=True
+                ),
+                [
+                    {
+                        "channel": c.channel,
+                        "lookup": c.lookup,
+                        "address": c.address,
+                        "lang": c.lang,
+                        "unreachable": False,
+                        "case_id": c.case_id,
+                    }
+                    for c in convs
+                ],
+            )
+            .scalars()
+        )
         for conv, contact_id in zip(convs, contact_ids, strict=True):
             conv.id = contact_id
         return convs
 
-    def _case_values(self, job: _Job) -> dict[str, object]:
-        return {
-            "reference": new_reference(),
-            "state": CaseState.draft.value,
-            "lang": job.lang or "",
-            "channel": job.channel,
-            "campaign": job.campaign,
-            "flow": self.engine.flow.id,
-            "flow_version": self.engine.flow.version,
-            "risk_flags": "",
-        }
+    def _draft(self, job: _Job) -> _CaseRow:
+        """A new draft case for a conversation (its id is set once it is inserted)."""
+        return _CaseRow(
+            id=0,
+            reference=new_reference(),
+            state=CaseState.draft.value,
+            lang=job.lang or "",
+            channel=job.channel,
+            campaign=job.campaign,
+            flow=self.engine.flow.id,
+            flow_version=self.engine.flow.version,
+            risk_flags="",
+        )
+
+    @staticmethod
+    def _insert_cases(session: Session, cases: list[_CaseRow]) -> None:
+        """One INSERT for new draft cases, which get their ids.
+
+        References are not checked one by one (40 random bits; the unique constraint fails
+        the batch on a clash, and its inputs are then run again alone, once more if need be).
+        """
+        rows = [{name: getattr(case, name) for name in _DRAFT_COLUMNS} for case in cases]
+        ids = session.connection().execute(
+            insert(Case.__table__).returning(Case.__table__.c.id, sort_by_parameter_order=True),
+            rows,
+        )
+        for case, case_id in zip(cases, ids.scalars(), strict=True):
+            case.id = case_id
 
     def _conv(self, session: Session, job: _Job, batch: _Batch) -> tuple[_Conv, _CaseRow]:
         conv = batch.convs.get(job.lookup)
@@ -542,25 +547,11 @@ class Intake:
             batch.convs[job.lookup] = conv
         conv.unreachable = False  # writing to us again: the bot is unblocked
         if conv.case is None:  # its case is gone (purged): a new one
-            fresh = self._case_values(job)
-            while session.scalar(select(Case.id).where(Case.reference == fresh["reference"])):
-                fresh["reference"] = new_reference()  # pragma: no cover - 40 random bits
-            case_id = session.execute(
-                insert(Case.__table__).returning(Case.__table__.c.id), fresh
-            ).scalar_one()
-            conv.case_id = case_id
-            session.execute(update(Contact).where(Contact.id == conv.id).values(case_id=case_id))
-            conv.case = _CaseRow(
-                case_id,
-                str(fresh["reference"]),
-                CaseState.draft.value,
-                str(fresh["lang"]),
-                job.channel,
-                job.campaign,
-                self.engine.flow.id,
-                self.engine.flow.version,
-                "",
-            )
+            conv.case = self._draft(job)
+            self._insert_cases(session, [conv.case])
+            conv.case_id = conv.case.id
+            relink = update(Contact).where(Contact.id == conv.id).values(case_id=conv.case_id)
+            session.execute(relink)
         return conv, conv.case
 
     def _peek(self, job: _Job, batch: _Batch) -> IntakeResult:

@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 
 from haven.store.models import Case, Contact, OutboxMessage, ProcessedUpdate
 from tests.conftest import Env
+from tests.processes import stop
 from tests.telegram.conftest import Chat, eventually
 from tests.telegram.fakebot import TOKEN, FakeBotAPI
 
@@ -116,13 +117,7 @@ async def test_sigkill_mid_burst_loses_nothing(sqlite_env: Env, fake: FakeBotAPI
         proc = serve(environ, free_port())
         await eventually(lambda: _complete(fake, chats), 90, "every reply after the restart")
     finally:
-        if proc.poll() is None:
-            os.kill(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(15)
-            except subprocess.TimeoutExpired:
-                os.kill(proc.pid, signal.SIGKILL)
-                proc.wait()
+        stop(proc)
     assert await count(env, ProcessedUpdate) == 1500 > handled
     async with env.store.transaction() as s:
         assert await s.scalar(select(func.count()).select_from(Contact)) == 300

@@ -239,7 +239,7 @@ class WebIntake:
         if self.bot_id:
             verify += " " + t.VERIFY_BOT.format(bot_id=self.bot_id)
         marker = "\x00body\x00"
-        html = self.jinja.get_template("base.html").render(
+        html = self.templates["base.html"].render(
             t=t,
             verify=verify,
             mirrors=self.settings.mirrors,
