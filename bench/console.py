@@ -38,9 +38,9 @@ from haven.console.app import SESSION_COOKIE, require
 from haven.console.i18n import translator
 from haven.domain.reference import new_reference
 from haven.services.accounts import Accounts, Principal, Role
+from haven.services.admin import prepare_database
 from haven.services.queue import Filters, Page
 from haven.settings import load_settings
-from haven.store import migrate
 from haven.store.db import Store
 from haven.store.models import Case, Message, User, utcnow
 from tests.pg import running
@@ -299,7 +299,7 @@ async def run(kind: str, url: str, data_dir: Path, args: argparse.Namespace) -> 
     keys = crypto.init_keys(settings.keys_dir, PASSPHRASE, "interactive")
     store = Store(settings.db_url)
     try:
-        await migrate.upgrade(store.engine)
+        await prepare_database(store, settings.keys_dir)
         print(f"{kind}:")
         ops = await fill(store, keys, args.cases, args.messages)
         accounts = Accounts(

@@ -16,8 +16,8 @@ from pathlib import Path
 from haven import crypto
 from haven.domain.reference import new_reference
 from haven.flows.inputs import Choice, Command, Text
+from haven.services.admin import prepare_database
 from haven.services.intake import default_engine
-from haven.store import migrate
 from haven.store.db import Store
 from haven.store.models import Case
 
@@ -91,7 +91,7 @@ async def main() -> None:
         keys = crypto.init_keys(Path(tmp) / "keys", "benchmark passphrase", "interactive")
         url = args.database_url or f"sqlite+aiosqlite:///{tmp}/bench.db"
         store = Store(url)
-        await migrate.upgrade(store.engine)
+        await prepare_database(store, Path(tmp) / "keys")
         steps = bench_steps()
         # Warm up both paths, then alternate rounds so both see the same conditions.
         await bench_writes(store, keys, 100, True)

@@ -179,8 +179,8 @@ async def run(db_url: str, messages: int, chats: int, order: str) -> Result:
     from haven import crypto
     from haven.channels.telegram import TelegramRuntime
     from haven.outbox import PENDING, SENDING, Payload
+    from haven.services.admin import prepare_database
     from haven.settings import load_settings
-    from haven.store import migrate
     from haven.store.db import Store
     from haven.store.models import OutboxMessage
     from tests.telegram.fakebot import TOKEN
@@ -200,7 +200,7 @@ async def run(db_url: str, messages: int, chats: int, order: str) -> Result:
             assert (settings.outbox_rate, settings.outbox_per_chat_rate) == (LIMIT, PER_CHAT)
             keys = crypto.init_keys(settings.keys_dir, "bench passphrase 123", "interactive")
             store = Store(settings.db_url)
-            await migrate.upgrade(store.engine)
+            await prepare_database(store, settings.keys_dir)
             runtime = TelegramRuntime(settings, store, keys)
 
             marker = f"bench-{secrets.token_hex(4)}"

@@ -44,8 +44,8 @@ def serve_haven(data_dir: str, db_url: str, port: int) -> None:
     from haven import crypto
     from haven.channels.telegram import TelegramRuntime
     from haven.server import settle_heap
+    from haven.services.admin import prepare_database
     from haven.settings import load_settings
-    from haven.store import migrate
     from haven.store.db import Store
 
     environ = {
@@ -63,7 +63,7 @@ def serve_haven(data_dir: str, db_url: str, port: int) -> None:
     settings = load_settings(environ)
     keys = crypto.init_keys(settings.keys_dir, "bench passphrase 123", "interactive")
     store = Store(settings.db_url)
-    asyncio.run(migrate.upgrade(store.engine))
+    asyncio.run(prepare_database(store, settings.keys_dir))
     store = Store(settings.db_url)
     runtime = TelegramRuntime(settings, store, keys, run_worker=False)
 

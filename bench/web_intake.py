@@ -60,7 +60,7 @@ def serve(data_dir: str, port: int) -> None:
     from starlette.routing import Route
 
     from haven.cli import configure_logging
-    from haven.server import create_app, run
+    from haven.server import create_app, serve_forever
     from haven.settings import load_settings
 
     page = "<!doctype html><title>bare</title>" + "<p>fixed page</p>" * 120
@@ -72,7 +72,7 @@ def serve(data_dir: str, port: int) -> None:
     configure_logging(settings.log_level)  # as haven serve does (INFO unless set otherwise)
     app = create_app(settings)
     app.router.routes.insert(0, Route("/bare-page", bare))
-    run(app, settings, host="127.0.0.1", port=port)
+    serve_forever(app, settings, host="127.0.0.1", port=port)
     del data_dir
 
 
@@ -198,14 +198,14 @@ def free_port() -> int:
 async def prepare(environ: dict[str, str]):
     """Keys and a migrated database in a fresh data dir; returns the intake keys."""
     from haven import crypto
+    from haven.services.admin import prepare_database
     from haven.settings import load_settings
-    from haven.store import migrate
     from haven.store.db import Store
 
     settings = load_settings(environ)
     keys = crypto.init_keys(settings.keys_dir, PASSPHRASE, "interactive")
     store = Store(settings.db_url)
-    await migrate.upgrade(store.engine)
+    await prepare_database(store, settings.keys_dir)
     await store.close()
     return keys
 

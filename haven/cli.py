@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import secrets
 import sys
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
@@ -21,13 +22,14 @@ from haven.domain.codephrase import cyrillic
 from haven.domain.reference import ALPHABET, BadReference
 from haven.flows import Reply, State
 from haven.flows.inputs import Command, Text
-from haven.services.admin import rotate_keys, verify_audit
+from haven.services.admin import audit_head, prepare_database, rotate_keys, verify_audit
 from haven.services.campaigns import CampaignError
 from haven.services.cases import CaseNotFound, Cases
 from haven.services.intake import Intake, default_engine
 from haven.settings import Settings, SettingsError, load_settings
 from haven.store import migrate
-from haven.store.db import Store
+from haven.store.audit import AuditNotReady, Head
+from haven.store.db import InsecureFiles, Store
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -47,6 +49,9 @@ app.add_typer(keys_app, name="keys")
 app.add_typer(content_app, name="content")
 
 T = TypeVar("T")
+
+#: Where ``haven init`` leaves a passphrase it made without a terminal (inside the data dir).
+PASSPHRASE_FILE = "passphrase.txt"  # noqa: S105 - a file name
 
 
 class CliError(Exception):
@@ -92,9 +97,14 @@ async def opened_store(cfg: Settings) -> AsyncIterator[Store]:
 
 
 async def ensure_migrated(cfg: Settings) -> None:
-    """Fail with one line unless the database is reachable and up to date."""
+    """Fail with one line unless the database is reachable, up to date, and has its audit
+    chain."""
     store = await open_store(cfg)
-    await store.close()
+    try:
+        if not await migrate.has_audit_chain(store.engine):
+            raise CliError("the audit log has no chain yet: run `haven db upgrade`")
+    finally:
+        await store.close()
 
 
 async def open_store(cfg: Settings, *, check_migrated: bool = True) -> Store:
@@ -119,20 +129,26 @@ def init(
             crypto.check_permissions(cfg.keys_dir)
             return
         raise CliError(f"keys already exist in {cfg.keys_dir}")
-    generated = False
+    written: Path | None = None
     if cfg.passphrase:
         secret = cfg.passphrase
     elif sys.stdin.isatty():
         secret = passphrase(cfg, confirm=True)
     else:
+        # No one to show it to: never to standard output, which a service manager keeps.
         secret = "-".join("".join(secrets.choice(ALPHABET) for _ in range(5)) for _ in range(5))
-        generated = True
+        written = cfg.data_dir / PASSPHRASE_FILE
     keys = crypto.init_keys(cfg.keys_dir, secret, cfg.kdf_level.value)
+    if written is not None:
+        fd = os.open(written, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(secret + "\n")
     typer.echo(f"keys created in {cfg.keys_dir} (case key id {keys.key_id.hex()})")
-    if generated:
+    if written is not None:
         typer.echo(
-            "No passphrase was given, so one was made. It unlocks every case and is shown "
-            f"only now; keep it offline:\n\n    {secret}\n"
+            f"No passphrase was given, so one was made and written to {written} (mode 0600). "
+            "It unlocks every case: copy it offline now (on paper, kept safe), then delete "
+            "that file."
         )
 
 
@@ -143,19 +159,47 @@ async def db_upgrade() -> None:
     cfg = settings()
     store = Store(cfg.db_url)
     try:
-        await migrate.upgrade(store.engine)
+        try:
+            await prepare_database(store, cfg.keys_dir)
+        except AuditNotReady:  # keys from before the audit chain was keyed
+            await prepare_database(store, cfg.keys_dir, passphrase(cfg))
     finally:
         await store.close()
     typer.echo("database is up to date")
 
 
-@app.command()
-def serve() -> None:
-    """Serve haven (status page, intake, console) on HAVEN_HOST:HAVEN_PORT."""
-    from haven.server import create_app, run
+@app.command("run")
+def run_all() -> None:
+    """Start the intake (HAVEN_HOST:HAVEN_PORT) and the console (127.0.0.1:HAVEN_CONSOLE_PORT)
+    as two processes; Ctrl-C stops both. The intake never sees HAVEN_PASSPHRASE."""
+    from haven.server import run_both
 
     cfg = _ready_to_serve()
-    run(create_app(cfg), cfg)
+    typer.echo(
+        f"haven: intake on http://{cfg.host}:{cfg.port}/, "
+        f"console on http://{cfg.console_host}:{cfg.console_port}/console/",
+        err=True,
+    )
+    raise typer.Exit(run_both(cfg))
+
+
+@app.command()
+def serve() -> None:
+    """Serve the public intake (web pages, Telegram, outbox worker) on HAVEN_HOST:HAVEN_PORT.
+
+    It holds the case public key and the routing key only: it refuses to start when it can
+    see the passphrase, and cannot unlock the case key."""
+    from haven.server import INTAKE_FORBIDDEN_ENV, create_app, serve_forever
+
+    present = [name for name in INTAKE_FORBIDDEN_ENV if name in os.environ]
+    if present:
+        raise CliError(
+            f"{present[0]} is set: the internet-facing intake must never hold it. Unset it "
+            "here; give it only to `haven console` (`haven run` does this for you)"
+        )
+    crypto.refuse_private_keys()
+    cfg = _ready_to_serve()
+    serve_forever(create_app(cfg), cfg)
 
 
 def _ready_to_serve() -> Settings:
@@ -260,20 +304,41 @@ async def case_show(reference: str) -> None:
 
 @audit_app.command("verify")
 @run
-async def audit_verify() -> None:
-    """Check the audit log's hash chain; name the first broken link."""
+async def audit_verify(
+    head: Annotated[
+        str | None, typer.Option(help="A head printed by `haven audit head`, kept elsewhere.")
+    ] = None,
+) -> None:
+    """Check the audit chain from its first key (needs the passphrase); with --head, also
+    that the log still holds the event that head names, unchanged. Names the first broken
+    link."""
     cfg = settings()
+    try:
+        pinned = Head.parse(head) if head is not None else None
+    except ValueError as exc:
+        raise CliError(f"--head: {exc}") from None
+    keyring = crypto.unlock(cfg.keys_dir, passphrase(cfg))
     async with opened_store(cfg) as store:
-        verdict = await verify_audit(store)
+        verdict = await verify_audit(store, keyring, pinned)
     if verdict.ok:
         typer.echo(f"audit log intact: {verdict.checked} events")
         return
+    where = f"at event {verdict.broken_id}" if verdict.broken_id is not None else "at its end"
     typer.echo(
-        f"audit log BROKEN at event {verdict.broken_id}: {verdict.why} "
-        f"({verdict.checked} events before it are intact)",
+        f"audit log BROKEN {where}: {verdict.why} ({verdict.checked} events before it are intact)",
         err=True,
     )
     raise typer.Exit(1)
+
+
+@audit_app.command("head")
+@run
+async def audit_head_cmd() -> None:
+    """Print the log's head (last event id and link): keep it elsewhere, and check the log
+    against it later with `haven audit verify --head`."""
+    cfg = settings()
+    async with opened_store(cfg) as store:
+        typer.echo(str(await audit_head(store)))
 
 
 @app.command()
@@ -283,8 +348,9 @@ async def purge(
         int | None, typer.Option(help="Retention in days (default HAVEN_RETENTION_DAYS).")
     ] = None,
 ) -> None:
-    """Wipe what closed cases hold about people, once closed longer than the retention."""
-    from haven.services.erasure import purge_closed
+    """Wipe what closed cases hold about people, once closed longer than the retention, and
+    questionnaires abandoned for longer than HAVEN_DRAFT_HOURS."""
+    from haven.services.erasure import purge_closed, purge_drafts
 
     cfg = settings()
     retention = days if days is not None else cfg.retention_days
@@ -292,7 +358,10 @@ async def purge(
         raise CliError("--days must be at least 1")
     async with opened_store(cfg) as store:
         count = await purge_closed(store, retention)
+        drafts = await purge_drafts(store, cfg.draft_hours)
+        await store.settle()
     typer.echo(f"{count} closed cases purged (closed more than {retention} days ago)")
+    typer.echo(f"{drafts} abandoned questionnaires erased (idle more than {cfg.draft_hours} h)")
 
 
 @keys_app.command("rotate")
@@ -715,12 +784,12 @@ async def user_add(
 
 @app.command()
 def console() -> None:
-    """Serve only the operators' console (/console) on HAVEN_HOST:HAVEN_PORT."""
-    from haven.console import standalone_app
-    from haven.server import run
+    """Serve the operators' console (/console) on HAVEN_CONSOLE_HOST:HAVEN_CONSOLE_PORT: the
+    only process that unlocks the case key (from HAVEN_PASSPHRASE, or an admin's entry)."""
+    from haven.server import create_console, serve_forever
 
     cfg = _ready_to_serve()
-    run(standalone_app(cfg), cfg)
+    serve_forever(create_console(cfg), cfg, host=cfg.console_host, port=cfg.console_port)
 
 
 ERRORS: tuple[type[Exception], ...] = (
@@ -731,6 +800,8 @@ ERRORS: tuple[type[Exception], ...] = (
     BadReference,
     MissingCatalog,
     CampaignError,
+    InsecureFiles,
+    AuditNotReady,
 )
 
 

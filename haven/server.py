@@ -1,25 +1,42 @@
-"""The composition root: the one ASGI app ``haven serve`` runs.
+"""The composition root: the ASGI apps of haven's two processes, and the pair of them.
 
-It mounts the entry points side by side (status page now; web intake, console and the
-Telegram bot as they arrive), so that no entry point imports another.
+* The **intake** (``haven serve``) faces the internet: the web intake, the Telegram bot and
+  the outbox worker. It holds the case *public* key and the routing key only.
+* The **console** (``haven console``) serves the operators on loopback or a host of its own;
+  it is the only process that unlocks the case private key.
+* ``haven run`` starts both as two fresh programs, the intake without the passphrase in its
+  environment, and stops both together.
+
+No entry point imports another: they meet here.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import gc
-from collections.abc import AsyncIterator
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse
+from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.types import ASGIApp
 
 from haven import crypto
 from haven.channels.web import create_web_app
+from haven.services.erasure import purge_drafts
 from haven.settings import Settings
 from haven.store.db import Store
+
+log = logging.getLogger("haven.server")
 
 SECURITY_HEADERS = {
     "Cache-Control": "no-store",
@@ -30,12 +47,12 @@ SECURITY_HEADERS = {
 }
 
 
-def run(
+def serve_forever(
     app: ASGIApp, settings: Settings, *, host: str | None = None, port: int | None = None
 ) -> None:
-    """Serve ``app`` with uvicorn as ``haven serve`` does (the benchmarks too): no access log,
-    so no client address or user agent is written. Proxy headers stay on: ``X-Forwarded-Proto``
-    from a local reverse proxy tells haven a page came over HTTPS (the README)."""
+    """Serve ``app`` with uvicorn as ``haven serve`` and ``haven console`` do (the benchmarks
+    too): no access log, so no client address or user agent is written. Proxy headers stay on:
+    ``X-Forwarded-Proto`` from a local reverse proxy tells haven a page came over HTTPS."""
     import uvicorn
 
     uvicorn.run(
@@ -58,14 +75,17 @@ def settle_heap() -> None:
 
 
 def create_app(settings: Settings) -> Starlette:
+    """The intake process's app: health check, Telegram (when configured), the web intake.
+
+    Nothing of the console is here: the public port answers 404 for every console path.
+    """
     keys = crypto.load_intake_keys(settings.keys_dir)
     store = Store(settings.db_url)
-    fingerprint = crypto.fingerprint(keys.public_key)
 
     async def health(_request: Request) -> PlainTextResponse:
         return PlainTextResponse("ok", headers=SECURITY_HEADERS)
 
-    # The Telegram bot (issue 3): long polling, or a webhook route when a webhook URL is set.
+    # The Telegram bot: long polling, or a webhook route when a webhook URL is set.
     telegram = None
     if settings.telegram_token:
         from haven.channels.telegram import TelegramRuntime
@@ -76,10 +96,14 @@ def create_app(settings: Settings) -> Starlette:
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         if telegram is not None:
             await telegram.start()
+        purging = asyncio.create_task(purge_drafts_forever(store, settings.draft_hours))
         settle_heap()
         try:
             yield
         finally:
+            purging.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await purging
             if telegram is not None:
                 await telegram.stop()
             await store.close()
@@ -87,18 +111,108 @@ def create_app(settings: Settings) -> Starlette:
     routes: list[Route | Mount] = [Route("/healthz", health)]
     if telegram is not None:
         routes += telegram.routes()
-    # The operators' console (issue 4) under /console.
-    from haven.console import create_console_app
-
-    routes.append(Mount("/console", app=create_console_app(settings, store, keys)))
-    # The web intake (issue 6) last: it serves "/" and answers every path the others do not.
+    # The web intake last: it serves "/" and answers every path the others do not.
     routes.append(Mount("", app=create_web_app(settings, store, keys)))
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.settings = settings
     app.state.store = store
     app.state.keys = keys
-    app.state.fingerprint = fingerprint
     return app
+
+
+#: Seconds between two purges of abandoned questionnaires by the intake.
+PURGE_EVERY = 600.0
+
+
+async def purge_drafts_forever(store: Store, hours: int) -> None:
+    """Erase abandoned questionnaires now and then, for as long as the intake runs."""
+    while True:
+        try:
+            purged = await purge_drafts(store, hours)
+            if purged:
+                log.info("retention event=drafts_purged count=%d", purged)
+        except Exception as exc:  # a busy database: the next round will do
+            log.warning("retention event=drafts_purge_failed type=%s", type(exc).__name__)
+        await asyncio.sleep(PURGE_EVERY)
+
+
+def create_console(settings: Settings) -> Starlette:
+    """The console process's app: the console under ``/console`` (and ``/console`` without
+    the slash), ``/`` redirecting there."""
+    from haven.console import create_console_app
+
+    keys = crypto.load_intake_keys(settings.keys_dir)
+    store = Store(settings.db_url)
+    console = create_console_app(settings, store, keys)
+
+    async def index(_request: Request) -> Response:
+        return RedirectResponse("/console/", status_code=303)
+
+    @asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            await store.close()
+
+    routes: list[Route | Mount] = [
+        Route("/", index),
+        Route("/console", index),
+        Mount("/console", app=console),
+    ]
+    app = Starlette(routes=routes, lifespan=lifespan)
+    app.state.store = store
+    return app
+
+
+#: What the intake process must never see in its environment.
+INTAKE_FORBIDDEN_ENV = ("HAVEN_PASSPHRASE",)
+
+
+def intake_environment(environ: Mapping[str, str]) -> dict[str, str]:
+    """The environment of the intake process: the parent's, without the passphrase."""
+    return {k: v for k, v in environ.items() if k not in INTAKE_FORBIDDEN_ENV}
+
+
+def run_both(settings: Settings) -> int:
+    """Start the intake and the console as two fresh programs (``python -m haven serve`` and
+    ``python -m haven console``: exec'd, so neither inherits this process's memory) and stop
+    both together: on Ctrl-C or SIGTERM, or as soon as one of them ends. Returns the exit
+    status for the caller."""
+    command = [sys.executable, "-m", "haven"]
+    # Each child in a process group of its own: a Ctrl-C reaches this process only, which
+    # passes one SIGTERM on (a second signal would make uvicorn skip its graceful shutdown).
+    children = [
+        subprocess.Popen(  # noqa: S603
+            [*command, "serve"], env=intake_environment(os.environ), process_group=0
+        ),
+        subprocess.Popen([*command, "console"], env=dict(os.environ), process_group=0),  # noqa: S603
+    ]
+    stopping = False
+
+    def stop(_signum: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        while not stopping and all(child.poll() is None for child in children):
+            time.sleep(0.2)
+        for child in children:
+            if child.poll() is None:
+                child.terminate()
+        deadline = time.monotonic() + 20
+        for child in children:
+            try:
+                child.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    codes = [child.returncode for child in children]
+    return 0 if stopping else next((c for c in codes if c), 1)
 
 
 async def run_outbox_worker(settings: Settings) -> None:

@@ -34,6 +34,9 @@ class Settings(BaseSettings):
     database_url: str = ""
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
+    #: Where the console listens: its own process, on loopback unless a host of its own.
+    console_host: str = "127.0.0.1"
+    console_port: int = Field(8001, ge=1, le=65535)
     passphrase: str = Field("", repr=False)
     kdf_level: KdfLevel = KdfLevel.moderate
     log_level: str = "INFO"
@@ -63,8 +66,9 @@ class Settings(BaseSettings):
     session_idle_minutes: int = Field(30, ge=1)
     queue_weight_wounded: float = 1000.0
     queue_weight_group: float = 500.0
-    # Retention of closed cases, in days
+    # Retention of closed cases, in days; of abandoned questionnaires, in hours
     retention_days: int = Field(180, ge=1)
+    draft_hours: int = Field(72, ge=1)
 
     @field_validator("mirrors", mode="before")
     @classmethod

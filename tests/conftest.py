@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from haven import crypto
+from haven.services.admin import prepare_database
 from haven.settings import Settings, load_settings
-from haven.store import migrate
 from haven.store.db import Store
 from tests.pg import PgServer, running
 from tests.telegram.fakebot import FakeBotAPI
@@ -66,7 +66,7 @@ async def env(tmp_path: Path, db_kind: str, request: pytest.FixtureRequest) -> A
     settings = load_settings(environ)
     keys = crypto.init_keys(settings.keys_dir, PASSPHRASE, "interactive")
     store = Store(settings.db_url)
-    await migrate.upgrade(store.engine)
+    await prepare_database(store, settings.keys_dir)
     try:
         yield Env(settings, environ, store, keys, db_name)
     finally:
@@ -79,7 +79,7 @@ async def sqlite_env(tmp_path: Path) -> AsyncIterator[Env]:
     settings = load_settings(environ)
     keys = crypto.init_keys(settings.keys_dir, PASSPHRASE, "interactive")
     store = Store(settings.db_url)
-    await migrate.upgrade(store.engine)
+    await prepare_database(store, settings.keys_dir)
     try:
         yield Env(settings, environ, store, keys)
     finally:

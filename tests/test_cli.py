@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import sqlite3
+import stat
 import subprocess
 import sys
 import time
@@ -103,8 +104,9 @@ def test_bad_settings_fail_with_one_line(tmp_path: Path, extra: dict, expected: 
 
 def test_refuses_world_readable_keys(sqlite_env: Env) -> None:
     os.chmod(sqlite_env.settings.keys_dir / "case.key", 0o644)
+    intake = {k: v for k, v in sqlite_env.environ.items() if k != "HAVEN_PASSPHRASE"}
     for args in (("chat",), ("serve",), ("init", "--if-missing")):
-        out = haven(sqlite_env.environ, *args)
+        out = haven(intake if args == ("serve",) else sqlite_env.environ, *args)
         assert out.returncode == 2, args
         assert "readable by others" in out.stderr and out.stderr.count("\n") == 1
 
@@ -114,9 +116,13 @@ def test_init_makes_a_passphrase_when_none_is_given(tmp_path: Path) -> None:
     del environ["HAVEN_PASSPHRASE"]
     out = haven(environ, "init")
     assert out.returncode == 0
-    secret = re.search(r"\n\s+(\S{5}(?:-\S{5}){4})\n", out.stdout)
-    assert secret, out.stdout
-    environ["HAVEN_PASSPHRASE"] = secret.group(1)
+    # Never on standard output (a service manager's journal keeps it): in a 0600 file.
+    written = tmp_path / "var" / "passphrase.txt"
+    secret = written.read_text().strip()
+    assert re.fullmatch(r"\S{5}(?:-\S{5}){4}", secret)
+    assert secret not in out.stdout + out.stderr and str(written) in out.stdout
+    assert stat.S_IMODE(written.stat().st_mode) == 0o600
+    environ["HAVEN_PASSPHRASE"] = secret
     assert haven(environ, "db", "upgrade").returncode == 0
     assert haven(environ, "keys", "rotate").returncode == 0
     assert haven(environ, "init", "--if-missing").returncode == 0
@@ -133,6 +139,7 @@ def test_commands_refuse_an_unmigrated_database(tmp_path: Path) -> None:
 def test_serve_answers_on_loopback_and_stops(sqlite_env: Env) -> None:
     port = free_port()
     environ = sqlite_env.environ | {"HAVEN_PORT": str(port)}
+    del environ["HAVEN_PASSPHRASE"]
     proc = subprocess.Popen(
         [sys.executable, "-m", "haven", "serve"],
         env=environ,

@@ -185,7 +185,7 @@ async def test_concurrent_applicants(env: Env) -> None:
             await s.scalar(select(func.count()).select_from(Case).where(Case.state == "submitted"))
             == 12
         )
-    assert (await verify_audit(env.store)).ok
+    assert (await verify_audit(env.store, env.keyring())).ok
 
 
 async def test_erased_and_back_within_one_batch(env: Env) -> None:
@@ -211,13 +211,13 @@ async def test_audit_chain_detects_an_edited_row(env: Env) -> None:
     intake = Intake(env.store, env.keys)
     for n in range(3):
         await submit(intake, f"c{n}")
-    assert (await verify_audit(env.store)).checked == 3
+    assert (await verify_audit(env.store, env.keyring())).checked == 3
     async with env.store.transaction() as s:
         second = (await s.scalars(select(AuditEvent.id).order_by(AuditEvent.id))).all()[1]
         await s.execute(
             update(AuditEvent).where(AuditEvent.id == second).values(actor="someone-else")
         )
-    verdict = await verify_audit(env.store)
+    verdict = await verify_audit(env.store, env.keyring())
     assert not verdict.ok and verdict.broken_id == second
 
 

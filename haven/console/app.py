@@ -142,7 +142,8 @@ class ConsoleState:
     holder: KeyHolder
     sender: Sender | None
     env: Environment
-    env_unlock_tried: bool = False
+    #: The case key id an unlock from HAVEN_PASSPHRASE was last tried for.
+    env_unlock_tried: bytes | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -242,11 +243,14 @@ def _same(a: str, b: str) -> bool:
 
 
 async def ensure_env_unlock(st: ConsoleState) -> None:
-    """Unlock from ``HAVEN_PASSPHRASE`` at the first request of the process (audited)."""
-    if st.env_unlock_tried or st.holder.unlocked or not st.settings.passphrase:
-        st.env_unlock_tried = True
+    """Unlock from ``HAVEN_PASSPHRASE`` at the first request of the process, and again after
+    a key rotation (audited)."""
+    if not st.settings.passphrase or st.holder.unlocked:
         return
-    st.env_unlock_tried = True
+    key_id = st.keys.key_id
+    if st.env_unlock_tried == key_id:
+        return
+    st.env_unlock_tried = key_id
     if await st.holder.unlock(st.settings.passphrase, "env"):
         async with st.store.transaction() as session:
             await audit_log.append(session, "env", "console.unlock", None, {"by": "env"})
@@ -718,7 +722,7 @@ def _routes(app: FastAPI, st: ConsoleState) -> None:
             "handoffs.html",
             p,
             ready=await st.handoffs.ready(p.viewer),
-            cards=await st.handoffs.list(p.viewer),
+            cards=await st.handoffs.list(p.viewer, st.holder.keyring),
         )
 
     @app.get("/handoffs/new/{reference}")

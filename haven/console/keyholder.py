@@ -32,16 +32,23 @@ class KeyHolder:
 
     @property
     def keyring(self) -> crypto.CaseKeyring | None:
-        return self._keyring
+        """The unlocked keyring; None while locked, and again once ``haven keys rotate`` has
+        made a key this keyring does not hold (an admin unlocks with the new one)."""
+        keyring = self._keyring
+        if keyring is not None and keyring.intake.key_id not in keyring.key_ids:
+            log.info("console event=relocked why=key_rotated")
+            self._keyring = keyring = None
+            self.info = None
+        return keyring
 
     @property
     def unlocked(self) -> bool:
-        return self._keyring is not None
+        return self.keyring is not None
 
     async def unlock(self, passphrase: str, by: str) -> bool:
         """Unlock with ``passphrase``; False if it is wrong. Already unlocked: True."""
         async with self._lock:
-            if self._keyring is not None:
+            if self.keyring is not None:
                 return True
             try:
                 keyring = await anyio.to_thread.run_sync(crypto.unlock, self.keys_dir, passphrase)

@@ -15,13 +15,14 @@ to a case key, ``R`` routing secretbox), the 8-byte key id, then the payload. Th
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import os
 import secrets
 import stat
+import time
 from base64 import b64decode, b64encode
 from collections.abc import Sequence
-from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
@@ -42,6 +43,8 @@ CASE_PUB = "case.pub"
 CASE_KEY = "case.key"
 ROUTING_KEY = "routing.key"
 RETIRED = "retired"
+#: The audit chain's first key, for the database to take once (see :func:`take_audit_seed`).
+AUDIT_SEED = "audit.seed"
 
 KDF_LEVELS: dict[str, tuple[int, int]] = {
     "interactive": (
@@ -76,6 +79,25 @@ class BadEnvelope(CryptoError):
     """Not an envelope, a tampered one, or one for a key this keyring does not hold."""
 
 
+class PrivateKeysRefused(CryptoError):
+    """This process (the internet-facing intake) may not unlock the case key."""
+
+
+_private_refused = False
+
+
+def refuse_private_keys() -> None:
+    """From now on this process cannot unlock, rotate or unwrap the case private key: the
+    intake calls it at start, so that no code path of it can load ``case.key``."""
+    global _private_refused
+    _private_refused = True
+
+
+def _check_private_allowed() -> None:
+    if _private_refused:
+        raise PrivateKeysRefused("this process is the public intake: it never unlocks the case key")
+
+
 def key_id_of(public_key: bytes) -> bytes:
     return nacl.hash.blake2b(public_key, digest_size=8, encoder=nacl.encoding.RawEncoder)
 
@@ -104,16 +126,26 @@ def _read(path: Path) -> dict[str, object]:
     return data
 
 
+def _stamp(path: Path) -> tuple[int, int, int] | None:
+    """What changes when a file is replaced (:func:`_write_private` renames a new one in)."""
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return None
+    return (st.st_ino, st.st_mtime_ns, st.st_size)
+
+
 def check_permissions(keys_dir: Path) -> None:
-    """Refuse a keys dir that others than its owner can read or enter."""
+    """Refuse a keys dir, or the data dir that holds it, that others than its owner can read
+    or enter."""
     if not keys_dir.exists():
         return
-    for path in [keys_dir, *keys_dir.rglob("*")]:
+    for path in [keys_dir.parent, keys_dir, *keys_dir.rglob("*")]:
         mode = stat.S_IMODE(path.stat().st_mode)
         if mode & 0o077:
             raise InsecureKeys(
                 f"{path} is readable by others (mode {mode:04o}); "
-                f"run `chmod -R go-rwx {keys_dir}` and check who else had access"
+                f"run `chmod -R go-rwx {keys_dir.parent}` and check who else had access"
             )
 
 
@@ -139,16 +171,41 @@ def envelope_key_id(blob: bytes) -> bytes:
     return _parse(blob, KIND_SEALED)[0]
 
 
-@dataclass(frozen=True)
 class IntakeKeys:
-    """What the internet-facing intake holds: the case *public* key and the routing key."""
+    """What the internet-facing intake holds: the case *public* key and the routing key.
 
-    public_key: bytes
-    routing_key: bytes
+    Loaded from a keys dir, it follows ``case.pub``: a rotated public key is picked up within
+    :attr:`REFRESH_SECONDS`, without a restart, so no process goes on sealing to a key that
+    ``haven keys rotate`` is about to retire.
+    """
 
-    @cached_property
+    REFRESH_SECONDS = 1.0
+
+    def __init__(self, public_key: bytes, routing_key: bytes, keys_dir: Path | None = None) -> None:
+        self.routing_key = routing_key
+        self._current = (public_key, key_id_of(public_key))
+        self._pub_path = keys_dir / CASE_PUB if keys_dir is not None else None
+        self._stamp = _stamp(self._pub_path) if self._pub_path is not None else None
+        self._checked = time.monotonic()
+
+    def _pair(self) -> tuple[bytes, bytes]:
+        path = self._pub_path
+        if path is not None and time.monotonic() - self._checked >= self.REFRESH_SECONDS:
+            self._checked = time.monotonic()
+            stamp = _stamp(path)
+            if stamp is not None and stamp != self._stamp:
+                public = b64decode(str(_read(path)["public_key"]))
+                self._current = (public, key_id_of(public))
+                self._stamp = stamp
+        return self._current
+
+    @property
+    def public_key(self) -> bytes:
+        return self._pair()[0]
+
+    @property
     def key_id(self) -> bytes:
-        return key_id_of(self.public_key)
+        return self._pair()[1]
 
     @cached_property
     def routing_id(self) -> bytes:
@@ -156,8 +213,8 @@ class IntakeKeys:
 
     def seal(self, data: bytes) -> bytes:
         """Seal to the case key: only the console (with the passphrase) can open it."""
-        box = SealedBox(PublicKey(self.public_key))
-        return _envelope(KIND_SEALED, self.key_id, box.encrypt(data))
+        public, key_id = self._pair()
+        return _envelope(KIND_SEALED, key_id, SealedBox(PublicKey(public)).encrypt(data))
 
     def seal_json(self, value: object) -> bytes:
         return self.seal(json.dumps(value, ensure_ascii=False).encode("utf-8"))
@@ -194,10 +251,17 @@ class IntakeKeys:
 
 
 class CaseKeyring:
-    """Unlocked case private keys (the current one and retired ones), by key id."""
+    """Unlocked case private keys (the current one and retired ones), by key id, and the
+    audit chain's first key (see :func:`audit_link`)."""
 
-    def __init__(self, intake: IntakeKeys, private_keys: Sequence[bytes]) -> None:
+    def __init__(
+        self,
+        intake: IntakeKeys,
+        private_keys: Sequence[bytes],
+        audit_key: bytes | None = None,
+    ) -> None:
         self.intake = intake
+        self.audit_key = audit_key
         self._boxes = {
             key_id_of(bytes(PrivateKey(k).public_key)): SealedBox(PrivateKey(k))
             for k in private_keys
@@ -221,27 +285,41 @@ class CaseKeyring:
         return json.loads(self.open(blob).decode("utf-8"))
 
     def reseal(self, blob: bytes) -> bytes:
-        """Open with whichever key made it, seal to the current public key."""
-        if envelope_key_id(blob) == self.intake.key_id:
+        """Open with whichever key made it, seal to the current public key. Envelopes of
+        other kinds (routing, an applicant's own) pass unchanged."""
+        if not is_sealed(blob) or envelope_key_id(blob) == self.intake.key_id:
             return blob
         return self.intake.seal(self.open(blob))
+
+
+def is_sealed(blob: bytes) -> bool:
+    """Whether ``blob`` is an envelope sealed to a case key (rather than routing or other)."""
+    return len(blob) >= HEADER_LEN and blob[:2] == MAGIC and blob[3:4] == KIND_SEALED
 
 
 # --- key files ---------------------------------------------------------------------------
 
 
-def _wrap(private_key: bytes, passphrase: str, level: str) -> dict[str, object]:
-    opslimit, memlimit = KDF_LEVELS[level]
-    salt = nacl.utils.random(nacl.pwhash.argon2id.SALTBYTES)
-    kek = nacl.pwhash.argon2id.kdf(
+def _kek(passphrase: str, salt: bytes, opslimit: int, memlimit: int) -> bytes:
+    return nacl.pwhash.argon2id.kdf(
         nacl.secret.SecretBox.KEY_SIZE,
         passphrase.encode("utf-8"),
         salt,
         opslimit=opslimit,
         memlimit=memlimit,
     )
+
+
+def _wrap(
+    private_key: bytes, passphrase: str, level: str, audit_key: bytes | None
+) -> dict[str, object]:
+    """A ``case.key`` file's content: the private key (and the audit chain's first key) under
+    a key derived from the passphrase."""
+    opslimit, memlimit = KDF_LEVELS[level]
+    salt = nacl.utils.random(nacl.pwhash.argon2id.SALTBYTES)
+    box = nacl.secret.SecretBox(_kek(passphrase, salt, opslimit, memlimit))
     public = bytes(PrivateKey(private_key).public_key)
-    return {
+    data: dict[str, object] = {
         "version": VERSION,
         "key_id": key_id_of(public).hex(),
         "public_key": _b64(public),
@@ -249,55 +327,68 @@ def _wrap(private_key: bytes, passphrase: str, level: str) -> dict[str, object]:
         "opslimit": opslimit,
         "memlimit": memlimit,
         "salt": _b64(salt),
-        "box": _b64(nacl.secret.SecretBox(kek).encrypt(private_key)),
+        "box": _b64(box.encrypt(private_key)),
     }
+    if audit_key is not None:
+        data["audit"] = _b64(box.encrypt(audit_key))
+    return data
 
 
-def _unwrap(data: dict[str, object], passphrase: str) -> bytes:
-    kek = nacl.pwhash.argon2id.kdf(
-        nacl.secret.SecretBox.KEY_SIZE,
-        passphrase.encode("utf-8"),
+def _unwrap(data: dict[str, object], passphrase: str) -> tuple[bytes, bytes | None]:
+    """The private key of a ``case.key`` file's content, and its audit key if it has one."""
+    _check_private_allowed()
+    kek = _kek(
+        passphrase,
         b64decode(str(data["salt"])),
-        opslimit=int(str(data["opslimit"])),
-        memlimit=int(str(data["memlimit"])),
+        int(str(data["opslimit"])),
+        int(str(data["memlimit"])),
     )
+    box = nacl.secret.SecretBox(kek)
     try:
-        return nacl.secret.SecretBox(kek).decrypt(b64decode(str(data["box"])))
+        private = box.decrypt(b64decode(str(data["box"])))
+        audit = box.decrypt(b64decode(str(data["audit"]))) if "audit" in data else None
     except nacl.exceptions.CryptoError:
         raise WrongPassphrase("the passphrase does not unlock the case key") from None
+    return private, audit
+
+
+def _public_file(public: bytes) -> dict[str, object]:
+    return {"version": VERSION, "key_id": key_id_of(public).hex(), "public_key": _b64(public)}
+
+
+def _level_of(data: dict[str, object]) -> str:
+    pair = (int(str(data["opslimit"])), int(str(data["memlimit"])))
+    return next((name for name, value in KDF_LEVELS.items() if value == pair), "moderate")
 
 
 def init_keys(keys_dir: Path, passphrase: str, level: str = "moderate") -> IntakeKeys:
-    """Create the case keypair and the routing key. Refuses to overwrite existing keys."""
+    """Create the case keypair, the routing key and the audit chain's first key. Refuses to
+    overwrite existing keys."""
     if keys_exist(keys_dir):
         raise CryptoError(f"keys already exist in {keys_dir}; use `haven keys rotate`")
     if len(passphrase) < 12:
         raise CryptoError("the passphrase must have at least 12 characters")
-    if not keys_dir.parent.exists():
-        keys_dir.parent.mkdir(parents=True, mode=0o700)
-    keys_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    os.chmod(keys_dir, 0o700)
+    ensure_private_dir(keys_dir.parent)
+    ensure_private_dir(keys_dir)
     private = PrivateKey.generate()
     routing = nacl.utils.random(nacl.secret.SecretBox.KEY_SIZE)
+    audit_key = nacl.utils.random(AUDIT_KEY_BYTES)
     _write_private(
         keys_dir / ROUTING_KEY,
-        {
-            "version": VERSION,
-            "key_id": key_id_of(routing).hex(),
-            "key": _b64(routing),
-        },
+        {"version": VERSION, "key_id": key_id_of(routing).hex(), "key": _b64(routing)},
     )
     public = bytes(private.public_key)
-    _write_private(
-        keys_dir / CASE_PUB,
-        {
-            "version": VERSION,
-            "key_id": key_id_of(public).hex(),
-            "public_key": _b64(public),
-        },
-    )
-    _write_private(keys_dir / CASE_KEY, _wrap(bytes(private), passphrase, level))
-    return IntakeKeys(public, routing)
+    _write_private(keys_dir / CASE_PUB, _public_file(public))
+    _write_private(keys_dir / CASE_KEY, _wrap(bytes(private), passphrase, level, audit_key))
+    _write_private(keys_dir / AUDIT_SEED, {"version": VERSION, "key": _b64(audit_key)})
+    return IntakeKeys(public, routing, keys_dir)
+
+
+def ensure_private_dir(path: Path) -> None:
+    """Create ``path`` (and its parents) mode 0700, whatever the umask; an existing one is
+    narrowed to 0700."""
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    os.chmod(path, 0o700)
 
 
 def load_intake_keys(keys_dir: Path) -> IntakeKeys:
@@ -305,48 +396,68 @@ def load_intake_keys(keys_dir: Path) -> IntakeKeys:
     check_permissions(keys_dir)
     pub = _read(keys_dir / CASE_PUB)
     routing = _read(keys_dir / ROUTING_KEY)
-    return IntakeKeys(b64decode(str(pub["public_key"])), b64decode(str(routing["key"])))
+    return IntakeKeys(b64decode(str(pub["public_key"])), b64decode(str(routing["key"])), keys_dir)
 
 
 def unlock(keys_dir: Path, passphrase: str) -> CaseKeyring:
-    """Unlock the case private key (and any retired ones) with the passphrase."""
-    intake = load_intake_keys(keys_dir)
-    current = _unwrap(_read(keys_dir / CASE_KEY), passphrase)
-    if bytes(PrivateKey(current).public_key) != intake.public_key:
-        raise CryptoError("case.key and case.pub do not belong together")
+    """Unlock the case private key (and any retired ones) with the passphrase.
+
+    A ``case.pub`` that lags behind ``case.key`` (a rotation stopped between the two files)
+    is brought in line first.
+    """
+    _check_private_allowed()
+    check_permissions(keys_dir)
+    data = _read(keys_dir / CASE_KEY)
+    current, audit_key = _unwrap(data, passphrase)
+    public = bytes(PrivateKey(current).public_key)
+    if str(data.get("public_key")) != _b64(public):
+        raise CryptoError("case.key is damaged: its public key does not match")
+    if b64decode(str(_read(keys_dir / CASE_PUB)["public_key"])) != public:
+        _write_private(keys_dir / CASE_PUB, _public_file(public))
     keys = [current]
     retired = keys_dir / RETIRED
     if retired.exists():
-        keys += [_unwrap(_read(p), passphrase) for p in sorted(retired.glob("*.key"))]
-    return CaseKeyring(intake, keys)
+        for path in sorted(retired.glob("*.key")):
+            old, old_audit = _unwrap(_read(path), passphrase)
+            keys.append(old)
+            audit_key = audit_key or old_audit
+    return CaseKeyring(load_intake_keys(keys_dir), keys, audit_key)
 
 
 def rotate(keys_dir: Path, passphrase: str, level: str = "moderate") -> CaseKeyring:
     """Make a new case keypair; the old private key is kept under ``retired/``.
 
-    Returns a keyring holding both, whose :meth:`CaseKeyring.reseal` re-seals old envelopes
-    to the new key. Once every envelope is re-sealed, :func:`forget_retired` removes the
-    old keys. Nothing is lost if the process dies half-way: old envelopes stay readable.
+    Each file is replaced atomically, in an order that can be resumed: the old key is
+    copied to ``retired/`` first, then ``case.key`` is replaced, then ``case.pub``. Run again
+    after an interruption, it finishes what is missing and makes no second new key. Returns a
+    keyring holding all of them, whose :meth:`CaseKeyring.reseal` re-seals old envelopes to
+    the new key; :func:`forget_retired` removes the old keys once nothing needs them.
     """
     old = unlock(keys_dir, passphrase)
     old_data = _read(keys_dir / CASE_KEY)
     retired = keys_dir / RETIRED
-    retired.mkdir(exist_ok=True, mode=0o700)
-    os.chmod(retired, 0o700)
-    _write_private(retired / f"case-{old_data['key_id']}.key", old_data)
+    ensure_private_dir(retired)
+    retired_copy = retired / f"case-{old_data['key_id']}.key"
+    if has_retired(keys_dir) and not retired_copy.exists():
+        return old  # the key was already replaced by the rotation being resumed
+    if not retired_copy.exists():
+        _write_private(retired_copy, old_data)
     private = PrivateKey.generate()
-    public = bytes(private.public_key)
-    _write_private(keys_dir / CASE_KEY, _wrap(bytes(private), passphrase, level))
-    _write_private(
-        keys_dir / CASE_PUB,
-        {
-            "version": VERSION,
-            "key_id": key_id_of(public).hex(),
-            "public_key": _b64(public),
-        },
-    )
+    _write_private(keys_dir / CASE_KEY, _wrap(bytes(private), passphrase, level, old.audit_key))
+    _write_private(keys_dir / CASE_PUB, _public_file(bytes(private.public_key)))
     del old
     return unlock(keys_dir, passphrase)
+
+
+def add_audit_key(keys_dir: Path, passphrase: str) -> bytes:
+    """Give a ``case.key`` made before the audit chain was keyed its audit key (returned)."""
+    data = _read(keys_dir / CASE_KEY)
+    private, audit_key = _unwrap(data, passphrase)
+    if audit_key is not None:
+        return audit_key
+    audit_key = nacl.utils.random(AUDIT_KEY_BYTES)
+    _write_private(keys_dir / CASE_KEY, _wrap(private, passphrase, _level_of(data), audit_key))
+    return audit_key
 
 
 def has_retired(keys_dir: Path) -> bool:
@@ -363,6 +474,36 @@ def forget_retired(keys_dir: Path) -> int:
             path.unlink()
             count += 1
     return count
+
+
+# --- the audit chain's keys ----------------------------------------------------------------
+
+AUDIT_KEY_BYTES = 32
+
+
+def take_audit_seed(keys_dir: Path) -> bytes | None:
+    """The audit chain's first key as ``haven init`` left it for the database, or None."""
+    path = keys_dir / AUDIT_SEED
+    if not path.exists():
+        return None
+    return b64decode(str(_read(path)["key"]))
+
+
+def drop_audit_seed(keys_dir: Path) -> None:
+    """Remove the seed once the database holds the chain's state."""
+    (keys_dir / AUDIT_SEED).unlink(missing_ok=True)
+
+
+def audit_link(key: bytes, prev: str, body: bytes) -> str:
+    """One link of the audit chain: a MAC of the previous link and the event, under the
+    event's own key."""
+    return hmac.new(key, prev.encode("ascii") + b"\n" + body, hashlib.sha256).hexdigest()
+
+
+def audit_next_key(key: bytes) -> bytes:
+    """The key of the next event. One-way: whoever holds a later key (the database holds the
+    current one) cannot compute an earlier one, so cannot rewrite the events before it."""
+    return hashlib.blake2b(b"haven audit next", key=key, digest_size=AUDIT_KEY_BYTES).digest()
 
 
 def random_passphrase(wordlist: Sequence[str], words: int) -> str:

@@ -2,19 +2,50 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from haven import crypto
-from haven.store import audit
-from haven.store.db import Store
-from haven.store.models import Attachment, Case, Message
+from haven.store import audit, migrate
+from haven.store.db import Store, mark_wipe
+from haven.store.sealed import SEALED_TO_CASE_KEY
 
 
-async def verify_audit(store: Store) -> audit.Verdict:
+async def prepare_database(store: Store, keys_dir: Path, passphrase: str = "") -> None:
+    """Migrate the database and start its audit chain: with the first key ``haven init`` left
+    for it, or, for keys made before the chain was keyed, a new one put into ``case.key``
+    (which needs the passphrase). The seed file is removed once the database has the chain."""
+    keys = crypto.load_intake_keys(keys_dir) if crypto.keys_exist(keys_dir) else None
+    await migrate.upgrade(store.engine, keys=keys)
+    if not await migrate.has_audit_chain(store.engine):
+        first = crypto.take_audit_seed(keys_dir)
+        if first is None:
+            if not passphrase:
+                raise audit.AuditNotReady(
+                    "the audit log needs its key once: run `haven db upgrade` at a terminal "
+                    "or with HAVEN_PASSPHRASE set"
+                )
+            first = crypto.add_audit_key(keys_dir, passphrase)
+        await migrate.start_audit_chain(store.engine, first)
+    crypto.drop_audit_seed(keys_dir)
+
+
+async def verify_audit(
+    store: Store, keyring: crypto.CaseKeyring, pinned: audit.Head | None = None
+) -> audit.Verdict:
+    """Check the audit chain from its first key (inside ``case.key``: needs the unlocked
+    keyring), and against a head kept elsewhere if one is given."""
+    if keyring.audit_key is None:
+        return audit.Verdict(False, 0, None, "case.key holds no audit key: run `haven db upgrade`")
     async with store.sessions() as session:
-        return await audit.verify(session)
+        return await audit.verify(session, keyring.audit_key, pinned)
+
+
+async def audit_head(store: Store) -> audit.Head:
+    async with store.sessions() as session:
+        return await audit.head(session)
 
 
 async def rotate_keys(
@@ -24,38 +55,25 @@ async def rotate_keys(
     level: str,
     actor: str = "cli",
     batch: int = 1000,
+    pickup_seconds: float = 2 * crypto.IntakeKeys.REFRESH_SECONDS + 1,
 ) -> int:
     """New case keypair; every sealed column re-sealed to it; the old key then deleted.
 
-    Safe to interrupt: the old key stays under ``keys/retired`` until every envelope is
-    re-sealed, and running the command again finishes the job.
+    Running processes pick up the new public key within a second (``IntakeKeys``): the old
+    key is kept until they have, and until a last pass finds nothing sealed to it any more.
+    Safe to interrupt: the old key stays under ``keys/retired`` and running the command again
+    finishes the job. Returns how many envelopes were re-sealed.
     """
-    if crypto.has_retired(keys_dir):  # an earlier rotation was interrupted: finish it
-        keyring = crypto.unlock(keys_dir, passphrase)
-    else:
-        keyring = crypto.rotate(keys_dir, passphrase, level)
+    keyring = crypto.rotate(keys_dir, passphrase, level)
+    await asyncio.sleep(pickup_seconds)  # every process now seals to the new key
     resealed = 0
-    targets = ((Case, ("answers", "code_phrase")), (Message, ("body",)), (Attachment, ("body",)))
-    for model, columns in targets:
-        last: object = None
-        while True:
-            async with store.transaction() as session:
-                query = select(model).order_by(model.id).limit(batch)
-                if last is not None:
-                    query = query.where(model.id > last)
-                rows = (await session.scalars(query)).all()
-                for row in rows:
-                    for column in columns:
-                        blob = getattr(row, column)
-                        if (
-                            blob is not None
-                            and crypto.envelope_key_id(blob) != keyring.intake.key_id
-                        ):
-                            setattr(row, column, keyring.reseal(blob))
-                            resealed += 1
-            if not rows:
-                break
-            last = rows[-1].id
+    for _ in range(10):
+        count = await _reseal_all(store, keyring, batch)
+        resealed += count
+        if count == 0:
+            break
+    else:
+        raise crypto.CryptoError("envelopes sealed to the old key keep arriving: run it again")
     async with store.transaction() as session:
         await audit.append(
             session,
@@ -65,4 +83,33 @@ async def rotate_keys(
             {"key_id": keyring.intake.key_id.hex(), "resealed": resealed},
         )
     crypto.forget_retired(keys_dir)
+    return resealed
+
+
+async def _reseal_all(store: Store, keyring: crypto.CaseKeyring, batch: int) -> int:
+    """One pass over every column of :data:`SEALED_TO_CASE_KEY`, a batch a transaction."""
+    current = keyring.intake.key_id
+    resealed = 0
+    for column in SEALED_TO_CASE_KEY:
+        model = column.class_
+        pk = model.__mapper__.primary_key[0]
+        last: object = None
+        while True:
+            async with store.transaction() as session:
+                query = select(pk, column).where(column.is_not(None)).order_by(pk).limit(batch)
+                if last is not None:
+                    query = query.where(pk > last)
+                rows = (await session.execute(query)).all()
+                for key, blob in rows:
+                    if crypto.is_sealed(blob) and crypto.envelope_key_id(blob) != current:
+                        await session.execute(
+                            update(model)
+                            .where(pk == key)
+                            .values({column.key: keyring.reseal(blob)})
+                        )
+                        resealed += 1
+                mark_wipe(session)  # the old envelopes go from SQLite's log too
+            if len(rows) < batch:
+                break
+            last = rows[-1][0]
     return resealed

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from haven.domain.cases import CaseState, CloseReason, check_transition
 from haven.store import audit
-from haven.store.db import Store
+from haven.store.db import Store, mark_wipe
 from haven.store.models import (
     Attachment,
     Case,
@@ -39,6 +39,7 @@ def wipe(session: Session, case: Case, *, contacts: bool = True) -> int:
     ``contacts=False`` when the caller deletes the conversation's contact itself. Synchronous
     (the intake's units of work are); async callers go through ``session.run_sync``.
     """
+    mark_wipe(session)
     removed = 0
     for model in CASE_CONTENT:
         result = session.execute(delete(model).where(model.case_id == case.id))
@@ -101,3 +102,34 @@ async def purge_closed(store: Store, retention_days: int, batch: int = 500) -> i
         if len(cases) < batch:
             return purged
         last = cases[-1].id
+
+
+async def purge_drafts(store: Store, hours: int, batch: int = 500) -> int:
+    """Erase every questionnaire left unfinished for more than ``hours``, through the same
+    erasure as /forget: the draft case closed as erased, its conversation deleted. Returns how
+    many went. Conversations of submitted cases are not drafts and stay."""
+    cutoff = utcnow() - timedelta(hours=hours)
+    purged = 0
+    while True:
+        async with store.transaction() as session:
+            stale = (
+                await session.execute(
+                    select(Contact.id, Contact.case_id)
+                    .outerjoin(Case, Case.id == Contact.case_id)
+                    .where(
+                        Contact.updated_at < cutoff,
+                        (Contact.case_id.is_(None)) | (Case.state == CaseState.draft.value),
+                    )
+                    .order_by(Contact.id)
+                    .limit(batch)
+                )
+            ).all()
+            for contact_id, case_id in stale:
+                case = await session.get(Case, case_id) if case_id is not None else None
+                if case is not None:
+                    await session.run_sync(erase, case, "retention", case.channel)
+                await session.execute(delete(Contact).where(Contact.id == contact_id))
+                mark_wipe(session)
+                purged += 1
+        if len(stale) < batch:
+            return purged

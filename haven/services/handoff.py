@@ -2,9 +2,11 @@
 
 A card carries only what the unit needs (sector, meeting point, time window, recognition
 signal, group size, wounded, the code phrase with its Cyrillic transliteration): no name, no
-unit, no contact details. Issuing one moves the case to ``scheduled`` and sends the applicant
-the place, the time and the crossing steps in their language. Coordinators see the cards of
-their sectors only; the scope is part of every query.
+unit, no contact details. All of it is sealed to the case key, sector and time window
+included: a copy of the database must not say where and when a crossing happens. Coordinators
+see the cards of their sectors only; the scope is part of every query, through a keyed hash
+of the sector (:meth:`Handoffs.sector_key`). Issuing one moves the case to ``scheduled`` and
+sends the applicant the place, the time and the crossing steps in their language.
 """
 
 from __future__ import annotations
@@ -66,11 +68,14 @@ class ReadyRow:
 
 @dataclass(frozen=True)
 class HandoffRow:
+    """A hand-off as a list shows it; sector, window, group size and wounded are empty while
+    the case key is locked."""
+
     id: int
     reference: str
     sector: str
-    window_start: datetime
-    window_end: datetime
+    window_start: datetime | None
+    window_end: datetime | None
     group_size: int | None
     wounded: bool | None
     status: str
@@ -97,15 +102,6 @@ class Issued:
     text: str
 
 
-def sector_scope(viewer: Viewer) -> ColumnElement[bool]:
-    """The hand-offs a viewer may see, as a WHERE clause: coordinators their sectors."""
-    if viewer.role is not Role.coordinator:
-        return false()
-    if viewer.sectors is None:
-        return true()
-    return Handoff.sector.in_(sorted(viewer.sectors))
-
-
 def applicant_text(lang: str, place: str, start: datetime, end: datetime, signal: str) -> str:
     """The message an applicant gets at hand-off, in their language."""
     _ = gettext_for(lang or "en")
@@ -123,15 +119,22 @@ def applicant_text(lang: str, place: str, start: datetime, end: datetime, signal
     )
 
 
-def _row(h: Handoff, reference: str) -> HandoffRow:
+def _when(value: object) -> datetime | None:
+    return datetime.fromisoformat(value) if isinstance(value, str) and value else None
+
+
+def _row(h: Handoff, reference: str, details: dict[str, Any] | None) -> HandoffRow:
+    d = details or {}
+    group = d.get("group_size")
+    wounded = d.get("wounded")
     return HandoffRow(
         id=h.id,
         reference=reference,
-        sector=h.sector,
-        window_start=h.window_start,
-        window_end=h.window_end,
-        group_size=h.group_size,
-        wounded=h.wounded,
+        sector=str(d.get("sector", "")),
+        window_start=_when(d.get("window_start")),
+        window_end=_when(d.get("window_end")),
+        group_size=int(group) if isinstance(group, int) else None,
+        wounded=bool(wounded) if isinstance(wounded, bool) else None,
         status=h.status,
         outcome_reason=h.outcome_reason,
         issued_at=h.issued_at,
@@ -139,10 +142,47 @@ def _row(h: Handoff, reference: str) -> HandoffRow:
     )
 
 
+def placement(
+    sector: str, start: datetime, end: datetime, group_size: int | None, wounded: bool | None
+) -> dict[str, object]:
+    """Where, when and whom: a hand-off's ``placement``, sealed to the case key."""
+    return {
+        "sector": sector,
+        "window_start": start.isoformat(),
+        "window_end": end.isoformat(),
+        "group_size": group_size,
+        "wounded": wounded,
+    }
+
+
+def _open(keyring: CaseKeyring | None, handoff: Handoff) -> dict[str, Any] | None:
+    """A hand-off's sealed placement and details, as one dict (None while locked)."""
+    if keyring is None:
+        return None
+    opened: dict[str, Any] = {}
+    for blob in (handoff.placement, handoff.details):
+        value: Any = keyring.open_json(blob)
+        if isinstance(value, dict):
+            opened.update(value)
+    return opened
+
+
 class Handoffs:
     def __init__(self, store: Store, keys: IntakeKeys) -> None:
         self.store = store
         self.keys = keys
+
+    def sector_key(self, sector: str) -> str:
+        """The keyed hash a hand-off is found by for its sector's coordinators."""
+        return self.keys.lookup("handoff-sector", sector)
+
+    def sector_scope(self, viewer: Viewer) -> ColumnElement[bool]:
+        """The hand-offs a viewer may see, as a WHERE clause: coordinators their sectors."""
+        if viewer.role is not Role.coordinator:
+            return false()
+        if viewer.sectors is None:
+            return true()
+        return Handoff.sector_key.in_(sorted(self.sector_key(s) for s in viewer.sectors))
 
     @staticmethod
     def _coordinator(viewer: Viewer) -> None:
@@ -173,20 +213,32 @@ class Handoffs:
             ]
 
     async def list(
-        self, viewer: Viewer, status: str | None = None, limit: int = 200
+        self,
+        viewer: Viewer,
+        keyring: CaseKeyring | None = None,
+        status: str | None = None,
+        limit: int = 200,
     ) -> list[HandoffRow]:
+        """The viewer's hand-offs, newest issued first; their details opened when the case
+        key is unlocked (sector and window are sealed)."""
         self._coordinator(viewer)
         async with self.store.transaction() as session:
             query = (
                 select(Handoff, Case.reference)
                 .join(Case, Case.id == Handoff.case_id)
-                .where(sector_scope(viewer))
-                .order_by(Handoff.window_start.desc(), Handoff.id.desc())
+                .where(self.sector_scope(viewer))
+                .order_by(Handoff.issued_at.desc(), Handoff.id.desc())
                 .limit(limit)
             )
             if status:
                 query = query.where(Handoff.status == status)
-            return [_row(h, ref) for h, ref in (await session.execute(query)).all()]
+            found = (await session.execute(query)).all()
+            rows = [_row(h, ref, _open(keyring, h)) for h, ref in found]
+            if keyring is not None and rows:
+                await audit.append(
+                    session, viewer.actor, "handoff.listed", None, {"count": len(rows)}
+                )
+            return rows
 
     async def issue(
         self,
@@ -229,11 +281,10 @@ class Handoffs:
             check_transition(CaseState.verified, CaseState.scheduled)
             handoff = Handoff(
                 case_id=case.id,
-                sector=sector,
-                window_start=window_start,
-                window_end=window_end,
-                group_size=case.group_size,
-                wounded=case.wounded,
+                sector_key=self.sector_key(sector),
+                placement=self.keys.seal_json(
+                    placement(sector, window_start, window_end, case.group_size, case.wounded)
+                ),
                 details=self.keys.seal_json(
                     {
                         "meeting_point": meeting_point,
@@ -268,7 +319,7 @@ class Handoffs:
                 viewer.actor,
                 "handoff.issued",
                 case.id,
-                {"handoff": handoff.id, "sector": sector, "sent": sent},
+                {"handoff": handoff.id, "sent": sent},
             )
             return Issued(handoff.id, sent, text)
 
@@ -280,7 +331,7 @@ class Handoffs:
             await session.execute(
                 select(Handoff, Case)
                 .join(Case, Case.id == Handoff.case_id)
-                .where(Handoff.id == handoff_id, sector_scope(viewer))
+                .where(Handoff.id == handoff_id, self.sector_scope(viewer))
             )
         ).first()
         if found is None:
@@ -291,13 +342,13 @@ class Handoffs:
         """The card decrypted (meeting point, signal, code phrase); audited."""
         async with self.store.transaction() as session:
             handoff, case = await self._get(session, viewer, handoff_id)
-            details: Any = keyring.open_json(handoff.details)
+            details = _open(keyring, handoff) or {}
             phrase = keyring.open(case.code_phrase).decode() if case.code_phrase else ""
             await audit.append(
                 session, viewer.actor, "handoff.viewed", case.id, {"handoff": handoff.id}
             )
             return Card(
-                row=_row(handoff, case.reference),
+                row=_row(handoff, case.reference, details),
                 meeting_point=str(details.get("meeting_point", "")),
                 signal=str(details.get("signal", "")),
                 code_phrase=phrase,
@@ -351,6 +402,7 @@ class Handoffs:
             if handoff.status != ARRIVED or case.state != CaseState.arrived.value:
                 raise BadText("only an arrived person has a record")
             answers: Any = keyring.open_json(case.answers) if case.answers else {}
+            details = _open(keyring, handoff) or {}
             who = str(((answers or {}).get("answers") or {}).get("who", {}).get("value", ""))
             moment = handoff.outcome_at or utcnow()
             record = {
@@ -366,8 +418,8 @@ class Handoffs:
                 "service_number": "",
                 "address_of_next_of_kin": "",
                 "taken_prisoner_on": f"{moment:%Y-%m-%d}",
-                "sector_of_capture": handoff.sector,
-                "state_of_health": "wounded" if handoff.wounded else "not wounded",
+                "sector_of_capture": str(details.get("sector", "")),
+                "state_of_health": "wounded" if details.get("wounded") else "not wounded",
                 "record_number": f"{handoff.id:06d}",
             }
             await audit.append(

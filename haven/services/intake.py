@@ -37,7 +37,7 @@ from haven.flows.inputs import Choice, Input, Location, Photo, Text
 from haven.services import erasure
 from haven.services.campaigns import CODE, normalize_code
 from haven.store import audit, updates
-from haven.store.db import Store
+from haven.store.db import Store, mark_wipe
 from haven.store.models import (
     Attachment,
     Campaign,
@@ -677,6 +677,7 @@ class Intake:
         self, session: Session, batch: _Batch, case: _CaseRow, state: State
     ) -> tuple[tuple[Reply, ...], str]:
         check_transition(CaseState(case.state), CaseState.submitted)
+        mark_wipe(session)  # the draft's earlier versions go from SQLite's log as well
         lang = state.lang or "en"
         answers = self.engine.answers_for_case(state)
         phrase = new_code_phrase(words(lang))

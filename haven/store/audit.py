@@ -1,25 +1,38 @@
-"""The audit log as a hash chain: each row's hash covers its fields and the previous hash.
+"""The audit log: a chain of keyed links that a database writer cannot rewrite.
 
-``verify`` recomputes the chain and names the first row that does not match. Rows are appended
-under a lock (PostgreSQL advisory lock; SQLite's single writer), so the chain never forks.
+Each event's link is a MAC of the previous link and the event's fields under a key of its own;
+the next event's key is derived from it one-way (:func:`haven.crypto.audit_next_key`), and
+only the key for the *next* event is kept in the database (``audit_chain``). Whoever holds the
+database, and every key of the intake host, can therefore append but not rewrite: recomputing
+the chain after deleting or changing an event needs the earlier keys, which are gone. The
+first key lives wrapped inside ``case.key`` (the passphrase opens it), so :func:`verify` runs
+where the case key is unlocked: it walks every event from the first key and checks that it
+arrives at the key the database holds (cutting events off the end is noticed too). A head
+(:func:`head`) kept elsewhere pins the log as it was when it was taken.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select, text
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
-from .models import AuditEvent, utcnow
+from haven import crypto
+
+from .db import mark_wipe
+from .models import AuditChain, AuditEvent, utcnow
 
 GENESIS = "0" * 64
-_LOCK_ID = 0x6A7E0A0D  # pg_advisory_xact_lock key for appends
+CHAIN_ROW = 1
+
+
+class AuditNotReady(Exception):
+    """The database has no audit chain yet: ``haven db upgrade`` starts it."""
 
 
 def _canonical(
@@ -32,9 +45,9 @@ def _canonical(
     ).encode("utf-8")
 
 
-def link_hash(prev_hash: str, event: AuditEvent) -> str:
+def link_of(key: bytes, prev: str, event: AuditEvent) -> str:
     body = _canonical(event.id, event.at, event.actor, event.action, event.case_id, event.detail)
-    return hashlib.sha256(prev_hash.encode("ascii") + b"\n" + body).hexdigest()
+    return crypto.audit_link(key, prev, body)
 
 
 async def append(
@@ -55,24 +68,79 @@ def append_sync(
     case_id: int | None = None,
     detail: Mapping[str, object] | None = None,
 ) -> AuditEvent:
-    """:func:`append` for synchronous units of work (:meth:`haven.store.db.Store.run_sync`)."""
-    if session.bind is not None and session.bind.dialect.name == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LOCK_ID})
-    last = session.scalar(select(AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1))
+    """:func:`append` for synchronous units of work (:meth:`haven.store.db.Store.run_sync`).
+
+    The chain's row is locked for the rest of the transaction (PostgreSQL; SQLite has one
+    writer), so appends never fork the chain.
+    """
+    chain = session.get(AuditChain, CHAIN_ROW, with_for_update=True, populate_existing=True)
+    if chain is None:
+        raise AuditNotReady("the audit log has no chain yet: run `haven db upgrade`")
     event = AuditEvent(
         at=utcnow(),
         actor=actor,
         action=action,
         case_id=case_id,
         detail=json.dumps(dict(detail or {}), ensure_ascii=False, sort_keys=True),
-        prev_hash=last or GENESIS,
+        prev_hash=chain.head,
         hash="",
     )
     session.add(event)
     session.flush()
-    event.hash = link_hash(event.prev_hash, event)
+    event.hash = link_of(chain.key, chain.head, event)
+    chain.key = crypto.audit_next_key(chain.key)
+    chain.head = event.hash
+    chain.last_id = event.id
     session.flush()
+    # The keys before this one must not survive in SQLite's log either.
+    mark_wipe(session)
     return event
+
+
+def start_chain(session: Session, first_key: bytes) -> int:
+    """Start the chain with its first key, linking any events already there (a log from
+    before the chain was keyed) in order. Returns how many were linked."""
+    key, prev, count, last_id = first_key, GENESIS, 0, None
+    for event in session.scalars(select(AuditEvent).order_by(AuditEvent.id)):
+        event.prev_hash = prev
+        event.hash = prev = link_of(key, prev, event)
+        key = crypto.audit_next_key(key)
+        count += 1
+        last_id = event.id
+    session.add(AuditChain(id=CHAIN_ROW, key=key, head=prev, last_id=last_id))
+    session.flush()
+    return count
+
+
+def has_chain(session: Session) -> bool:
+    return session.get(AuditChain, CHAIN_ROW) is not None
+
+
+@dataclass(frozen=True)
+class Head:
+    """Where the log stood: the last event's id and link (``0:000…`` for an empty log)."""
+
+    last_id: int
+    link: str
+
+    def __str__(self) -> str:
+        return f"{self.last_id}:{self.link}"
+
+    @classmethod
+    def parse(cls, text: str) -> Head:
+        """``ID:LINK`` as :func:`head` prints it; ValueError otherwise."""
+        id_text, sep, link = text.strip().partition(":")
+        if not sep or not id_text.isdigit() or len(link) != 64:
+            raise ValueError("a head looks like 1234:<64 hex digits>, as `haven audit head` prints")
+        int(link, 16)
+        return cls(int(id_text), link.lower())
+
+
+async def head(session: AsyncSession) -> Head:
+    chain = await session.get(AuditChain, CHAIN_ROW)
+    if chain is None:
+        raise AuditNotReady("the audit log has no chain yet: run `haven db upgrade`")
+    return Head(chain.last_id or 0, chain.head)
 
 
 @dataclass(frozen=True)
@@ -83,10 +151,16 @@ class Verdict:
     why: str = ""
 
 
-async def verify(session: AsyncSession, batch: int = 5000) -> Verdict:
-    prev = GENESIS
-    checked = 0
-    last_id = 0
+async def verify(
+    session: AsyncSession, first_key: bytes, pinned: Head | None = None, batch: int = 5000
+) -> Verdict:
+    """Walk the chain from its first key: every link must match, the walk must end at the key
+    the database holds for the next event, and a ``pinned`` head must be on the way."""
+    chain = await session.get(AuditChain, CHAIN_ROW)
+    if chain is None:
+        return Verdict(False, 0, None, "the log has no chain")
+    key, prev, checked, last_id = first_key, GENESIS, 0, 0
+    pinned_seen = pinned is None or (pinned.last_id == 0 and pinned.link == GENESIS)
     while True:
         rows = (
             await session.scalars(
@@ -97,12 +171,24 @@ async def verify(session: AsyncSession, batch: int = 5000) -> Verdict:
             )
         ).all()
         if not rows:
-            return Verdict(True, checked)
+            break
         for event in rows:
+            if pinned is not None and not pinned_seen and event.id > pinned.last_id:
+                return Verdict(False, checked, event.id, "the pinned head's event is missing")
             if event.prev_hash != prev:
-                return Verdict(False, checked, event.id, "does not follow the row before it")
-            if link_hash(prev, event) != event.hash:
-                return Verdict(False, checked, event.id, "its content does not match its hash")
+                return Verdict(False, checked, event.id, "does not follow the event before it")
+            if link_of(key, prev, event) != event.hash:
+                return Verdict(False, checked, event.id, "its content does not match its link")
+            if pinned is not None and event.id == pinned.last_id:
+                if event.hash != pinned.link:
+                    return Verdict(False, checked, event.id, "it differs from the pinned head")
+                pinned_seen = True
             prev = event.hash
+            key = crypto.audit_next_key(key)
             checked += 1
             last_id = event.id
+    if not pinned_seen:
+        return Verdict(False, checked, None, "the pinned head's event is missing")
+    if chain.head != prev or chain.key != key or (chain.last_id or 0) != last_id:
+        return Verdict(False, checked, None, "events are missing at the end of the log")
+    return Verdict(True, checked)

@@ -10,6 +10,11 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.orm import Session
+
+from haven.crypto import IntakeKeys
+
+from . import audit
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
@@ -20,15 +25,51 @@ def alembic_config() -> Config:
     return cfg
 
 
-def _upgrade(connection: Any, target: str) -> None:
+def _upgrade(connection: Any, target: str, keys: IntakeKeys | None) -> None:
     cfg = alembic_config()
     cfg.attributes["connection"] = connection
+    cfg.attributes["keys"] = keys
     command.upgrade(cfg, target)
 
 
-async def upgrade(engine: AsyncEngine, target: str = "heads") -> None:
+async def upgrade(
+    engine: AsyncEngine,
+    target: str = "heads",
+    *,
+    keys: IntakeKeys | None = None,
+    audit_key: bytes | None = None,
+) -> None:
+    """Apply the migrations, then start the audit chain if it has not started (with
+    ``audit_key``, the chain's first key; ``haven db upgrade`` finds it). ``keys``: for the
+    migrations that seal existing rows."""
     async with engine.begin() as conn:
-        await conn.run_sync(_upgrade, target)
+        await conn.run_sync(_upgrade, target, keys)
+    if audit_key is not None:
+        await start_audit_chain(engine, audit_key)
+
+
+def _start_chain(connection: Any, first_key: bytes) -> bool:
+    session = Session(bind=connection)
+    if audit.has_chain(session):
+        return False
+    audit.start_chain(session, first_key)
+    session.flush()
+    return True
+
+
+async def start_audit_chain(engine: AsyncEngine, first_key: bytes) -> bool:
+    """Start the audit chain with its first key unless it has started; True if it did."""
+    async with engine.begin() as conn:
+        return bool(await conn.run_sync(_start_chain, first_key))
+
+
+def _has_chain(connection: Any) -> bool:
+    return audit.has_chain(Session(bind=connection))
+
+
+async def has_audit_chain(engine: AsyncEngine) -> bool:
+    async with engine.connect() as conn:
+        return bool(await conn.run_sync(_has_chain))
 
 
 def _current(connection: Any) -> set[str]:

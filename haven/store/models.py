@@ -136,7 +136,8 @@ class Attachment(Base):
 
 
 class AuditEvent(Base):
-    """The audit log: a hash chain. Details hold ids and events, never personal data."""
+    """The audit log: a keyed chain (``hash`` is the event's link, see haven.store.audit).
+    Details hold ids and events, never personal data or places."""
 
     __tablename__ = "audit"
 
@@ -148,6 +149,18 @@ class AuditEvent(Base):
     detail: Mapped[str] = mapped_column(Text, default="{}")
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
+
+
+class AuditChain(Base):
+    """The audit chain's state, one row: the key for the next event (earlier keys cannot be
+    derived from it) and the last event's link."""
+
+    __tablename__ = "audit_chain"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[bytes] = mapped_column(LargeBinary)
+    head: Mapped[str] = mapped_column(String(64))
+    last_id: Mapped[int | None] = mapped_column(BigId)
 
 
 class WebAccess(Base):
@@ -319,19 +332,17 @@ class ConsoleSession(Base):
 
 
 class Handoff(Base):
-    """A hand-off card for the receiving unit. Only what the unit needs: the meeting point and
-    the recognition signal are sealed to the case key; sector and window are plaintext so
-    coordinators see the cards of their sectors."""
+    """A hand-off card for the receiving unit. Everything the unit needs is sealed to the case
+    key: sector, time window, group size and wounded in ``placement``; meeting point and
+    recognition signal in ``details``. Coordinators find the cards of their sectors by
+    ``sector_key``, a keyed hash of the sector under the routing key."""
 
     __tablename__ = "handoffs"
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
-    sector: Mapped[str] = mapped_column(String(100), index=True)
-    window_start: Mapped[datetime] = mapped_column(DateTime)
-    window_end: Mapped[datetime] = mapped_column(DateTime)
-    group_size: Mapped[int | None] = mapped_column(Integer)
-    wounded: Mapped[bool | None] = mapped_column(Boolean)
+    sector_key: Mapped[str] = mapped_column(String(64), index=True)
+    placement: Mapped[bytes] = mapped_column(LargeBinary)
     details: Mapped[bytes] = mapped_column(LargeBinary)
     status: Mapped[str] = mapped_column(String(12), index=True)  # issued | arrived | no_show
     outcome_reason: Mapped[str | None] = mapped_column(String(32))

@@ -240,7 +240,7 @@ async def test_login_unlock_and_reads_are_audited(sqlite_env, make_console) -> N
     assert (await op.client.get(f"/console/cases/{reference}")).status_code == 200
     async with sqlite_env.store.transaction() as session:
         actions = [(e.actor, e.action) for e in (await session.scalars(select(AuditEvent))).all()]
-        verdict = await audit.verify(session)
+        verdict = await audit.verify(session, sqlite_env.keyring().audit_key)
     assert ("env", "console.unlock") in actions
     assert any(a == "login" for _, a in actions)
     assert any(a == "case.read" and actor.startswith("user:") for actor, a in actions)

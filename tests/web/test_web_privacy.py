@@ -14,8 +14,8 @@ from sqlalchemy import inspect, text
 
 from haven import crypto
 from haven.server import create_app
+from haven.services.admin import prepare_database
 from haven.settings import load_settings
-from haven.store import migrate
 from haven.store.db import Store
 from tests.conftest import PASSPHRASE, Env, make_environ
 from tests.web.conftest import CLIENT_IP, KOREAN_APPLICATION, USER_AGENT
@@ -104,7 +104,7 @@ def test_form_handlers_survive_arbitrary_input(tmp_path: Path) -> None:
 
     async def setup() -> tuple[httpx.AsyncClient, object, str]:
         store = Store(config.db_url)
-        await migrate.upgrade(store.engine)
+        await prepare_database(store, config.keys_dir)
         await store.close()
         app = create_app(config)
         client = httpx.AsyncClient(
