@@ -23,7 +23,7 @@ install: $(STAMP)
 run: install
 	$(HAVEN) init --if-missing
 	$(HAVEN) db upgrade
-	$(HAVEN) serve
+	$(HAVEN) run
 
 $(TEST_STAMP): $(STAMP)
 	$(BIN)/pip install -q -e '.[test]'
