@@ -79,3 +79,30 @@ def open_files(pid: int) -> list[Path]:
         if target.startswith("/"):
             files.append(fd)  # read through /proc/PID/fd/N: works for deleted files too
     return files
+
+
+def routing_plaintexts(raw: bytes, routing_key: bytes, routing_id: bytes) -> list[bytes]:
+    """Everything in ``raw`` (a database file, its WAL) that the routing key opens: every
+    routing envelope header, followed by a secretbox of any length that authenticates."""
+    import nacl.exceptions
+    import nacl.secret
+
+    box = nacl.secret.SecretBox(routing_key)
+    header = b"HV\x01R" + routing_id
+    opened: list[bytes] = []
+    start = 0
+    while (at := raw.find(header, start)) >= 0:
+        start = at + 1
+        body = raw[at + len(header) : at + len(header) + 16384]
+        for length in range(40, len(body) + 1):
+            try:
+                opened.append(box.decrypt(body[:length]))
+                break
+            except nacl.exceptions.CryptoError:
+                continue
+    return opened
+
+
+def hex_blobs(dump: bytes) -> list[bytes]:
+    """The bytea values of a ``pg_dump`` (``\\x…`` hex in its COPY data)."""
+    return [bytes.fromhex(m.decode()) for m in re.findall(rb"\\\\x([0-9a-f]{24,})", dump)]
