@@ -72,7 +72,7 @@ def test_haven_console_serves_only_the_console(sqlite_env) -> None:
     import sys
 
     port = free_port()
-    environ = {**sqlite_env.environ, "HAVEN_PORT": str(port)}
+    environ = {**sqlite_env.environ, "HAVEN_CONSOLE_PORT": str(port)}
     proc = subprocess.Popen(
         [sys.executable, "-m", "haven", "console"],
         env=environ,

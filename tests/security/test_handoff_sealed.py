@@ -1,0 +1,80 @@
+"""Where and when a crossing happens, as a copy of the database shows it: nothing."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pytest
+from sqlalchemy import select
+
+from haven.services.handoff import Handoffs
+from haven.store.models import AuditEvent
+from tests.conftest import Env
+from tests.console.test_services import users, verified_case
+from tests.security.test_disk import raw_sqlite
+
+SECTOR = "Zeta-Sector-4471"
+START = datetime(2031, 7, 13, 4, 37)
+END = datetime(2031, 7, 13, 5, 52)
+
+
+async def test_a_handoff_says_nothing_to_a_database_copy(env: Env, request) -> None:
+    # A coordinator of every sector issues it (the sectors a coordinator covers are account
+    # settings, kept in the users table: see docs/threat-model.md).
+    op, co, east = await users(
+        env, ("o", "operator", ""), ("c", "coordinator", "*"), ("e", "coordinator", "East")
+    )
+    ref = await verified_case(env, op, address="ho-1", group=4, wounded=True)
+    handoffs = Handoffs(env.store, env.keys)
+    issued = await handoffs.issue(
+        co,
+        ref,
+        sector=SECTOR,
+        meeting_point="Grid 9",
+        window_start=START,
+        window_end=END,
+        signal="red torch",
+        sender=None,
+    )
+    if env.settings.is_sqlite:
+        await env.store.settle()
+        raw = raw_sqlite(env)
+    else:
+        raw = request.getfixturevalue("pg").dump(env.db_name)
+    assert b"handoffs" in raw and len(raw) > 10_000
+    for secret in (SECTOR, "2031-07-13", "04:37", "Grid 9", "red torch"):
+        assert secret.encode() not in raw, secret
+    async with env.store.transaction() as s:
+        details = " ".join((await s.scalars(select(AuditEvent.detail))).all())
+    assert SECTOR not in details and "2031" not in details
+    # Coordinators see the cards of their sectors, found by the keyed hash.
+    assert [r.id for r in await handoffs.list(co, env.keyring())] == [issued.id]
+    (scoped,) = await users(env, ("s", "coordinator", f"North,{SECTOR}"))
+    assert [r.id for r in await handoffs.list(scoped, env.keyring())] == [issued.id]
+    assert await handoffs.list(east, env.keyring()) == []
+    opened = (await handoffs.list(co, env.keyring()))[0]
+    assert (opened.sector, opened.window_start, opened.window_end) == (SECTOR, START, END)
+    assert (opened.group_size, opened.wounded) == (4, True)
+    locked = (await handoffs.list(co, None))[0]
+    assert locked.sector == "" and locked.window_start is None and locked.group_size is None
+    card = await handoffs.card(co, issued.id, env.keyring())
+    assert card.row.sector == SECTOR and card.meeting_point == "Grid 9"
+
+
+@pytest.mark.parametrize("sectors", ["zeta-sector-4471", "Zeta-Sector-447"])
+async def test_a_near_miss_sector_sees_nothing(env: Env, sectors: str) -> None:
+    op, co, other = await users(
+        env, ("o", "operator", ""), ("c", "coordinator", SECTOR), ("x", "coordinator", sectors)
+    )
+    ref = await verified_case(env, op, address="ho-2")
+    await Handoffs(env.store, env.keys).issue(
+        co,
+        ref,
+        sector=SECTOR,
+        meeting_point="m",
+        window_start=START,
+        window_end=END,
+        signal="s",
+        sender=None,
+    )
+    assert await Handoffs(env.store, env.keys).list(other, env.keyring()) == []
