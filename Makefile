@@ -5,16 +5,23 @@ BIN := $(VENV)/bin
 HAVEN := $(BIN)/haven
 STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
+# Every release pinned with its hashes, compiled from pyproject.toml (README, "Dependencies").
+LOCK := requirements.lock
+TEST_LOCK := requirements-test.lock
 DEBIAN_TEST_PACKAGES := postgresql chromium fonts-nanum fonts-dejavu-core poppler-utils zbar-tools
 
-.PHONY: run test install install-test system-deps lint clean
+.PHONY: run test install install-test system-deps lint audit clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q --upgrade pip setuptools
 
-$(STAMP): $(BIN)/python pyproject.toml setup.py
-	$(BIN)/pip install -q -e .
+# The locked releases, then haven itself without resolving anything; pip check fails when
+# pyproject.toml asks for more than the lock file holds (regenerate it).
+$(STAMP): $(BIN)/python $(LOCK) pyproject.toml setup.py
+	$(BIN)/pip install -q --require-hashes -r $(LOCK)
+	$(BIN)/pip install -q --no-deps -e .
+	@$(BIN)/pip check > /dev/null || { $(BIN)/pip check; echo "$(LOCK) is out of date"; exit 1; }
 	$(HAVEN) content compile > /dev/null
 	touch $@
 
@@ -25,8 +32,9 @@ run: install
 	$(HAVEN) db upgrade
 	$(HAVEN) run
 
-$(TEST_STAMP): $(STAMP)
-	$(BIN)/pip install -q -e '.[test]'
+$(TEST_STAMP): $(STAMP) $(TEST_LOCK)
+	$(BIN)/pip install -q --require-hashes -r $(TEST_LOCK)
+	@$(BIN)/pip check > /dev/null || { $(BIN)/pip check; echo "$(TEST_LOCK) is out of date"; exit 1; }
 	touch $@
 
 install-test: $(TEST_STAMP)
@@ -49,7 +57,40 @@ lint: install-test
 	$(BIN)/ruff check haven tests bench
 	$(BIN)/ruff format --check haven tests bench
 
-test: install-test system-deps lint
+# Known vulnerabilities in the locked releases fail the run; an advisory service that cannot
+# be reached is reported in one line and the run goes on.
+define AUDIT_REPORT
+import json, pathlib, sys
+rc, report, log = int(sys.argv[1]), pathlib.Path(sys.argv[2]), pathlib.Path(sys.argv[3])
+deps = json.loads(report.read_text())["dependencies"] if report.exists() else []
+audited = [d for d in deps if "skip_reason" not in d]
+vulnerable = [d for d in audited if d["vulns"]]
+for d in vulnerable:
+    for v in d["vulns"]:
+        fixed = ", ".join(v["fix_versions"]) or "no fixed release"
+        print(f"pip-audit: {d['name']} {d['version']}: {v['id']} (fixed in: {fixed})")
+if vulnerable:
+    sys.exit(1)
+errors = ("ConnectionError", "Timeout", "ServiceError", "Max retries", "Tip: your network")
+if (deps and not audited) or (not deps and any(e in log.read_text() for e in errors)):
+    print("pip-audit: the advisory service cannot be reached: locked releases NOT audited")
+elif rc != 0 or not deps:
+    print(log.read_text(), end="")
+    sys.exit(rc or 1)
+else:
+    skipped = sorted(d["name"] for d in deps if "skip_reason" in d)
+    note = f" ({len(skipped)} not found: {', '.join(skipped)})" if skipped else ""
+    print(f"pip-audit: {len(audited)} locked releases, no known vulnerability{note}")
+endef
+export AUDIT_REPORT
+
+audit: install-test
+	@rm -f $(VENV)/audit.json; \
+	$(BIN)/pip-audit --no-deps --disable-pip --require-hashes --progress-spinner off --timeout 10 \
+	  -r $(LOCK) -r $(TEST_LOCK) -f json -o $(VENV)/audit.json 2> $(VENV)/audit.log; \
+	$(BIN)/python -c "$$AUDIT_REPORT" $$? $(VENV)/audit.json $(VENV)/audit.log
+
+test: install-test system-deps lint audit
 	$(HAVEN) content check
 	$(HAVEN) content lint
 	$(BIN)/python -m pytest -q -p no:cacheprovider
