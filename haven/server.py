@@ -59,7 +59,8 @@ def serve_forever(
         app,
         host=host or settings.host,
         port=port or settings.port,
-        log_level=settings.log_level.lower(),
+        log_config=None,  # haven's own (haven.logs): no values in exception lines
+        log_level=max(logging.INFO, logging.getLevelName(settings.log_level.upper()) or 0),
         access_log=False,
         server_header=False,
     )
