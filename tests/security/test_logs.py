@@ -128,6 +128,8 @@ def test_an_exception_is_logged_without_its_message(capsys) -> None:
 
     from haven import logs
 
+    root = logging.getLogger()
+    saved = (root.level, list(root.handlers), logging.getLogger("haven").level)
     logs.configure("DEBUG")
     try:
         try:
@@ -138,6 +140,9 @@ def test_an_exception_is_logged_without_its_message(capsys) -> None:
         logging.getLogger("haven.test").exception("test event=failed")
     logging.getLogger("sqlalchemy.engine").info("SELECT secret params")
     logging.getLogger("haven.test").debug("test event=debug_shown")
+    root.handlers[:] = saved[1]
+    root.setLevel(saved[0])
+    logging.getLogger("haven").setLevel(saved[2])
     err = capsys.readouterr().err
     assert "event=failed" in err and "RuntimeError" in err and "ValueError" in err
     assert "event=debug_shown" in err
