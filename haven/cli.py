@@ -775,7 +775,7 @@ async def user_add(
     typer.echo(
         f"user {name} ({role}) created. One-time setup link, valid 72 hours; open it on the "
         f"console host and give it over a safe channel:\n\n    "
-        f"http://{cfg.host}:{cfg.port}/console/setup/{token}\n"
+        f"http://{cfg.console_host}:{cfg.console_port}/console/setup/{token}\n"
     )
 
 
