@@ -779,6 +779,22 @@ async def user_add(
     )
 
 
+@user_app.command("unlock")
+@run
+async def user_unlock(name: str) -> None:
+    """Lift the wait that failed logins put on an account, at once (audited)."""
+    from haven.services.accounts import AccountError, Accounts
+
+    cfg = settings()
+    keys = crypto.load_intake_keys(cfg.keys_dir)
+    async with opened_store(cfg) as store:
+        try:
+            await Accounts(store, keys).unlock(name, "cli")
+        except AccountError as exc:
+            raise CliError(str(exc)) from None
+    typer.echo(f"user {name.strip()} can log in again")
+
+
 @app.command()
 def console() -> None:
     """Serve the operators' console (/console) on HAVEN_CONSOLE_HOST:HAVEN_CONSOLE_PORT: the

@@ -15,9 +15,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
+import anyio
 import pyotp
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from cachetools import TTLCache
+from limits import parse as parse_limit
+from limits.storage import MemoryStorage
+from limits.strategies import MovingWindowRateLimiter
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -39,11 +44,16 @@ class Role(StrEnum):
 CONSOLE_LANGS: tuple[str, ...] = ("uk", "en")
 PASSWORD_MIN = 12
 NAME_MAX = 64
-#: Failed logins (password or TOTP) after which each attempt must wait 1, 2, 4… seconds.
+#: Failed logins (password or TOTP) after which each attempt must wait 1, 2, 4… seconds, the
+#: same for a name that exists and one that does not; the wait ends by itself.
 SLOW_AFTER = 3
-#: Failed logins after which the account is locked until an admin resets it.
-LOCK_AFTER = 10
-SLOW_MAX_SECONDS = 60
+#: The longest wait between two attempts on one name (``haven user unlock`` lifts it at once).
+SLOW_MAX_SECONDS = 900
+#: Password checks (argon2, tens of milliseconds of CPU each) run at most this many at a time,
+#: in threads, never on the event loop.
+LOGIN_WORKERS = 2
+#: Password checks allowed overall, whoever asks: the rest are told to wait a second.
+LOGIN_BUDGET = "10/second"
 SETUP_HOURS = 72
 SESSION_MAX_HOURS = 12
 #: ``last_seen`` is written at most this often (not on every request).
@@ -66,7 +76,7 @@ class Throttled(AccountError):
 
 
 class Locked(AccountError):
-    """Locked after too many failures: an admin must reset it."""
+    """Kept for callers that catch it; logins are throttled (:class:`Throttled`), never locked."""
 
 
 class BadSetup(AccountError):
@@ -148,7 +158,7 @@ class Accounts:
         clock: Callable[[], datetime] = utcnow,
         hasher: PasswordHasher | None = None,
         slow_after: int = SLOW_AFTER,
-        lock_after: int = LOCK_AFTER,
+        login_budget: str = LOGIN_BUDGET,
     ) -> None:
         self.store = store
         self.keys = keys
@@ -156,8 +166,15 @@ class Accounts:
         self.clock = clock
         self.hasher = hasher or PasswordHasher()
         self.slow_after = slow_after
-        self.lock_after = lock_after
         self._decoy = self.hasher.hash(crypto.random_token(16))
+        self._workers = anyio.CapacityLimiter(LOGIN_WORKERS)
+        self._budget = parse_limit(login_budget)
+        self._limiter = MovingWindowRateLimiter(MemoryStorage())
+        #: Failures of names that are no account (or a disabled one): (count, wait until),
+        #: so that they are throttled exactly like real ones and no answer tells them apart.
+        self._strangers: TTLCache[str, tuple[int, datetime]] = TTLCache(
+            maxsize=50_000, ttl=2 * SLOW_MAX_SECONDS
+        )
 
     # -- users ------------------------------------------------------------------------------
 
@@ -248,8 +265,7 @@ class Accounts:
                     u.password_hash is not None,
                     u.totp_enrolled,
                     u.failed_logins,
-                    u.failed_logins >= self.lock_after
-                    or (u.locked_until is not None and u.locked_until > now),
+                    u.locked_until is not None and u.locked_until > now,
                     u.disabled,
                     u.created_at,
                 )
@@ -324,43 +340,87 @@ class Accounts:
         )
         return token
 
-    def _gate(self, user: User) -> None:
-        if user.failed_logins >= self.lock_after:
-            raise Locked("this account is locked after too many failed attempts; ask an admin")
+    def _wait(self, failures: int) -> timedelta | None:
+        """How long a name must wait after ``failures`` failed attempts (None: not at all)."""
+        if failures < self.slow_after:
+            return None
+        return timedelta(seconds=min(2 ** (failures - self.slow_after), SLOW_MAX_SECONDS))
+
+    def _gate_until(self, until: datetime | None) -> None:
         now = self.clock()
-        if user.locked_until is not None and user.locked_until > now:
-            wait = max(1, int((user.locked_until - now).total_seconds() + 0.999))
-            raise Throttled(wait)
+        if until is not None and until > now:
+            raise Throttled(max(1, int((until - now).total_seconds() + 0.999)))
+
+    def _gate(self, user: User) -> None:
+        self._gate_until(user.locked_until)
 
     def _fail(self, user: User) -> None:
         user.failed_logins += 1
-        if user.failed_logins >= self.slow_after:
-            seconds = min(2 ** (user.failed_logins - self.slow_after), SLOW_MAX_SECONDS)
-            user.locked_until = self.clock() + timedelta(seconds=seconds)
+        wait = self._wait(user.failed_logins)
+        user.locked_until = self.clock() + wait if wait is not None else None
+
+    def _stranger(self, name: str) -> str:
+        return self.keys.lookup("login-name", name.casefold())
 
     async def login(self, name: str, password: str) -> str:
         """Check name and password; returns a session token at stage ``password``
-        (the TOTP code is asked next, or enrolled at the first login)."""
+        (the TOTP code is asked next, or enrolled at the first login).
+
+        Every attempt is counted before its password is checked (concurrent guesses cannot
+        slip under the limit), and the check runs in a small pool of threads under one
+        budget for all. A name that is no account fails, waits and takes as long as one that
+        is: the answers never tell them apart."""
+        name = name.strip()[:NAME_MAX]
+        if not self._limiter.hit(self._budget, "login"):
+            raise Throttled(1)
         async with self.store.transaction() as session:
-            user = await session.scalar(select(User).where(User.name == name.strip()[:NAME_MAX]))
+            user = await session.scalar(select(User).where(User.name == name))
             if user is None or user.disabled or user.password_hash is None:
-                self._verify(self._decoy, password)
-                raise BadLogin("wrong name, password or code")
-            self._gate(user)
-            if not self._verify(user.password_hash, password):
-                self._fail(user)
+                user_id, password_hash, before = None, self._decoy, None
+                key = self._stranger(name)
+                failures, until = self._strangers.get(key, (0, None))
+                self._gate_until(until)
+                wait = self._wait(failures + 1)
+                self._strangers[key] = (failures + 1, self.clock() + wait if wait else None)
+            else:
+                self._gate(user)
+                user_id, password_hash = user.id, user.password_hash
+                before = (user.failed_logins, user.locked_until)
+                self._fail(user)  # counted now; given back if the password is right
+        ok = await anyio.to_thread.run_sync(
+            self._verify, password_hash, password, limiter=self._workers
+        )
+        token = ""
+        async with self.store.transaction() as session:
+            user = None if user_id is None else await session.get(User, user_id)
+            if user is None or before is None:  # the same work as for a real account
+                ok = False
+                await audit.append(session, "login", "login.failed", None, {"step": "password"})
+            elif not ok:
                 await audit.append(
                     session, f"user:{user.id}", "login.failed", None, {"step": "password"}
                 )
-                failed = True
             else:
-                failed = False
-                if self.hasher.check_needs_rehash(user.password_hash):
+                await session.refresh(user)
+                user.failed_logins = max(0, user.failed_logins - 1)
+                if user.failed_logins <= before[0]:
+                    user.locked_until = before[1]
+                if self.hasher.check_needs_rehash(user.password_hash or ""):
                     user.password_hash = self.hasher.hash(password)
                 token = await self._open_session(session, user, "password")
-        if failed:
+        if not ok:
             raise BadLogin("wrong name, password or code")
         return token
+
+    async def unlock(self, name: str, actor: str) -> None:
+        """Lift the wait on an account at once (``haven user unlock``)."""
+        async with self.store.transaction() as session:
+            user = await session.scalar(select(User).where(User.name == name.strip()))
+            if user is None:
+                raise AccountError(f"no user {name.strip()[:NAME_MAX]!r}")
+            user.failed_logins = 0
+            user.locked_until = None
+            await audit.append(session, actor, "user.unlocked", None, {"user": user.id})
 
     def _verify(self, password_hash: str, password: str) -> bool:
         try:

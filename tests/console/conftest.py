@@ -123,6 +123,7 @@ async def make_console() -> AsyncIterator[ConsoleFactory]:
             idle_minutes=env.settings.session_idle_minutes,
             clock=clock,
             hasher=FAST_HASHER,
+            login_budget="1000/second",  # the overall budget has a test of its own
         )
         console_app = create_console_app(
             env.settings, env.store, env.keys, accounts=accounts, **kwargs

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import re
+
 import pytest
 from fastapi.routing import APIRoute
 from sqlalchemy import select
@@ -153,7 +156,7 @@ async def login(console, name: str, password: str):
     return client, r
 
 
-async def test_login_slows_down_then_locks(sqlite_env, make_console) -> None:
+async def test_login_slows_down_and_the_wait_ends_by_itself(sqlite_env, make_console) -> None:
     console = await make_console(sqlite_env)
     await console.user("victim", OP)
     statuses = []
@@ -164,22 +167,105 @@ async def test_login_slows_down_then_locks(sqlite_env, make_console) -> None:
     # Now each attempt must wait, even with the right password.
     _client, r = await login(console, "victim", PASSWORD)
     assert r.status_code == 429 and "wait" in r.text
-    for _ in range(7):
-        console.clock.advance(seconds=61)
+    for _ in range(12):
+        console.clock.advance(seconds=901)
         _client, r = await login(console, "victim", "wrong password!")
         assert r.status_code == 401
-    console.clock.advance(seconds=61)
     _client, r = await login(console, "victim", PASSWORD)
-    assert r.status_code == 401 and "locked" in r.text
+    assert r.status_code == 429 and "wait 900 s" in r.text  # capped
     async with sqlite_env.store.transaction() as session:
         failed = await session.scalar(select(AuditEvent).where(AuditEvent.action == "login.failed"))
     assert failed is not None
-    # An admin's reset gives a new setup link and clears the lock.
     users = await console.accounts.users()
-    victim = next(u for u in users if u.name == "victim")
-    assert victim.locked
-    await console.accounts.reset(victim.id, "test")
+    assert next(u for u in users if u.name == "victim").locked
+    # The wait ends by itself: the right password works again.
+    console.clock.advance(seconds=901)
+    _client, r = await login(console, "victim", PASSWORD)
+    assert r.status_code == 303
+
+
+async def test_haven_user_unlock_lifts_the_wait(sqlite_env, make_console) -> None:
+    import subprocess
+    import sys
+
+    console = await make_console(sqlite_env)
+    await console.user("victim", OP)
+    for _ in range(5):
+        await login(console, "victim", "wrong password!")
+    assert next(u for u in await console.accounts.users() if u.name == "victim").locked
+    out = subprocess.run(  # noqa: ASYNC221 - the command under test
+        [sys.executable, "-m", "haven", "user", "unlock", "victim"],
+        env=sqlite_env.environ,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 0, out.stderr
     assert not next(u for u in await console.accounts.users() if u.name == "victim").locked
+    _client, r = await login(console, "victim", PASSWORD)
+    assert r.status_code == 303
+    out = subprocess.run(  # noqa: ASYNC221 - the command under test
+        [sys.executable, "-m", "haven", "user", "unlock", "nobody"],
+        env=sqlite_env.environ,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 2 and "no user" in out.stderr and "Traceback" not in out.stderr
+
+
+async def test_a_name_that_exists_answers_like_one_that_does_not(sqlite_env, make_console) -> None:
+    """Names cannot be enumerated: the same statuses and pages, attempt after attempt."""
+    console = await make_console(sqlite_env)
+    await console.user("realname", OP)
+
+    def shape(r) -> tuple[int, str]:
+        text = re.sub(r'name="csrf" value="[^"]+"', "", r.text)
+        return r.status_code, text.replace("realname", "NAME").replace("ghostname", "NAME")
+
+    for _ in range(8):
+        _c, real = await login(console, "realname", "wrong password!")
+        _c, ghost = await login(console, "ghostname", "wrong password!")
+        assert shape(real) == shape(ghost)
+        console.clock.advance(seconds=3)
+
+
+async def test_passwords_are_checked_off_the_event_loop_a_few_at_a_time(sqlite_env) -> None:
+    import threading
+    import time as _time
+
+    from argon2 import PasswordHasher
+
+    from haven.services.accounts import Accounts
+
+    seen: list[str] = []
+    running = [0, 0]
+
+    class SlowHasher(PasswordHasher):
+        def verify(self, hash, password) -> bool:
+            running[0] += 1
+            running[1] = max(running[1], running[0])
+            seen.append(threading.current_thread().name)
+            _time.sleep(0.05)
+            running[0] -= 1
+            return super().verify(hash, password)
+
+    slow = SlowHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    accounts = Accounts(sqlite_env.store, sqlite_env.keys, hasher=slow)
+    from haven.services.accounts import LOGIN_WORKERS, BadLogin, Throttled
+
+    async def attempt(n: int) -> str:
+        try:
+            await accounts.login(f"name{n}", "wrong password!")
+        except (BadLogin, Throttled) as exc:
+            return type(exc).__name__
+        return "ok"
+
+    outcomes = await asyncio.gather(*(attempt(n) for n in range(24)))
+    assert threading.main_thread().name not in seen and seen
+    assert running[1] <= LOGIN_WORKERS
+    # One budget for all: a burst beyond it is told to wait, whatever the names.
+    assert outcomes.count("Throttled") == 24 - 10 and outcomes.count("BadLogin") == 10
 
 
 async def test_wrong_totp_counts_as_a_failure(sqlite_env, make_console) -> None:
