@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 
 from haven import crypto
 from haven.services.admin import prepare_database
@@ -15,6 +16,10 @@ from tests.pg import PgServer, running
 from tests.telegram.fakebot import FakeBotAPI
 
 PASSPHRASE = "test passphrase, long enough"
+
+# Correctness, not time: a loaded two-core machine must not fail an example for being slow.
+hypothesis_settings.register_profile("haven", deadline=None)
+hypothesis_settings.load_profile("haven")
 
 
 @pytest.fixture(scope="session")
