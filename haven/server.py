@@ -32,6 +32,7 @@ from starlette.types import ASGIApp
 
 from haven import crypto
 from haven.channels.web import create_web_app
+from haven.httplimits import BodyLimit, TimedH11Protocol
 from haven.services.erasure import purge_drafts
 from haven.settings import Settings
 from haven.store.db import Store
@@ -55,10 +56,16 @@ def serve_forever(
     ``X-Forwarded-Proto`` from a local reverse proxy tells haven a page came over HTTPS."""
     import uvicorn
 
+    protocol = type(
+        "Protocol", (TimedH11Protocol,), {"header_seconds": settings.http_header_seconds}
+    )
     uvicorn.run(
         app,
         host=host or settings.host,
         port=port or settings.port,
+        http=protocol,
+        limit_concurrency=settings.http_max_connections,
+        timeout_keep_alive=int(max(1, settings.http_keepalive_seconds)),
         log_config=None,  # haven's own (haven.logs): no values in exception lines
         log_level=max(logging.INFO, logging.getLevelName(settings.log_level.upper()) or 0),
         access_log=False,
@@ -118,7 +125,18 @@ def create_app(settings: Settings) -> Starlette:
     app.state.settings = settings
     app.state.store = store
     app.state.keys = keys
+    app.add_middleware(
+        BodyLimit,
+        max_bytes=intake_max_body(settings),
+        body_seconds=settings.http_body_seconds,
+    )
     return app
+
+
+def intake_max_body(settings: Settings) -> int:
+    """The largest body the intake reads: a photo and its form (the web intake answers a
+    larger one itself, in the applicant's language, by its Content-Length)."""
+    return settings.web_photo_max_bytes + 512 * 1024
 
 
 #: Seconds between two purges of abandoned questionnaires by the intake.
@@ -163,6 +181,11 @@ def create_console(settings: Settings) -> Starlette:
     ]
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.store = store
+    app.add_middleware(
+        BodyLimit,
+        max_bytes=settings.console_max_body_bytes,
+        body_seconds=settings.http_body_seconds,
+    )
     return app
 
 

@@ -66,6 +66,12 @@ class Settings(BaseSettings):
     session_idle_minutes: int = Field(30, ge=1)
     queue_weight_wounded: float = 1000.0
     queue_weight_group: float = 500.0
+    # HTTP limits of both servers (haven.httplimits)
+    http_max_connections: int = Field(1000, ge=1)
+    http_keepalive_seconds: float = Field(5.0, gt=0)
+    http_header_seconds: float = Field(10.0, gt=0)
+    http_body_seconds: float = Field(120.0, gt=0)
+    console_max_body_bytes: int = Field(262_144, ge=1024)
     # Retention of closed cases, in days; of abandoned questionnaires, in hours
     retention_days: int = Field(180, ge=1)
     draft_hours: int = Field(72, ge=1)
