@@ -6,8 +6,6 @@ whole chain; then a head kept elsewhere."""
 from __future__ import annotations
 
 import hashlib
-import subprocess
-from pathlib import Path
 
 import pytest
 from sqlalchemy import delete, select, update
@@ -18,9 +16,8 @@ from haven.services.intake import Intake
 from haven.store import audit
 from haven.store.models import AuditChain, AuditEvent
 from tests.conftest import Env
+from tests.test_cli import haven
 from tests.test_intake import submit
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 async def five_events(env: Env) -> list[AuditEvent]:
@@ -109,16 +106,6 @@ async def test_a_head_kept_elsewhere(env: Env) -> None:
     assert (await verify_audit(env.store, env.keyring())).ok
     verdict = await verify_audit(env.store, env.keyring(), other)
     assert not verdict.ok and "pinned" in verdict.why
-
-
-def haven(environ: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(ROOT / ".venv" / "bin" / "haven"), *args],
-        env=environ,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
 
 
 async def test_audit_head_and_verify_on_the_command_line(sqlite_env: Env) -> None:

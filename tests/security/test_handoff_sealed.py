@@ -11,6 +11,7 @@ from haven.services.handoff import Handoffs
 from haven.store.models import AuditEvent
 from tests.conftest import Env
 from tests.console.test_services import users, verified_case
+from tests.security.steps import issue_handoff
 from tests.security.test_disk import raw_sqlite
 
 SECTOR = "Zeta-Sector-4471"
@@ -26,15 +27,15 @@ async def test_a_handoff_says_nothing_to_a_database_copy(env: Env, request) -> N
     )
     ref = await verified_case(env, op, address="ho-1", group=4, wounded=True)
     handoffs = Handoffs(env.store, env.keys)
-    issued = await handoffs.issue(
+    issued = await issue_handoff(
+        env,
         co,
         ref,
         sector=SECTOR,
         meeting_point="Grid 9",
-        window_start=START,
-        window_end=END,
         signal="red torch",
-        sender=None,
+        start=START,
+        end=END,
     )
     if env.settings.is_sqlite:
         await env.store.settle()
@@ -67,14 +68,5 @@ async def test_a_near_miss_sector_sees_nothing(env: Env, sectors: str) -> None:
         env, ("o", "operator", ""), ("c", "coordinator", SECTOR), ("x", "coordinator", sectors)
     )
     ref = await verified_case(env, op, address="ho-2")
-    await Handoffs(env.store, env.keys).issue(
-        co,
-        ref,
-        sector=SECTOR,
-        meeting_point="m",
-        window_start=START,
-        window_end=END,
-        signal="s",
-        sender=None,
-    )
+    await issue_handoff(env, co, ref, sector=SECTOR, start=START, end=END)
     assert await Handoffs(env.store, env.keys).list(other, env.keyring()) == []

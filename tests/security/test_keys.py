@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from datetime import timedelta
 
 import pytest
 from sqlalchemy import LargeBinary, select
@@ -18,10 +17,11 @@ from haven.services.admin import rotate_keys
 from haven.services.cases import Cases
 from haven.services.handoff import Handoffs
 from haven.services.intake import Intake
-from haven.store.models import Base, Case, utcnow
+from haven.store.models import Base, Case
 from haven.store.sealed import NOT_SEALED_TO_CASE_KEY, SEALED_TO_CASE_KEY
 from tests.conftest import PASSPHRASE, Env
 from tests.console.test_services import users, verified_case
+from tests.security.steps import issue_handoff
 from tests.test_intake import conversation
 
 FAST = 1.2  # seconds for running processes to pick up a new public key, in these tests
@@ -75,17 +75,7 @@ async def test_rotation_while_haven_runs_loses_nothing(env: Env) -> None:
     intake = Intake(env.store, env.keys)  # the running intake: its keys follow case.pub
     op, co = await users(env, ("o", "operator", ""), ("c", "coordinator", "North"))
     handed = await verified_case(env, op, address="h1")
-    start = utcnow() + timedelta(hours=3)
-    issued = await Handoffs(env.store, env.keys).issue(
-        co,
-        handed,
-        sector="North",
-        meeting_point="Grid 7",
-        window_start=start,
-        window_end=start + timedelta(hours=1),
-        signal="two torches",
-        sender=None,
-    )
+    issued = await issue_handoff(env, co, handed)
     old_id = env.keys.key_id
     steps = conversation("MIDWAY")
     for inp in steps[:7]:
@@ -116,17 +106,7 @@ async def test_rotation_while_haven_runs_loses_nothing(env: Env) -> None:
 async def test_an_interrupted_rotation_resumes(env: Env) -> None:
     op, co = await users(env, ("o", "operator", ""), ("c", "coordinator", "North"))
     ref = await verified_case(env, op, address="r1")
-    start = utcnow() + timedelta(hours=3)
-    issued = await Handoffs(env.store, env.keys).issue(
-        co,
-        ref,
-        sector="North",
-        meeting_point="Grid 7",
-        window_start=start,
-        window_end=start + timedelta(hours=1),
-        signal="s",
-        sender=None,
-    )
+    issued = await issue_handoff(env, co, ref)
     keys_dir = env.settings.keys_dir
     old_pub = (keys_dir / "case.pub").read_text()
     # Stopped after case.key was replaced, before case.pub, and before any re-seal.
