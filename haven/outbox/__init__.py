@@ -7,6 +7,7 @@ the intake's replies (the intake gets an :class:`Outbox` as its reply sink). Cha
 a :class:`Sender`; this package never imports a channel.
 """
 
+from .chatlog import ChatLog, Written, is_private
 from .payload import TEXT_MAX, Payload, payloads_for
 from .queue import (
     DROPPED,
@@ -19,6 +20,7 @@ from .queue import (
     drop_chat,
     enqueue,
 )
+from .wipe import Deleter, Wiper
 from .worker import (
     PermanentFailure,
     RetryLater,
@@ -30,6 +32,11 @@ from .worker import (
 )
 
 __all__ = [
+    "ChatLog",
+    "Deleter",
+    "Wiper",
+    "Written",
+    "is_private",
     "DROPPED",
     "FAILED",
     "PENDING",
