@@ -32,17 +32,14 @@ from .worker import (
 )
 
 __all__ = [
-    "ChatLog",
-    "Deleter",
-    "Wiper",
-    "Written",
-    "is_private",
     "DROPPED",
     "FAILED",
     "PENDING",
     "SENDING",
     "SENT",
     "TEXT_MAX",
+    "ChatLog",
+    "Deleter",
     "Outbox",
     "Payload",
     "PermanentFailure",
@@ -51,9 +48,12 @@ __all__ = [
     "Stats",
     "TemporaryFailure",
     "Unreachable",
+    "Wiper",
     "Worker",
+    "Written",
     "chat_key",
     "drop_chat",
     "enqueue",
+    "is_private",
     "payloads_for",
 ]

@@ -24,11 +24,11 @@ from aiogram.types import FSInputFile, InlineKeyboardButton, InlineKeyboardMarku
 
 from haven.outbox import (
     Payload,
-    is_private,
     PermanentFailure,
     RetryLater,
     TemporaryFailure,
     Unreachable,
+    is_private,
 )
 
 #: Telegram's limit for callback data, in bytes.
