@@ -75,6 +75,8 @@ class FakeBotAPI:
     #: Message ids every deletion of which is refused (400 "message can't be deleted").
     undeletable: set[int] = field(default_factory=set)
     deleted: list[tuple[str, int]] = field(default_factory=list)
+    #: chat id -> every message id ever in the chat (deleted or not) -> ``user`` or ``bot``.
+    history: dict[str, dict[int, str]] = field(default_factory=lambda: defaultdict(dict))
 
     def __post_init__(self) -> None:
         self._next_update = 1000
@@ -130,6 +132,7 @@ class FakeBotAPI:
             msg["text"] = text
         msg.update(extra)
         self.chats[str(chat_id)][msg["message_id"]] = "user"
+        self.history[str(chat_id)][msg["message_id"]] = "user"
         return self.push({"message": msg})
 
     def press(self, chat_id: int, data: str, message_id: int | None = None) -> int:
@@ -308,6 +311,7 @@ class FakeBotAPI:
             Sent(p.get("chat_id", chat), str(p.get("text", "")), markup, now, message_id, protect)
         )
         self.chats[chat][message_id] = "bot"
+        self.history[chat][message_id] = "bot"
         return self.ok(
             {
                 "message_id": message_id,
