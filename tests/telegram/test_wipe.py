@@ -12,7 +12,6 @@ from sqlalchemy import func, select
 from haven.outbox import Payload, enqueue
 from haven.store.models import AuditEvent, Case, ChatMessage, ChatWipe, OutboxMessage
 from tests.conftest import Env
-from tests.console.conftest import make_console  # noqa: F401 - the console's fixture
 from tests.processes import stop
 from tests.telegram.conftest import Chat, eventually
 from tests.telegram.fakebot import TOKEN, FakeBotAPI
