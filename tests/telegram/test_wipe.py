@@ -6,11 +6,21 @@ from __future__ import annotations
 import json
 import os
 import signal
+from collections.abc import Sequence
+from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
 
-from haven.outbox import Payload, enqueue
-from haven.store.models import AuditEvent, Case, ChatMessage, ChatWipe, OutboxMessage
+from haven.outbox import ChatLog, Payload, RetryLater, Wiper, Written, chat_key, enqueue
+from haven.outbox.chatlog import forget
+from haven.store.models import (
+    AuditEvent,
+    Case,
+    ChatMessage,
+    ChatWipe,
+    OutboxMessage,
+    utcnow,
+)
 from tests.conftest import Env
 from tests.processes import stop
 from tests.telegram.conftest import Chat, eventually
@@ -180,3 +190,60 @@ async def test_the_wipe_survives_a_kill(sqlite_env: Env, fake: FakeBotAPI) -> No
     assert await count(sqlite_env, ChatMessage) == 0
     ((_case_id, detail),) = await wipes(sqlite_env)
     assert detail == {"reason": "idle", "deleted": 17, "kept": 0}
+
+
+class FakeDeleter:
+    """Deletes into a list; refuses chosen ids; answers one 429 when asked to."""
+
+    channel = "telegram"
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, list[int]]] = []
+        self.refuse: set[int] = set()
+        self.too_many = 0
+
+    async def delete(self, address: str, message_ids: Sequence[int]) -> list[int]:
+        if self.too_many:
+            self.too_many -= 1
+            raise RetryLater(0.2)
+        self.calls.append((address, list(message_ids)))
+        return [i for i in message_ids if i in self.refuse]
+
+
+async def test_the_wiper_on_both_databases(env: Env) -> None:
+    """Chats noted, one erased: the erased one goes at once, in batches of 100 after a 429;
+    the other after its silence, with an old message counted and not sent."""
+    log = ChatLog(env.store, env.keys, wipe_after=0.5)
+    old = utcnow() - timedelta(hours=47, minutes=55)
+
+    def written(address: str, message_id: int, at: datetime | None = None) -> Written:
+        item = log.written("telegram", chat_key(env.keys, "telegram", address), address, message_id)
+        return Written(item.channel, item.chat, item.address, item.message_id, at or item.at)
+
+    await log.note([written("701", i) for i in range(1, 151)])
+    await log.note([written("702", 1, old), written("702", 2), written("702", 2)])
+    async with env.store.transaction() as s:
+        await s.run_sync(forget, chat_key(env.keys, "telegram", "701"))
+        assert await s.scalar(select(func.count()).select_from(ChatMessage)) == 153
+        sealed = (await s.scalars(select(ChatMessage.message))).all()
+    assert not any(b"701" in blob or b"150" in blob for blob in sealed)
+    deleter = FakeDeleter()
+    deleter.too_many = 1
+    wiper = Wiper(env.store, env.keys, {"telegram": deleter}, wipe_after=0.5, rate=100)
+    assert await wiper.step() == 1 and deleter.calls == []  # the 429: tried again later
+    await eventually(lambda: _stepped(wiper), 5, "the erased chat wiped")
+    assert [(a, len(ids)) for a, ids in deleter.calls] == [("701", 100), ("701", 50)]
+
+    async def silent_chat_wiped() -> bool:
+        await wiper.step()
+        return await none_left(env, ChatWipe)
+
+    await eventually(silent_chat_wiped, 5, "the silent chat wiped")
+    assert deleter.calls[-1] == ("702", [2])  # the old one is past Telegram's window
+    assert await count(env, ChatMessage) == 0
+    assert sorted(detail["kept"] for _case, detail in await wipes(env)) == [0, 1]
+
+
+async def _stepped(wiper: Wiper) -> bool:
+    await wiper.step()
+    return any(len(ids) == 50 for _a, ids in wiper.deleters["telegram"].calls)
