@@ -9,10 +9,12 @@ import signal
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
+import pytest
 from sqlalchemy import func, select
 
 from haven.outbox import ChatLog, Payload, RetryLater, Wiper, Written, chat_key, enqueue
 from haven.outbox.chatlog import forget
+from haven.settings import SettingsError, load_settings
 from haven.store.models import (
     AuditEvent,
     Case,
@@ -247,3 +249,10 @@ async def test_the_wiper_on_both_databases(env: Env) -> None:
 async def _stepped(wiper: Wiper) -> bool:
     await wiper.step()
     return any(len(ids) == 50 for _a, ids in wiper.deleters["telegram"].calls)
+
+
+def test_the_wipe_time_stays_well_inside_telegrams_48_hours(sqlite_env: Env) -> None:
+    assert load_settings(sqlite_env.environ).telegram_wipe_after == 60
+    for bad in ("0", "-5", "2000", "soon"):
+        with pytest.raises(SettingsError, match="HAVEN_TELEGRAM_WIPE_AFTER"):
+            load_settings({**sqlite_env.environ, "HAVEN_TELEGRAM_WIPE_AFTER": bad})
