@@ -1,7 +1,7 @@
 """chat messages the bot may still delete, and the chats due to be emptied
 
 Revision ID: 0007
-Revises: 0006
+Revises: 0001
 Create Date: 2026-11-24
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0007"
-down_revision = "0006"
+down_revision = "0001"
 branch_labels = None
 depends_on = None
 
