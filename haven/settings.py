@@ -54,6 +54,9 @@ class Settings(BaseSettings):
     telegram_flood_pause_seconds: float = Field(600.0, ge=0)
     intake_per_chat_limit: str = "20/minute"
     intake_global_limit: str = "300/second"
+    #: Minutes of silence after which the bot empties a private chat. Telegram lets a bot
+    #: delete messages for 48 hours only: at most a day, so that a backlog still fits.
+    telegram_wipe_after: float = Field(60.0, gt=0, le=24 * 60)
     # Web intake (issue 6)
     onion_url: str = ""
     mirrors: Annotated[list[str], NoDecode] = []
@@ -62,6 +65,8 @@ class Settings(BaseSettings):
     web_unlock_limit: str = "5/hour"
     web_unlock_global_limit: str = "60/minute"
     web_photo_max_bytes: int = Field(5_000_000, ge=1)
+    #: The pages' title, which the browser's history and tabs show: neutral by default.
+    web_title: str = Field("Notes", min_length=1, max_length=60)
     # Console (issue 4)
     session_idle_minutes: int = Field(30, ge=1)
     queue_weight_wounded: float = 1000.0

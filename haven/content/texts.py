@@ -65,3 +65,15 @@ PRIVACY_PROMISES: tuple[str, ...] = (
 CROSSING_TITLE = N_("How to cross safely, step by step:")
 GENEVA_TITLE = N_("As a prisoner of war, the Geneva Conventions guarantee you:")
 PRIVACY_TITLE = N_("Your safety with us:")
+
+#: How to leave nothing on the phone: the bot's /help and the end of its questionnaire, and
+#: the web pages. Each line opens with what it is about, never with anything of a case.
+PHONE_ADVICE = N_(
+    "To leave nothing on your phone:\n"
+    "• Delete the chat with our bot yourself: press and hold it in the list of chats, "
+    "choose Delete.\n"
+    "• Telegram can delete messages by itself: in the chat open the menu, choose "
+    "Auto-Delete and set 1 day.\n"
+    "• A notification on the locked screen shows the bot's name and the first words of a "
+    "message. To hide them: in Telegram's Settings, Notifications, turn off Message Preview."
+)

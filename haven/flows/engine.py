@@ -152,6 +152,9 @@ M_ALREADY_SENT = N_(
     "an operator will answer."
 )
 M_LANG_SET = N_("The language is now English.")
+#: The first words of the message with the reference and the code phrase: what a lock-screen
+#: notification shows of it.
+M_READ_ALONE = N_("Please read this when you are alone.")
 M_SENT = N_("Thank you. Your application has been received.")
 M_REFERENCE = N_("Your case reference: {reference}")
 M_CODE_PHRASE = N_("Your code phrase: {phrase}")
@@ -260,7 +263,8 @@ class Engine:
             return self._language_reply(state, step.prompt)
         if step.kind == "summary":
             return Reply(
-                self.summary_text(state) + "\n\n" + self._(state, step.prompt),
+                # The question first: a notification preview shows it, not the answers.
+                self._(state, step.prompt) + "\n\n" + self.summary_text(state),
                 (
                     Option("confirm", self._(state, M_CONFIRM)),
                     Option("correct", self._(state, M_CORRECT)),
@@ -493,6 +497,7 @@ class Engine:
             Reply(
                 "\n".join(
                     (
+                        _(state, M_READ_ALONE),
                         _(state, M_SENT),
                         _(state, M_REFERENCE).format(reference=reference),
                         _(state, M_CODE_PHRASE).format(phrase=phrase),

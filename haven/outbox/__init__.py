@@ -7,6 +7,7 @@ the intake's replies (the intake gets an :class:`Outbox` as its reply sink). Cha
 a :class:`Sender`; this package never imports a channel.
 """
 
+from .chatlog import ChatLog, Written, is_private
 from .payload import TEXT_MAX, Payload, payloads_for
 from .queue import (
     DROPPED,
@@ -19,6 +20,7 @@ from .queue import (
     drop_chat,
     enqueue,
 )
+from .wipe import Deleter, Wiper
 from .worker import (
     PermanentFailure,
     RetryLater,
@@ -36,6 +38,8 @@ __all__ = [
     "SENDING",
     "SENT",
     "TEXT_MAX",
+    "ChatLog",
+    "Deleter",
     "Outbox",
     "Payload",
     "PermanentFailure",
@@ -44,9 +48,12 @@ __all__ = [
     "Stats",
     "TemporaryFailure",
     "Unreachable",
+    "Wiper",
     "Worker",
+    "Written",
     "chat_key",
     "drop_chat",
     "enqueue",
+    "is_private",
     "payloads_for",
 ]

@@ -14,6 +14,7 @@ from haven.crypto import IntakeKeys
 from haven.flows import Reply
 from haven.store.models import ContactValues, OutboxMessage, utcnow
 
+from . import chatlog
 from .payload import Payload, payloads_for
 
 log = logging.getLogger("haven.outbox")
@@ -44,7 +45,8 @@ def enqueue(
     (e.g. ``("telegram", "@channel")`` for channel posts). Nothing is queued for a contact
     marked unreachable (it blocked the bot): returns ``None``. ``keep`` seals the text to the
     case key once sent (operator replies); otherwise it is erased once sent. ``detached``
-    leaves the row unlinked from a contact that is being deleted (``/forget``).
+    leaves the row unlinked from a contact that is being deleted, and from its case
+    (``/forget``).
 
     Synchronous (it only adds a row), so it serves async sessions and the synchronous units
     of work of :meth:`haven.store.db.Store.run_sync` alike.
@@ -85,7 +87,9 @@ def row_values(
             return None
         channel, chat, address = target.channel, target.lookup, target.address
         contact_id = None if detached else target.id
-        if case_id is None:
+        if detached:
+            case_id = None  # nothing links the message to the erased case
+        elif case_id is None:
             case_id = target.case_id
     else:
         channel, plain = target
@@ -139,8 +143,10 @@ class Outbox:
         session.connection().execute(insert(OutboxMessage), rows)
 
     def forget(self, session: Session, contact: ContactValues) -> None:
-        """Erase every message to this contact's chat, sent or not (``/forget``)."""
+        """Erase every message to this contact's chat, sent or not, and have the chat
+        itself emptied at once (``/forget``)."""
         session.execute(delete(OutboxMessage).where(OutboxMessage.chat == contact.lookup))
+        chatlog.forget(session, contact.lookup)
 
     def enqueue(
         self,

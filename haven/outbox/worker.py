@@ -47,6 +47,7 @@ from haven.crypto import BadEnvelope, IntakeKeys
 from haven.store.db import Store
 from haven.store.models import Contact, OutboxMessage, OutboxPacer, utcnow
 
+from .chatlog import Written, is_private, note
 from .payload import Payload
 from .queue import DROPPED, FAILED, PENDING, SENDING, SENT, drop_chat
 
@@ -183,6 +184,8 @@ class Worker:
         backoff_max: float = 300.0,
         send_timeout: float = 20.0,
         name: str | None = None,
+        wipe_after: float | None = None,
+        sent_keep: float = 60.0,
     ) -> None:
         self.store = store
         self.keys = keys
@@ -196,6 +199,11 @@ class Worker:
         self.backoff_max = backoff_max
         self.send_timeout = send_timeout
         self.name = name or f"w-{secrets.token_hex(4)}"
+        #: Seconds of silence after which a private chat is emptied; messages sent to one are
+        #: noted in the chat log (:mod:`.chatlog`). ``None``: nothing is noted.
+        self.wipe_after = wipe_after
+        #: Seconds a sent row is kept (for the per-chat pacing) before it is purged.
+        self.sent_keep = sent_keep
         self.stats = Stats()
         self._interval = 1.0 / (rate * self.MARGIN)
         self._wake = asyncio.Event()
@@ -278,7 +286,7 @@ class Worker:
                 self._inflight.add(task)
                 task.add_done_callback(self._inflight.discard)
             claimed += len(jobs)
-        if time.monotonic() - self._last_purge > 60:
+        if time.monotonic() - self._last_purge > min(60.0, self.sent_keep / 2):
             await self.purge()
         return claimed
 
@@ -502,6 +510,15 @@ class Worker:
                     log.warning("outbox event=failed row=%s error=%s", job.id, job.error)
                 if job.error:
                     self.stats.errors[job.error] = self.stats.errors.get(job.error, 0) + 1
+            if self.wipe_after is not None:
+                written = [
+                    Written(j.channel, j.chat, self.keys.seal_routing(j.address.encode()),
+                            j.remote_id, j.accepted_at or now)
+                    for j in jobs
+                    if j.outcome == SENT and j.remote_id is not None
+                    and is_private(j.channel, j.address)
+                ]  # fmt: skip
+                await session.run_sync(note, self.keys, written, self.wipe_after)
             for channel, pause in pauses.items():
                 # Telegram's 429 asks the whole bot to wait: hold every send of this channel.
                 pacer = await session.get(OutboxPacer, channel)
@@ -510,9 +527,12 @@ class Worker:
                 log.info("outbox event=rate_limited retry_after=%s", pause)
 
     async def purge(self, older_than: timedelta = timedelta(days=1)) -> int:
-        """Forget finished rows (texts already erased) a day after they finished."""
+        """Forget finished rows: sent ones (texts already erased) ``sent_keep`` seconds after
+        the channel accepted them, so that nothing links a delivered message to its chat or
+        case for long; failed and dropped ones a day after."""
         self._last_purge = time.monotonic()
         cut = utcnow() - older_than
+        sent_cut = utcnow() - timedelta(seconds=self.sent_keep)
         async with self.store.transaction() as session:
             result = await session.execute(
                 delete(OutboxMessage).where(
@@ -520,7 +540,7 @@ class Worker:
                         and_(
                             OutboxMessage.state == SENT,
                             OutboxMessage.keep.is_(False),
-                            OutboxMessage.sent_at < cut,
+                            OutboxMessage.sent_at < sent_cut,
                         ),
                         and_(
                             OutboxMessage.state.in_((FAILED, DROPPED)),

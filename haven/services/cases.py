@@ -32,7 +32,7 @@ from haven.flows.inputs import Choice, Command, Input, Text
 from haven.services.accounts import Role, Viewer
 from haven.store import audit
 from haven.store.db import Store
-from haven.store.models import Case, Contact, Message, User, WebAccess, utcnow
+from haven.store.models import AuditEvent, Case, Contact, Message, User, WebAccess, utcnow
 
 
 class CaseNotFound(LookupError):
@@ -247,6 +247,32 @@ class CaseMeta:
     assigned_name: str | None
     messages: int
     latest_message: int
+    #: When the applicant's chat was emptied, newest first (from the audit log: counts only).
+    wipes: tuple[ChatWiped, ...] = ()
+
+
+@dataclass(frozen=True)
+class ChatWiped:
+    """The bot emptied the applicant's chat: how many messages went, how many it could not
+    delete (then the applicant should delete the chat himself)."""
+
+    at: datetime
+    deleted: int
+    kept: int
+
+
+async def chat_wipes(session: AsyncSession, case_id: int, limit: int = 5) -> tuple[ChatWiped, ...]:
+    events = await session.execute(
+        select(AuditEvent.at, AuditEvent.detail)
+        .where(AuditEvent.case_id == case_id, AuditEvent.action == "chat.wiped")
+        .order_by(AuditEvent.id.desc())
+        .limit(limit)
+    )
+    out = []
+    for at, detail in events:
+        counts = json.loads(detail or "{}")
+        out.append(ChatWiped(at, int(counts.get("deleted", 0)), int(counts.get("kept", 0))))
+    return tuple(out)
 
 
 async def deliver_text(
@@ -332,6 +358,7 @@ class Console(Cases):
                 assigned_name=name,
                 messages=int(count),
                 latest_message=int(latest),
+                wipes=await chat_wipes(session, case.id),
             )
 
     async def view(self, reference: str, keyring: CaseKeyring, viewer: Viewer) -> CaseView:

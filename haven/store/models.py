@@ -280,6 +280,37 @@ class OutboxPacer(Base):
     next_at: Mapped[float] = mapped_column(Float, default=0.0)
 
 
+class ChatMessage(Base):
+    """A message in a private chat, the bot's or the applicant's, that the bot may still delete
+    (Telegram allows it for 48 hours): its id under the routing key, the chat by its keyed
+    hash, and when it was written. Nothing else about it."""
+
+    __tablename__ = "chat_messages"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    chat: Mapped[str] = mapped_column(String(64))
+    #: The channel's message id, under the routing key.
+    message: Mapped[bytes] = mapped_column(LargeBinary)
+    at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)
+
+    __table_args__ = (Index("ix_chat_messages_chat_id", "chat", "id"),)
+
+
+class ChatWipe(Base):
+    """When a private chat is to be emptied: after a while of silence (``idle``), or at once
+    after an erasure (``forget``). The address is under the routing key."""
+
+    __tablename__ = "chat_wipes"
+
+    chat: Mapped[str] = mapped_column(String(64), primary_key=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    address: Mapped[bytes] = mapped_column(LargeBinary)
+    reason: Mapped[str] = mapped_column(String(8), default="idle")  # idle | forget
+    due_at: Mapped[datetime] = mapped_column(DateTime, index=True)
+    lease_until: Mapped[datetime | None] = mapped_column(DateTime)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+
+
 class ProcessedUpdate(Base):
     """A channel update already handled (e.g. ``telegram:<bot id>:<update_id>``): no chat ids."""
 

@@ -10,6 +10,7 @@ import pytest
 from haven.channels.telegram import TelegramRuntime
 from haven.settings import load_settings
 from tests.conftest import Env
+from tests.console.conftest import make_console  # noqa: F401 - a fixture for the wipe tests
 from tests.telegram.fakebot import TOKEN, FakeBotAPI
 
 #: Fast settings for conversations: the per-chat limit is tested on its own.

@@ -2,8 +2,13 @@
 
 It implements what haven uses: getMe, getUpdates (long polling, offsets confirm updates),
 setWebhook/deleteWebhook, sendMessage, answerCallbackQuery, editMessageReplyMarkup, getFile
-and the file download path. It can enforce rate limits (answering 429 with retry_after) and
-play scripted failures per chat (429, 403, a dropped connection).
+and the file download path, deleteMessage and deleteMessages. It can enforce rate limits
+(answering 429 with retry_after), play scripted failures per chat (429, 403, a dropped
+connection) and refuse to delete chosen messages (``undeletable``, as Telegram refuses a
+message older than 48 hours).
+
+Every message of a private chat, the bot's and the user's, is kept per chat until deleted
+(:meth:`FakeBotAPI.in_chat`), as the user's phone would show it.
 """
 
 from __future__ import annotations
@@ -39,6 +44,7 @@ class Sent:
     markup: dict[str, Any] | None
     at: float
     message_id: int
+    protect_content: bool = False
 
     @property
     def buttons(self) -> list[tuple[str, str]]:
@@ -64,6 +70,13 @@ class FakeBotAPI:
     webhook: dict[str, Any] = field(default_factory=dict)
     callback_answers: list[str] = field(default_factory=list)
     edits: list[tuple[str, int]] = field(default_factory=list)
+    #: chat id -> message ids in the chat, the bot's and the user's, until deleted.
+    chats: dict[str, dict[int, str]] = field(default_factory=lambda: defaultdict(dict))
+    #: Message ids every deletion of which is refused (400 "message can't be deleted").
+    undeletable: set[int] = field(default_factory=set)
+    deleted: list[tuple[str, int]] = field(default_factory=list)
+    #: chat id -> every message id ever in the chat (deleted or not) -> ``user`` or ``bot``.
+    history: dict[str, dict[int, str]] = field(default_factory=lambda: defaultdict(dict))
 
     def __post_init__(self) -> None:
         self._next_update = 1000
@@ -118,6 +131,8 @@ class FakeBotAPI:
         if text is not None:
             msg["text"] = text
         msg.update(extra)
+        self.chats[str(chat_id)][msg["message_id"]] = "user"
+        self.history[str(chat_id)][msg["message_id"]] = "user"
         return self.push({"message": msg})
 
     def press(self, chat_id: int, data: str, message_id: int | None = None) -> int:
@@ -144,6 +159,10 @@ class FakeBotAPI:
         size = {"file_id": file_id, "file_unique_id": "u" + file_id, "width": 800, "height": 600}
         size["file_size"] = len(data) if declared is None else declared
         return self.message(chat_id, photo=[size])
+
+    def in_chat(self, chat_id: int | str) -> dict[int, str]:
+        """The messages still in a chat: message id -> ``user`` or ``bot``."""
+        return dict(self.chats.get(str(chat_id), {}))
 
     def to(self, chat_id: int | str) -> list[Sent]:
         return [s for s in self.sent if str(s.chat_id) == str(chat_id)]
@@ -287,9 +306,12 @@ class FakeBotAPI:
         self._chat_last[chat] = now
         markup = p.get("reply_markup")
         message_id = self._msg_id()
+        protect = p.get("protect_content") in (True, "true", "True")
         self.sent.append(
-            Sent(p.get("chat_id", chat), str(p.get("text", "")), markup, now, message_id)
+            Sent(p.get("chat_id", chat), str(p.get("text", "")), markup, now, message_id, protect)
         )
+        self.chats[chat][message_id] = "bot"
+        self.history[chat][message_id] = "bot"
         return self.ok(
             {
                 "message_id": message_id,
@@ -298,3 +320,26 @@ class FakeBotAPI:
                 "text": p.get("text", ""),
             }
         )
+
+    async def m_deletemessage(self, _r: web.Request, p: dict[str, Any]) -> web.Response:
+        chat, message_id = str(p.get("chat_id")), int(p.get("message_id", 0))
+        if message_id in self.undeletable:
+            return self.error(400, "Bad Request: message can't be deleted")
+        if self.chats[chat].pop(message_id, None) is None:
+            return self.error(400, "Bad Request: message to delete not found")
+        self.deleted.append((chat, message_id))
+        return self.ok(True)
+
+    async def m_deletemessages(self, _r: web.Request, p: dict[str, Any]) -> web.Response:
+        """Like Telegram: up to 100 ids; ids already gone are skipped. A batch holding a
+        message that cannot be deleted is refused whole (nothing is deleted)."""
+        chat = str(p.get("chat_id"))
+        ids = [int(i) for i in p.get("message_ids", [])]
+        if not 1 <= len(ids) <= 100:
+            return self.error(400, "Bad Request: too many messages to delete")
+        if self.undeletable.intersection(ids):
+            return self.error(400, "Bad Request: message can't be deleted")
+        for message_id in ids:
+            if self.chats[chat].pop(message_id, None) is not None:
+                self.deleted.append((chat, message_id))
+        return self.ok(True)

@@ -46,8 +46,12 @@ async def test_a_whole_korean_conversation(sqlite_env: Env, fake: FakeBotAPI, ma
     (_consent,) = await chat.say("여기 이 대화창으로, 저녁에")
     (summary,) = await chat.press("yes")
     assert "쿠르스크 근처 마을" in summary.text
-    done = await chat.press("confirm")
+    await chat.press("confirm")
+    # The last message: the chat deletes itself, so learn the reference and phrase now.
+    await eventually(lambda: len(chat.received) == 12, what="the vanishing notice")
+    done = chat.received[8:]
     text = "\n".join(m.text for m in done)
+    assert "60분" in done[-1].text and "외워" in done[-1].text
     async with env.store.transaction() as s:
         case = await s.scalar(select(Case))
         assert case.state == "submitted"
@@ -56,8 +60,10 @@ async def test_a_whole_korean_conversation(sqlite_env: Env, fake: FakeBotAPI, ma
         rows = (await s.scalars(select(OutboxMessage))).all()
         assert rows and all(r.state == "sent" and r.payload is None for r in rows)
     assert case.reference in text and "신청번호" in text and "암호말" in text
-    # Every message was sent once, in order: one per step.
-    assert len(chat.received) == 11
+    # Every message was sent once, in order: one per step, and the notice.
+    assert len(chat.received) == 12
+    # None of them can be forwarded or saved.
+    assert all(m.protect_content for m in chat.received)
     # The buttons pressed lost their keyboard; every press was answered.
     assert len(fake.callback_answers) == 6 and len(fake.edits) == 6
     # /verify: the bot's id and the same check the leaflets print.

@@ -8,6 +8,10 @@
 * Long polling only confirms an update to Telegram (the next ``offset``) once it has been
   handled and committed, so a process killed mid-burst loses nothing: Telegram delivers the
   unconfirmed updates again, and the ones already handled are recognised by their id.
+* The chat itself is kept small: the applicant's message ids are noted in the chat log
+  (:mod:`haven.outbox.chatlog`) before the update is handled, the bot's own as the outbox
+  sends them, and the wiper deletes them all after a while of silence or after ``/forget``.
+  ``/help`` and the end of the questionnaire say so, and how to keep the phone clean.
 * Floods: a chat over the per-chat limit gets one notice and is then ignored for a while; a
   global limit paces what is handled; chats are served round-robin in order of arrival, one
   update of a chat at a time, so no chat can starve the others.
@@ -19,6 +23,7 @@ import asyncio
 import contextlib
 import io
 import logging
+import math
 import time
 from collections import deque
 from collections.abc import Callable, Coroutine
@@ -32,10 +37,12 @@ from limits import parse
 from sqlalchemy import select
 
 from haven.content import LANGS, gettext_for
+from haven.content.texts import PHONE_ADVICE
 from haven.crypto import IntakeKeys
+from haven.flows import Effect
 from haven.flows.engine import COMMANDS, M_VERIFY
 from haven.flows.inputs import Choice, Command, Input, Location, Text, Unsupported
-from haven.outbox import Payload, enqueue
+from haven.outbox import ChatLog, Payload, enqueue
 from haven.services import ratelimit
 from haven.services.campaigns import Campaigns
 from haven.services.intake import Intake, PhotoData
@@ -44,7 +51,7 @@ from haven.store.db import Store
 from haven.store.models import Contact
 
 from .sender import parse_callback
-from .texts import M_FLOOD, M_PHOTO_FAILED, M_PHOTO_TOO_LARGE
+from .texts import M_FLOOD, M_PHOTO_FAILED, M_PHOTO_TOO_LARGE, M_VANISH, M_WIPE_RULE
 
 log = logging.getLogger("haven.telegram")
 
@@ -141,6 +148,9 @@ class TelegramChannel:
         flood_pause: float = 600.0,
         concurrency: int = 64,
         wake: Callable[[], None] | None = None,
+        chat_log: ChatLog | None = None,
+        wipe_after_minutes: float = 60.0,
+        on_forget: Callable[[], None] | None = None,
     ) -> None:
         self.bot = bot
         self.intake = intake
@@ -152,6 +162,9 @@ class TelegramChannel:
         self.flood = FloodGuard(per_chat_limit, global_limit, flood_pause)
         self.concurrency = concurrency
         self.wake = wake or (lambda: None)
+        self.chat_log = chat_log
+        self.wipe_minutes = max(1, math.ceil(wipe_after_minutes))
+        self.on_forget = on_forget or (lambda: None)
         self.campaigns = Campaigns(store)
         self._chats: dict[str, _Chat] = {}
         self._ready: asyncio.Queue[str] = asyncio.Queue()
@@ -241,6 +254,14 @@ class TelegramChannel:
         item = await self.translate(update)
         if item is None:
             return
+        message = update.message
+        if self.chat_log is not None and message is not None:
+            # Noted before it is handled: once the update is confirmed, its id is known.
+            lookup = self.intake.lookup(CHANNEL, item.address)
+            written = self.chat_log.written(CHANNEL, lookup, item.address, message.message_id)
+            await self.chat_log.note([written])
+        if self.chat_log is not None and item.inp == Command("help"):
+            await self._advise(item.address, (M_WIPE_RULE, PHONE_ADVICE))
         result = await self.intake.handle(
             CHANNEL,
             item.address,
@@ -253,6 +274,11 @@ class TelegramChannel:
             notice_args=item.notice_args,
         )
         self.handled += 1
+        if self.chat_log is not None and result.effect is Effect.submit:
+            # The last message before the chat empties itself: what to learn by heart first.
+            await self._advise(item.address, (M_VANISH, PHONE_ADVICE))
+        elif result.effect is Effect.erase:
+            self.on_forget()
         if not result.duplicate:
             self.wake()
         if item.callback is not None:
@@ -363,6 +389,20 @@ class TelegramChannel:
             self.wake()
         except Exception:
             log.exception("telegram event=flood_notice_failed")
+
+    async def _advise(self, address: str, messages: tuple[str, ...]) -> None:
+        """One notice of several texts in the chat's language, through the outbox."""
+        lookup = self.intake.lookup(CHANNEL, address)
+        async with self.store.transaction() as session:
+            contact = await session.scalar(select(Contact).where(Contact.lookup == lookup))
+            args = {"minutes": self.wipe_minutes}
+            if contact is not None and contact.lang:
+                _ = gettext_for(contact.lang)
+                text = "\n\n".join(_(m).format(**args) for m in messages)
+            else:
+                text = "\n\n".join(_multilingual(m).format(**args) for m in messages)
+            target: Contact | tuple[str, str] = contact or (CHANNEL, address)
+            enqueue(session, self.keys, target, Payload(text), kind="notice")
 
     async def _answer_callback(self, query: CallbackQuery, *, remove: bool) -> None:
         with contextlib.suppress(TelegramAPIError, OSError, TimeoutError):

@@ -1,5 +1,5 @@
-"""Wiring for ``haven serve``: the bot, the intake with its outbox, the outbox worker, and
-either long polling or the webhook route."""
+"""Wiring for ``haven serve``: the bot, the intake with its outbox, the outbox worker, the
+wiper that empties private chats, and either long polling or the webhook route."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from haven.crypto import IntakeKeys, random_token
-from haven.outbox import Outbox, Worker
+from haven.outbox import ChatLog, Outbox, Wiper, Worker
 from haven.services.intake import Intake
 from haven.services.verify import bot_id_from_token
 from haven.settings import Settings
@@ -54,13 +54,24 @@ class TelegramRuntime:
         self.bot = make_bot(settings.telegram_token, settings.telegram_api)
         self.outbox = Outbox(keys)
         self.intake = Intake(store, keys, outbox=self.outbox)
+        sender = TelegramSender(self.bot)
+        wipe_after = settings.telegram_wipe_after * 60
         self.worker = Worker(
             store,
             keys,
-            {"telegram": TelegramSender(self.bot)},
+            {"telegram": sender},
             rate=settings.outbox_rate,
             per_chat_rate=settings.outbox_per_chat_rate,
             lease=settings.outbox_lease_seconds,
+            wipe_after=wipe_after,
+        )
+        self.wiper = Wiper(
+            store,
+            keys,
+            {"telegram": sender},
+            wipe_after=wipe_after,
+            rate=settings.outbox_rate,
+            lease=max(60.0, settings.outbox_lease_seconds),
         )
         self.channel = TelegramChannel(
             self.bot,
@@ -74,6 +85,9 @@ class TelegramRuntime:
             flood_pause=settings.telegram_flood_pause_seconds,
             concurrency=concurrency,
             wake=self.worker.wake,
+            chat_log=ChatLog(store, keys, wipe_after),
+            wipe_after_minutes=settings.telegram_wipe_after,
+            on_forget=self.wiper.wake,
         )
         self.run_worker = run_worker
         self.webhook_url = settings.telegram_webhook_url
@@ -112,6 +126,7 @@ class TelegramRuntime:
         if self.run_worker:
             await self.worker.prepare()
             self._tasks.append(asyncio.create_task(self.worker.run()))
+            self._tasks.append(asyncio.create_task(self.wiper.run()))
         if self.webhook_url:
             await self.bot.set_webhook(
                 self.webhook_url,
@@ -125,6 +140,7 @@ class TelegramRuntime:
 
     async def stop(self) -> None:
         self.worker.stop()
+        self.wiper.stop()
         await cancel_all(self._tasks)
         self._tasks = []
         await self.channel.stop()

@@ -1,6 +1,13 @@
-"""The outbox's Telegram sender: one outbox row -> one Bot API call, errors mapped to outcomes."""
+"""The outbox's Telegram sender: one outbox row -> one Bot API call, errors mapped to outcomes.
+
+Messages to a private chat are protected (no forwarding, no saving); channel posts are not,
+since they are meant to spread. The same object deletes messages for the wiper.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import NoReturn
 
 from aiogram import Bot
 from aiogram.exceptions import (
@@ -21,6 +28,7 @@ from haven.outbox import (
     RetryLater,
     TemporaryFailure,
     Unreachable,
+    is_private,
 )
 
 #: Telegram's limit for callback data, in bytes.
@@ -63,23 +71,33 @@ class TelegramSender:
 
     async def send(self, address: str, payload: Payload) -> int | None:
         chat_id = chat_id_of(address)
+        protect = is_private(self.channel, address)
         try:
             if payload.media_kind in ("photo", "video") and payload.media_path:
                 media = FSInputFile(payload.media_path)
                 caption = payload.text[:CAPTION_MAX] or None
                 if payload.media_kind == "photo":
                     msg = await self.bot.send_photo(
-                        chat_id, media, caption=caption, request_timeout=self.request_timeout
+                        chat_id,
+                        media,
+                        caption=caption,
+                        protect_content=protect,
+                        request_timeout=self.request_timeout,
                     )
                 else:
                     msg = await self.bot.send_video(
-                        chat_id, media, caption=caption, request_timeout=self.request_timeout
+                        chat_id,
+                        media,
+                        caption=caption,
+                        protect_content=protect,
+                        request_timeout=self.request_timeout,
                     )
             else:
                 msg = await self.bot.send_message(
                     chat_id=chat_id,
                     text=payload.text,
                     reply_markup=keyboard(payload),
+                    protect_content=protect,
                     request_timeout=self.request_timeout,
                 )
         except TelegramRetryAfter as exc:
@@ -93,3 +111,43 @@ class TelegramSender:
         except TelegramAPIError as exc:
             raise TemporaryFailure(type(exc).__name__) from None
         return msg.message_id
+
+    async def delete(self, address: str, message_ids: Sequence[int]) -> list[int]:
+        """Delete up to 100 messages of a chat; returns the ids Telegram would not delete.
+
+        ``deleteMessages`` takes them all at once; if it refuses the batch (one of them is
+        too old, or not the bot's to delete), each is tried alone to learn which.
+        """
+        chat_id = chat_id_of(address)
+        try:
+            await self.bot.delete_messages(
+                chat_id, list(message_ids), request_timeout=self.request_timeout
+            )
+            return []
+        except TelegramBadRequest:
+            if len(message_ids) == 1:
+                return list(message_ids)
+        except Exception as exc:
+            _raise_for(exc)
+        refused = []
+        for message_id in message_ids:
+            try:
+                await self.bot.delete_message(
+                    chat_id, message_id, request_timeout=self.request_timeout
+                )
+            except (TelegramBadRequest, TelegramNotFound):
+                refused.append(message_id)
+            except Exception as exc:
+                _raise_for(exc)
+        return refused
+
+
+def _raise_for(exc: Exception) -> NoReturn:
+    """A Bot API error as the outbox's outcome (re-raised as is if it is not one)."""
+    if isinstance(exc, TelegramRetryAfter):
+        raise RetryLater(exc.retry_after) from None
+    if isinstance(exc, TelegramForbiddenError):
+        raise Unreachable() from None
+    if isinstance(exc, TelegramAPIError):
+        raise TemporaryFailure(type(exc).__name__) from None
+    raise exc

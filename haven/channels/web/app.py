@@ -239,6 +239,7 @@ class WebIntake:
             verify=verify,
             mirrors=self.settings.mirrors,
             onion=self.settings.onion_url,
+            title=self.settings.web_title,
             body=marker,
         )
         head, foot = html.split(marker)

@@ -5,8 +5,16 @@ from __future__ import annotations
 import functools
 
 from haven.content import N_, gettext_for
+from haven.content.texts import PHONE_ADVICE
 
+__all__ = ["PHONE_ADVICE", "Texts", "for_lang"]
+
+#: The heading on the page (the browser's title and history show the neutral ``web_title``).
 TITLE = N_("Confidential hotline")
+ERASE_VISIT = N_(
+    "To leave no trace of this visit, use Tor Browser or a private window. Otherwise, when "
+    "you are done, delete this site from your browser's history."
+)
 INTRO = N_(
     "This is a confidential hotline for soldiers who want to stop fighting and stay alive. "
     "Answer a few questions, one at a time; an operator will contact you. Only our "
