@@ -11,6 +11,8 @@ from .models import (
     Attachment,
     AuditChain,
     Case,
+    ChatMessage,
+    ChatWipe,
     Contact,
     Handoff,
     Message,
@@ -44,4 +46,6 @@ NOT_SEALED_TO_CASE_KEY: dict[str, str] = {
     f"{WebAccess.__tablename__}.public_key": "not secret: the applicant's public key",
     f"{WebThread.__tablename__}.body": "the applicant's own key (derived from his passphrase)",
     f"{AuditChain.__tablename__}.key": "the audit chain's current key (one-way from the first)",
+    f"{ChatMessage.__tablename__}.message": "routing key (a message id the bot may delete)",
+    f"{ChatWipe.__tablename__}.address": "routing key (the chat the bot empties)",
 }

@@ -172,6 +172,7 @@ async def test_the_wipe_survives_a_kill(sqlite_env: Env, fake: FakeBotAPI) -> No
         "HAVEN_INTAKE_PER_CHAT_LIMIT": "100/minute",
         "HAVEN_TELEGRAM_WIPE_AFTER": "0.05",  # 3 s
     }
+    del environ["HAVEN_PASSPHRASE"]  # the intake never holds it
     proc = serve(environ, free_port())
     try:
         await eventually(lambda: fake.calls["getupdates"] > 0, 30, "the bot polling")
