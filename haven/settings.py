@@ -59,6 +59,8 @@ class Settings(BaseSettings):
     web_unlock_limit: str = "5/hour"
     web_unlock_global_limit: str = "60/minute"
     web_photo_max_bytes: int = Field(5_000_000, ge=1)
+    #: Strict-Transport-Security max-age on HTTPS responses; 0 sends none (plain HTTP, onion).
+    hsts_seconds: int = Field(0, ge=0)
     # Console (issue 4)
     session_idle_minutes: int = Field(30, ge=1)
     queue_weight_wounded: float = 1000.0

@@ -30,6 +30,7 @@ from haven.services.cases import (
     clean_text,
     deliver_text,
 )
+from haven.services.verify import Check, check_text, verify_for
 from haven.store import audit
 from haven.store.db import Store
 from haven.store.models import Case, Handoff, utcnow
@@ -106,8 +107,11 @@ def sector_scope(viewer: Viewer) -> ColumnElement[bool]:
     return Handoff.sector.in_(sorted(viewer.sectors))
 
 
-def applicant_text(lang: str, place: str, start: datetime, end: datetime, signal: str) -> str:
-    """The message an applicant gets at hand-off, in their language."""
+def applicant_text(
+    lang: str, place: str, start: datetime, end: datetime, signal: str, check: Check
+) -> str:
+    """The message an applicant gets at hand-off, in their language, ending with the check:
+    a look-alike that sends a place and a time of its own is a trap."""
     _ = gettext_for(lang or "en")
     steps = "\n".join(f"{n}. {_(s)}" for n, s in enumerate(texts.CROSSING_STEPS, start=1))
     return "\n".join(
@@ -119,6 +123,8 @@ def applicant_text(lang: str, place: str, start: datetime, end: datetime, signal
             "",
             _(texts.CROSSING_TITLE),
             steps,
+            "",
+            *check_text(lang or "en", check).lines,
         ]
     )
 
@@ -140,9 +146,10 @@ def _row(h: Handoff, reference: str) -> HandoffRow:
 
 
 class Handoffs:
-    def __init__(self, store: Store, keys: IntakeKeys) -> None:
+    def __init__(self, store: Store, keys: IntakeKeys, *, bot_username: str = "") -> None:
         self.store = store
         self.keys = keys
+        self.check = verify_for(bot_username, keys)
 
     @staticmethod
     def _coordinator(viewer: Viewer) -> None:
@@ -250,7 +257,9 @@ class Handoffs:
             case.state = CaseState.scheduled.value
             case.updated_at = utcnow()
             await session.flush()
-            text = applicant_text(case.lang, told_place, window_start, window_end, told_signal)
+            text = applicant_text(
+                case.lang, told_place, window_start, window_end, told_signal, self.check
+            )
             try:
                 await deliver_text(session, self.keys, case, text, viewer.user_id, sender)
                 sent = True
