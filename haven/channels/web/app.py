@@ -235,6 +235,14 @@ class WebIntake:
         kind = "b" if bound else "u"
         return Session(sid, bound, f"{kind}{sid}.{self._mac(kind, sid)}")
 
+    def bind(self) -> Session:
+        """The session of a first answer: the conversation starts under an id nobody has seen
+        before (not the one of a cookie someone may have planted). This post counts against
+        the new id's limit too, so the limit stays one per browser session."""
+        sid = self.new_session(bound=True)
+        self.gate.hit([(self.per_session, sid.id)])
+        return sid
+
     @staticmethod
     def _cookie_name(request: Request) -> str:
         return SECURE_COOKIE if request.scope.get("scheme") == "https" else COOKIE
@@ -490,8 +498,7 @@ class WebIntake:
             typed = _str(form, "text")
             inp = Text(typed)
         if not sid.bound:
-            # The first answer: the conversation starts under an id nobody has seen before.
-            sid = self.new_session(bound=True)
+            sid = self.bind()
         result = await self.intake.handle(
             CHANNEL, sid.id, inp, campaign=campaign_code(_str(form, "c", 64)) or None
         )
