@@ -131,6 +131,13 @@ class SecurityHeaders:
                 await response(scope, receive, send_with_headers)
 
 
+def session_cookie(keys: crypto.IntakeKeys, sid: str, *, bound: bool) -> str:
+    """The cookie value of a session: ``u`` or ``b``, the id, ``.``, a MAC of both under a key
+    derived from the routing key (only the server can make one)."""
+    kind = "b" if bound else "u"
+    return f"{kind}{sid}.{keys.lookup('web-session-cookie', kind + sid)[:32]}"
+
+
 @dataclass(frozen=True, slots=True)
 class Session:
     """A browser session the server issued (see the module doc)."""
@@ -226,14 +233,10 @@ class WebIntake:
 
     # -- sessions and tokens ------------------------------------------------------------
 
-    def _mac(self, kind: str, sid: str) -> str:
-        return self.keys.lookup("web-session-cookie", kind + sid)[:32]
-
     def new_session(self, *, bound: bool) -> Session:
         """A fresh session, with the cookie that carries it."""
         sid = crypto.random_token(24)
-        kind = "b" if bound else "u"
-        return Session(sid, bound, f"{kind}{sid}.{self._mac(kind, sid)}")
+        return Session(sid, bound, session_cookie(self.keys, sid, bound=bound))
 
     def bind(self) -> Session:
         """The session of a first answer: the conversation starts under an id nobody has seen
@@ -252,10 +255,11 @@ class WebIntake:
         found = _COOKIE.fullmatch(request.cookies.get(self._cookie_name(request), ""))
         if found is None:
             return None
-        kind, sid, mac = found.groups()
-        if not secrets.compare_digest(mac, self._mac(kind, sid)):
+        kind, sid, _mac = found.groups()
+        bound = kind == "b"
+        if not secrets.compare_digest(found.group(0), session_cookie(self.keys, sid, bound=bound)):
             return None
-        return Session(sid, kind == "b")
+        return Session(sid, bound)
 
     def csrf(self, sid: Session) -> str:
         return self.keys.lookup("web-csrf", sid.id)
