@@ -60,7 +60,6 @@ def settle_heap() -> None:
 def create_app(settings: Settings) -> Starlette:
     keys = crypto.load_intake_keys(settings.keys_dir)
     store = Store(settings.db_url)
-    fingerprint = crypto.fingerprint(keys.public_key)
 
     async def health(_request: Request) -> PlainTextResponse:
         return PlainTextResponse("ok", headers=SECURITY_HEADERS)
@@ -97,7 +96,6 @@ def create_app(settings: Settings) -> Starlette:
     app.state.settings = settings
     app.state.store = store
     app.state.keys = keys
-    app.state.fingerprint = fingerprint
     return app
 
 
