@@ -12,10 +12,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from haven.campaigns.leaflet import verify_for, write_leaflet
+from haven.campaigns.leaflet import write_leaflet
 from haven.campaigns.links import links
 from haven.campaigns.render import html_to_pdf
 from haven.content import LANGS
+from haven.crypto import IntakeKeys
+from haven.services.verify import verify_for
 from haven.settings import load_settings
 
 PLAIN = "<!doctype html><html><body><h1>Plain page</h1><p>Hello.</p></body></html>"
@@ -25,7 +27,7 @@ def main() -> None:
     settings = load_settings(
         {"HAVEN_TELEGRAM_BOT_USERNAME": "haven_help_bot", "HAVEN_MIRRORS": "https://m.example"}
     )
-    verify = verify_for(7123456789, bytes(32))
+    verify = verify_for(settings.telegram_bot_username, IntakeKeys(bytes(32), bytes(32)))
     html_to_pdf(PLAIN)  # warm up: Pango, fontconfig
     start = time.perf_counter()
     html_to_pdf(PLAIN)

@@ -173,20 +173,27 @@ def landing_requests(_keys):
         yield get("/")
 
 
+def bound_session(keys) -> tuple[str, str]:
+    """A session bound to a conversation, as the first answer makes one: cookie, CSRF token."""
+    from haven.channels.web.app import session_cookie
+
+    sid = secrets.token_urlsafe(24)
+    return session_cookie(keys, sid, bound=True), keys.lookup("web-csrf", sid)
+
+
 def page_requests(keys):
     """Show the current question again (GET / of a session under way): one read."""
-    sid = secrets.token_urlsafe(32)
-    yield post("/", sid, {"csrf": keys.lookup("web-csrf", sid), "l": "ko", "choice": "ko"})
+    cookie, csrf = bound_session(keys)
+    yield post("/", cookie, {"csrf": csrf, "l": "ko", "choice": "ko"})
     while True:
-        yield get("/", sid)
+        yield get("/", cookie)
 
 
 def step_requests(keys):
     while True:
-        sid = secrets.token_urlsafe(32)
-        csrf = keys.lookup("web-csrf", sid)
+        cookie, csrf = bound_session(keys)
         for fields in STEPS:
-            yield post("/", sid, {"csrf": csrf, "l": "ko", **fields})
+            yield post("/", cookie, {"csrf": csrf, "l": "ko", **fields})
 
 
 def free_port() -> int:

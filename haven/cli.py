@@ -421,11 +421,9 @@ def _date(value: str | None, name: str) -> date | None:
 
 
 def _verify(cfg: Settings) -> Any:
-    from haven.campaigns.leaflet import verify_for
-    from haven.services.verify import bot_id_from_token
+    from haven.services.verify import verify_for
 
-    keys = crypto.load_intake_keys(cfg.keys_dir)
-    return verify_for(bot_id_from_token(cfg.telegram_token), keys.public_key)
+    return verify_for(cfg.telegram_bot_username, crypto.load_intake_keys(cfg.keys_dir))
 
 
 @campaign_app.command("add")

@@ -67,6 +67,8 @@ class Settings(BaseSettings):
     web_photo_max_bytes: int = Field(5_000_000, ge=1)
     #: The pages' title, which the browser's history and tabs show: neutral by default.
     web_title: str = Field("Notes", min_length=1, max_length=60)
+    #: Strict-Transport-Security max-age on HTTPS responses; 0 sends none (plain HTTP, onion).
+    hsts_seconds: int = Field(0, ge=0)
     # Console (issue 4)
     session_idle_minutes: int = Field(30, ge=1)
     queue_weight_wounded: float = 1000.0

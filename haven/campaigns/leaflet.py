@@ -2,13 +2,13 @@
 
 Front: the title, and the crossing step by step with a drawn pictogram per step. Back: the QR
 code of the campaign's deep link with the link under it, the campaign code to type, the web
-addresses, how to check the bot is real (the same check as ``/verify``), the guarantees of the
-Third Geneva Convention, and the promise to be recorded as captured.
+addresses, how to check the bot is real (the bot's exact name, large, and the same check as every
+other surface: :mod:`haven.services.verify`), the guarantees of the Third Geneva Convention, and
+the promise to be recorded as captured.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import segno
@@ -22,7 +22,8 @@ from haven.content.texts import (
     PRIVACY_PROMISES,
 )
 from haven.services.campaigns import CampaignError
-from haven.services.verify import verify_check
+from haven.services.verify import TEXTS as CHECK_TEXTS
+from haven.services.verify import Check, check_text
 
 from .links import Links
 from .render import PAPER_SIZES, html_to_pdf, render_html
@@ -32,11 +33,6 @@ INTRO = N_("You can stay alive. This is how to cross over safely.")
 QR_LABEL = N_("Scan this code with a phone to reach our bot:")
 CODE_LABEL = N_("If the link does not open, send this code to the bot: {code}")
 WEB_LABEL = N_("Our web page (open it through a VPN or Tor):")
-VERIFY_TITLE = N_("Is it really us?")
-VERIFY_TEXT = N_(
-    "Fake copies of our bot exist. Send /verify to the bot: it must show bot number "
-    "{bot_id} and check {check}. If they differ, it is not us."
-)
 CONTACTS_TITLE = N_("How to reach us")
 
 #: Every catalog text a leaflet may print (the glyph test renders all of them).
@@ -46,8 +42,7 @@ PAPER_TEXTS: tuple[str, ...] = (
     QR_LABEL,
     CODE_LABEL,
     WEB_LABEL,
-    VERIFY_TITLE,
-    VERIFY_TEXT,
+    *CHECK_TEXTS,
     CONTACTS_TITLE,
     CROSSING_TITLE,
     *CROSSING_STEPS,
@@ -61,21 +56,11 @@ class LeafletError(CampaignError):
     """A leaflet cannot be made as asked (language, size, missing links)."""
 
 
-@dataclass(frozen=True)
-class Verify:
-    bot_id: int
-    check: str
-
-
-def verify_for(bot_id: int | None, public_key: bytes) -> Verify | None:
-    return None if bot_id is None else Verify(bot_id, verify_check(bot_id, public_key))
-
-
 def qr_data_uri(link: str) -> str:
     return str(segno.make(link, error="m", micro=False).svg_data_uri(scale=4, border=2))
 
 
-def leaflet_html(lang: str, size: str, links: Links, verify: Verify | None) -> str:
+def leaflet_html(lang: str, size: str, links: Links, verify: Check) -> str:
     if lang not in LANGS:
         raise LeafletError(f"language {lang!r}: one of {', '.join(LANGS)}")
     if size not in PAPER_SIZES:
@@ -100,8 +85,7 @@ def leaflet_html(lang: str, size: str, links: Links, verify: Verify | None) -> s
         code_label=_(CODE_LABEL).format(code=links.code) if links.telegram else "",
         web_label=_(WEB_LABEL),
         web=[w for w in links.web if w != primary],
-        verify_title=_(VERIFY_TITLE),
-        verify=_(VERIFY_TEXT).format(bot_id=verify.bot_id, check=verify.check) if verify else "",
+        verify=check_text(lang, verify),
         contacts_title=_(CONTACTS_TITLE),
         geneva_title=_(GENEVA_TITLE),
         geneva=[_(t) for t in GENEVA_PROMISES],
@@ -109,11 +93,11 @@ def leaflet_html(lang: str, size: str, links: Links, verify: Verify | None) -> s
     )
 
 
-def leaflet_pdf(lang: str, size: str, links: Links, verify: Verify | None) -> bytes:
+def leaflet_pdf(lang: str, size: str, links: Links, verify: Check) -> bytes:
     return html_to_pdf(leaflet_html(lang, size, links, verify))
 
 
-def write_leaflet(out: Path, lang: str, size: str, links: Links, verify: Verify | None) -> Path:
+def write_leaflet(out: Path, lang: str, size: str, links: Links, verify: Check) -> Path:
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(out.suffix + ".tmp")
     tmp.write_bytes(leaflet_pdf(lang, size, links, verify))

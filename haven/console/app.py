@@ -108,7 +108,8 @@ class Denied(Exception):
 
 
 class SecurityHeaders:
-    """Adds the console's security headers to every response (pure ASGI, cheap)."""
+    """Adds the console's security headers to every response (pure ASGI, cheap), and turns a
+    crash into a plain 500 page with them, whose log line names only the exception type."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -119,14 +120,26 @@ class SecurityHeaders:
             await self.app(scope, receive, send)
             return
 
+        started = False
+
         async def wrapped(message: Message) -> None:
+            nonlocal started
             if message["type"] == "http.response.start":
+                started = True
                 names = {k.lower() for k, _ in message.get("headers", [])}
                 extra = [(k, v) for k, v in self.raw if k not in names]
                 message["headers"] = list(message.get("headers", [])) + extra
             await send(message)
 
-        await self.app(scope, receive, wrapped)
+        try:
+            await self.app(scope, receive, wrapped)
+        except Exception as exc:
+            # Not re-raised: the server would log the traceback, and its message (which could
+            # hold case content).
+            log.error("console event=error type=%s", type(exc).__name__)
+            if not started:
+                page = "<!doctype html><title>500</title><p>500</p>"
+                await HTMLResponse(page, status_code=500)(scope, receive, wrapped)
 
 
 @dataclass
@@ -206,7 +219,7 @@ def create_console_app(
         accounts=accounts or Accounts(store, keys, idle_minutes=settings.session_idle_minutes),
         cases=Console(store, keys),
         queue=Queue(store, settings.queue_weight_wounded, settings.queue_weight_group),
-        handoffs=Handoffs(store, keys),
+        handoffs=Handoffs(store, keys, bot_username=settings.telegram_bot_username),
         calls=Calls(store, keys),
         holder=KeyHolder(settings.keys_dir),
         sender=sender if sender is not None else outbox_sender(keys),

@@ -163,11 +163,6 @@ M_NEXT = N_(
     "What happens next: an operator will contact you. Checking can take some time, even "
     "weeks. When everything is ready we send you the place and the time."
 )
-M_VERIFY = N_(
-    "To check that you are talking to the real hotline, compare: the bot's number is {bot_id}, "
-    "its fingerprint is {fingerprint}. Our leaflets and web page print the same. If they "
-    "differ, it is not us."
-)
 
 
 #: The language buttons, each labelled in its own language.
@@ -509,9 +504,6 @@ class Engine:
             Reply(f"{_(state, texts.CROSSING_TITLE)}\n{steps}"),
             Reply(f"{_(state, texts.PRIVACY_TITLE)}\n{privacy}"),
         )
-
-    def verify_reply(self, state: State, bot_id: str, fingerprint: str) -> Reply:
-        return Reply(self._(state, M_VERIFY).format(bot_id=bot_id, fingerprint=fingerprint))
 
     def answers_for_case(self, state: State) -> dict[str, Any]:
         """The answers to seal into the case, in flow order, with the flow's version."""

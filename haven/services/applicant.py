@@ -5,8 +5,13 @@ list. It is stored only as an argon2id hash (argon2-cffi); a second argon2id der
 (:func:`haven.crypto.derive_applicant_key`) gives the applicant's own keypair, whose public
 half is stored so that operator replies can be sealed to it as well as to the case key
 (DESIGN.md, "who can read what"). With the case reference and the passphrase the applicant
-comes back, reads the replies and writes more. Wrong guesses are rate-limited per case and
-globally (the ``limits`` library).
+comes back, reads the replies and writes more.
+
+Attempts are counted before the passphrase is verified (so a burst gets at most the limit
+evaluated), per case reference *and* browser session, and overall: a stranger who knows a
+reference fills only his own sessions' share and cannot lock the owner out. A session that
+proved the passphrase keeps its turn when a flood fills the overall limit
+(docs/adr/0001-unlock-attempts.md).
 
 Nothing here ever holds the applicant's private key beyond one request: the web page carries
 it wrapped under the routing key (:meth:`Applicants.page_token`), bound to the browser's
@@ -27,6 +32,7 @@ import anyio
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from argon2.profiles import RFC_9106_LOW_MEMORY
+from cachetools import TTLCache
 from limits import RateLimitItem, parse
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -49,6 +55,10 @@ log = logging.getLogger("haven.applicant")
 PASSPHRASE_WORDS = 9
 #: How long a page that shows the conversation stays usable without the passphrase again.
 PAGE_TOKEN_SECONDS = 30 * 60
+#: How long a session that proved a passphrase keeps its turn past the overall limit, and how
+#: many such sessions are remembered (keyed hashes, in this process's memory).
+PROVEN_SECONDS = 12 * 3600
+PROVEN_MAX = 100_000
 
 _SEPARATORS = str.maketrans({c: " " for c in ",.;:-_·/\\|"})
 
@@ -158,6 +168,7 @@ class Applicants:
         self.gate = Gate()
         self.per_case = parse(per_case_limit)
         self.overall = parse(global_limit)
+        self.proven: TTLCache[str, bool] = TTLCache(PROVEN_MAX, PROVEN_SECONDS)
 
     @cached_property
     def _decoy_hash(self) -> str:
@@ -194,8 +205,21 @@ class Applicants:
 
     # -- coming back ----------------------------------------------------------------------
 
-    def _checks(self, reference: str) -> list[tuple[RateLimitItem, str]]:
-        return [(self.per_case, f"case:{reference}"), (self.overall, "all")]
+    def _admit(self, reference: str, session_id: str) -> tuple[str, int]:
+        """Count one attempt before it is verified: the key of this reference and session,
+        and 0, or the seconds to wait (then nothing was counted). Synchronous, so that
+        concurrent attempts are counted one after the other."""
+        mine = self.keys.lookup("web-unlock", f"{reference}|{session_id}")
+        own: list[tuple[RateLimitItem, str]] = [(self.per_case, mine)]
+        everyone: list[tuple[RateLimitItem, str]] = [(self.overall, "all")]
+        if mine not in self.proven:
+            return mine, self.gate.hit(own + everyone)
+        # It proved the passphrase before: only its own share can stop it. It still counts
+        # against the overall limit while that has room.
+        wait = self.gate.hit(own)
+        if not wait:
+            self.gate.hit(everyone)
+        return mine, wait
 
     async def _access(self, reference: str) -> tuple[WebAccess, Case] | None:
         """The web access record of a case, with the case, by its reference."""
@@ -209,14 +233,14 @@ class Applicants:
             ).first()
         return (row[0], row[1]) if row is not None else None
 
-    async def unlock(self, reference_text: str, passphrase: str) -> Unlocked:
-        """Check a reference and passphrase; :class:`RateLimited` or :class:`WrongCredentials`."""
+    async def unlock(self, reference_text: str, passphrase: str, session_id: str) -> Unlocked:
+        """Check a reference and passphrase from a server-issued browser session;
+        :class:`RateLimited` or :class:`WrongCredentials`."""
         try:
             reference = normalize(reference_text[:64])
         except BadReference:
             reference = "invalid"
-        checks = self._checks(reference)
-        wait = self.gate.retry_after(checks)
+        mine, wait = self._admit(reference, session_id)
         if wait:
             log.info("applicant event=unlock_limited")
             raise RateLimited(wait)
@@ -229,13 +253,13 @@ class Applicants:
         except (VerificationError, InvalidHashError):
             ok = False
         if not ok or row is None:
-            self.gate.hit(checks)
             log.info("applicant event=unlock_failed")
             raise WrongCredentials("wrong case reference or passphrase")
         access, case = row
         key = await anyio.to_thread.run_sync(crypto.derive_applicant_key, normal, access.key_salt)
         if key.public_key != access.public_key:  # pragma: no cover - same passphrase, same key
             raise WrongCredentials("the passphrase does not derive the stored key")
+        self.proven[mine] = True
         log.info("applicant event=unlocked case=%s", case.id)
         return Unlocked(case.id, case.reference, case.lang or "en", key)
 

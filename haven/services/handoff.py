@@ -32,6 +32,7 @@ from haven.services.cases import (
     clean_text,
     deliver_text,
 )
+from haven.services.verify import Check, check_text, verify_for
 from haven.store import audit
 from haven.store.db import Store
 from haven.store.models import Case, Handoff, utcnow
@@ -102,8 +103,11 @@ class Issued:
     text: str
 
 
-def applicant_text(lang: str, place: str, start: datetime, end: datetime, signal: str) -> str:
-    """The message an applicant gets at hand-off, in their language."""
+def applicant_text(
+    lang: str, place: str, start: datetime, end: datetime, signal: str, check: Check
+) -> str:
+    """The message an applicant gets at hand-off, in their language, ending with the check:
+    a look-alike that sends a place and a time of its own is a trap."""
     _ = gettext_for(lang or "en")
     steps = "\n".join(f"{n}. {_(s)}" for n, s in enumerate(texts.CROSSING_STEPS, start=1))
     return "\n".join(
@@ -115,6 +119,8 @@ def applicant_text(lang: str, place: str, start: datetime, end: datetime, signal
             "",
             _(texts.CROSSING_TITLE),
             steps,
+            "",
+            *check_text(lang or "en", check).lines,
         ]
     )
 
@@ -168,9 +174,10 @@ def _open(keyring: CaseKeyring | None, handoff: Handoff) -> dict[str, Any] | Non
 
 
 class Handoffs:
-    def __init__(self, store: Store, keys: IntakeKeys) -> None:
+    def __init__(self, store: Store, keys: IntakeKeys, *, bot_username: str = "") -> None:
         self.store = store
         self.keys = keys
+        self.check = verify_for(bot_username, keys)
 
     def sector_key(self, sector: str) -> str:
         """The keyed hash a hand-off is found by for its sector's coordinators."""
@@ -301,7 +308,9 @@ class Handoffs:
             case.state = CaseState.scheduled.value
             case.updated_at = utcnow()
             await session.flush()
-            text = applicant_text(case.lang, told_place, window_start, window_end, told_signal)
+            text = applicant_text(
+                case.lang, told_place, window_start, window_end, told_signal, self.check
+            )
             try:
                 await deliver_text(session, self.keys, case, text, viewer.user_id, sender)
                 sent = True

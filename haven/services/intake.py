@@ -16,7 +16,7 @@ import logging
 import secrets
 import time
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
@@ -112,11 +112,15 @@ def context_of(state: State) -> str:
     return hashlib.blake2b(key.encode("utf-8"), digest_size=4).hexdigest()
 
 
+#: What a channel says before the flow's replies: a message id, or a function of the language.
+Notice = str | Callable[[str], str]
+
+
 @dataclass(frozen=True, slots=True)
 class _Extra:
     deliver: bool = False
     context: str | None = None
-    notice: str | None = None
+    notice: Notice | None = None
     notice_args: Mapping[str, object] | None = None
 
 
@@ -263,7 +267,7 @@ class Intake:
         deliver: bool = False,
         update_key: str | None = None,
         context: str | None = None,
-        notice: str | None = None,
+        notice: Notice | None = None,
         notice_args: Mapping[str, object] | None = None,
     ) -> IntakeResult:
         """Run one input through the flow, in one transaction (retried once on a race).
@@ -271,8 +275,9 @@ class Intake:
         Channels that send asynchronously (Telegram) pass ``deliver=True``: the replies are
         also written to the outbox in the same transaction. ``update_key`` makes the call
         idempotent (a redelivered update changes nothing and queues nothing). ``context`` is
-        what a pressed button carried back (see :func:`context_of`). ``notice`` (a message id)
-        is said first, in the applicant's language; ``inp=None`` only re-asks the question.
+        what a pressed button carried back (see :func:`context_of`). ``notice`` (a message id,
+        or a function of the language) is said first, in the applicant's language;
+        ``inp=None`` only re-asks the question.
 
         The input runs in the intake's own transaction (possibly shared with other inputs):
         never call this while holding a transaction of the same store, which on SQLite would
@@ -595,8 +600,13 @@ class Intake:
         new_state = out.state
         replies = out.replies
         if extra.notice:
-            said = self.engine.translate(new_state.lang or "en", extra.notice)
-            replies = (Reply(said.format(**dict(extra.notice_args or {}))), *replies)
+            lang = new_state.lang or "en"
+            if callable(extra.notice):
+                said = extra.notice(lang)
+            else:
+                said = self.engine.translate(lang, extra.notice)
+                said = said.format(**dict(extra.notice_args or {}))
+            replies = (Reply(said), *replies)
         reference = None
         if out.effect is Effect.submit:
             replies, reference = self._submit(session, batch, case, new_state)

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from haven.campaigns.leaflet import Verify, verify_for
 from haven.campaigns.links import Links, links
+from haven.crypto import IntakeKeys
+from haven.services.verify import Check, verify_for
 from haven.settings import Settings, load_settings
 
-BOT_ID = 7123456789
-PUBLIC_KEY = bytes(range(32))
+KEYS = IntakeKeys(bytes(range(32)), bytes(range(32, 64)))
 CODE = "kursk-a1"
 
 
@@ -34,10 +34,8 @@ def campaign_links(campaign_settings: Settings) -> Links:
 
 
 @pytest.fixture(scope="session")
-def verify() -> Verify:
-    result = verify_for(BOT_ID, PUBLIC_KEY)
-    assert result is not None
-    return result
+def verify(campaign_settings: Settings) -> Check:
+    return verify_for(campaign_settings.telegram_bot_username, KEYS)
 
 
 def run(*args: str) -> str:

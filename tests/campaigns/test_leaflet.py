@@ -16,31 +16,35 @@ from haven.campaigns.links import Links
 from haven.campaigns.render import keep_all, page_count
 from haven.content import LANGS, gettext_for
 from haven.content.texts import CROSSING_STEPS, GENEVA_PROMISES
+from haven.services.verify import Check, check_text
 
-from .conftest import BOT_ID, pdf_fonts, pdf_pages, pdf_text, qr_codes, squeeze
+from .conftest import pdf_fonts, pdf_pages, pdf_text, qr_codes, squeeze
 
 ALLOWED_FONTS = ("NanumGothic", "DejaVu")
 
 
 @pytest.fixture(scope="module")
 def leaflets(
-    tmp_path_factory: pytest.TempPathFactory, campaign_links: Links, verify: object
+    tmp_path_factory: pytest.TempPathFactory, campaign_links: Links, verify: Check
 ) -> dict[str, Path]:
     out = tmp_path_factory.mktemp("leaflets")
     return {
-        lang: write_leaflet(out / f"{lang}.pdf", lang, "A6", campaign_links, verify)  # type: ignore[arg-type]
+        lang: write_leaflet(out / f"{lang}.pdf", lang, "A6", campaign_links, verify)
         for lang in LANGS
     }
 
 
 @pytest.mark.parametrize("lang", LANGS)
-def test_text_is_in_the_pdf(lang: str, leaflets: dict[str, Path], campaign_links: Links) -> None:
+def test_text_is_in_the_pdf(
+    lang: str, leaflets: dict[str, Path], campaign_links: Links, verify: Check
+) -> None:
     _ = gettext_for(lang)
     text = squeeze(pdf_text(leaflets[lang]))
     for message in (*CROSSING_STEPS, *GENEVA_PROMISES):
         assert squeeze(_(message)) in text, _(message)
     assert squeeze(campaign_links.telegram or "") in text
-    assert str(BOT_ID) in text
+    for line in check_text(lang, verify).lines:
+        assert squeeze(line) in text, line
 
 
 def test_korean_leaflet_is_korean(leaflets: dict[str, Path]) -> None:
@@ -71,8 +75,8 @@ def test_fonts_embedded_and_two_pages(lang: str, leaflets: dict[str, Path]) -> N
 
 @pytest.mark.parametrize("size", ["A6", "A5"])
 @pytest.mark.parametrize("lang", LANGS)
-def test_front_and_back_fit(lang: str, size: str, campaign_links: Links, verify: object) -> None:
-    assert page_count(leaflet_html(lang, size, campaign_links, verify)) == 2  # type: ignore[arg-type]
+def test_front_and_back_fit(lang: str, size: str, campaign_links: Links, verify: Check) -> None:
+    assert page_count(leaflet_html(lang, size, campaign_links, verify)) == 2
 
 
 @cache
@@ -98,20 +102,22 @@ def test_no_missing_glyph_in_any_paper_text(lang: str) -> None:
     assert missing == set()
 
 
-def test_ukrainian_letters_come_from_dejavu(tmp_path: Path, campaign_links: Links) -> None:
+def test_ukrainian_letters_come_from_dejavu(
+    tmp_path: Path, campaign_links: Links, verify: Check
+) -> None:
     covered = cmap("DejaVu Sans")
     assert all(ord(c) in covered for c in "іїєґІЇЄҐ")
-    pdf = write_leaflet(tmp_path / "uk.pdf", "uk", "A6", campaign_links, None)
+    pdf = write_leaflet(tmp_path / "uk.pdf", "uk", "A6", campaign_links, verify)
     assert any("DejaVu" in name for name, _ in pdf_fonts(pdf))
 
 
-def test_bad_requests_are_refused(campaign_links: Links) -> None:
+def test_bad_requests_are_refused(campaign_links: Links, verify: Check) -> None:
     with pytest.raises(LeafletError):
-        leaflet_html("fr", "A6", campaign_links, None)
+        leaflet_html("fr", "A6", campaign_links, verify)
     with pytest.raises(LeafletError):
-        leaflet_html("ko", "A4", campaign_links, None)
+        leaflet_html("ko", "A4", campaign_links, verify)
     with pytest.raises(LeafletError):
-        leaflet_html("ko", "A6", Links("x", None, ()), None)
+        leaflet_html("ko", "A6", Links("x", None, ()), verify)
 
 
 @given(st.text(max_size=60))

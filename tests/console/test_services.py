@@ -272,7 +272,7 @@ async def test_reply_to_a_web_applicant_is_sealed_to_their_key(env) -> None:
     cases = Console(env.store, env.keys)
     sent = await cases.reply(ref, op, None, canned="checking")
     assert sent.startswith("Мы проверяем")
-    unlocked = await applicants.unlock(ref, issued.passphrase)
+    unlocked = await applicants.unlock(ref, issued.passphrase, "session")
     thread = await applicants.thread(unlocked)
     assert [t.text for t in thread if t.direction == "out"] == [sent]
     view = await cases.view(ref, env.keyring(), op)

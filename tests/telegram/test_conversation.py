@@ -8,7 +8,7 @@ import httpx
 from sqlalchemy import func, select
 from starlette.applications import Starlette
 
-from haven.services.verify import verify_check
+from haven.services.verify import verify_for
 from haven.store.models import (
     Attachment,
     Campaign,
@@ -19,7 +19,7 @@ from haven.store.models import (
 )
 from tests.conftest import Env
 from tests.telegram.conftest import Chat, eventually
-from tests.telegram.fakebot import BOT_ID, TOKEN, FakeBotAPI
+from tests.telegram.fakebot import TOKEN, FakeBotAPI
 
 
 async def add_campaign(env: Env, code: str) -> None:
@@ -66,10 +66,9 @@ async def test_a_whole_korean_conversation(sqlite_env: Env, fake: FakeBotAPI, ma
     assert all(m.protect_content for m in chat.received)
     # The buttons pressed lost their keyboard; every press was answered.
     assert len(fake.callback_answers) == 6 and len(fake.edits) == 6
-    # /verify: the bot's id and the same check the leaflets print.
+    # /verify: the same check the leaflets and the web page print (tests/web/test_check.py).
     (verify,) = await chat.say("/verify")
-    assert str(BOT_ID) in verify.text
-    assert verify_check(BOT_ID, env.keys.public_key) in verify.text
+    assert verify_for("", env.keys).code in verify.text
     assert runtime.channel.handled == 12
 
 

@@ -10,6 +10,7 @@ from haven.channels.telegram.adapter import TelegramChannel
 from haven.flows import Option, Reply
 from haven.flows.inputs import Choice, Command, Text
 from haven.outbox import Payload, payloads_for
+from haven.services.verify import Check
 
 
 @given(st.text(max_size=100))
@@ -31,7 +32,7 @@ def test_callback_data_round_trips(context: str, value: str) -> None:
 @given(st.text(min_size=1, max_size=300))
 async def test_any_text_becomes_text_or_a_command(text: str) -> None:
     channel = TelegramChannel.__new__(TelegramChannel)
-    channel.bot_id, channel.fingerprint = 1, "X"
+    channel.bot_id, channel.check = 1, Check("", "", "0000-0000-0000-0000")
 
     async def no_campaign(payload: str) -> str:
         return "unknown"

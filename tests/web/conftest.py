@@ -32,6 +32,11 @@ KOREAN_APPLICATION: list[dict[str, str]] = [
 ]
 
 
+def session_id(cookie: str) -> str:
+    """The random id in a session cookie (``u``/``b``, the id, ``.``, the MAC)."""
+    return cookie[1:].split(".", 1)[0]
+
+
 @dataclass
 class Page:
     status: int
@@ -115,9 +120,14 @@ async def browser_for() -> AsyncIterator[BrowserFactory]:
     """``await browser_for(env, HAVEN_…=…)``: the whole haven app, in process, over ASGI."""
     opened: list[tuple[httpx.AsyncClient, Any]] = []
 
-    async def make(env: Env, scheme: str = "http", **overrides: str) -> Browser:
-        settings = load_settings({**env.environ, **overrides})
-        app = create_app(settings)
+    async def make(
+        env: Env, scheme: str = "http", *, same_as: Browser | None = None, **overrides: str
+    ) -> Browser:
+        """A browser of its own; ``same_as``: on the same server process as another one."""
+        if same_as is not None:
+            app = same_as.app
+        else:
+            app = create_app(load_settings({**env.environ, **overrides}))
         transport = httpx.ASGITransport(app=app, client=(CLIENT_IP, 40404))
         client = httpx.AsyncClient(
             transport=transport,
@@ -128,8 +138,9 @@ async def browser_for() -> AsyncIterator[BrowserFactory]:
         return Browser(client, app)
 
     yield make
-    for client, app in opened:
+    for client, _app in opened:
         await client.aclose()
+    for app in {id(app): app for _client, app in opened}.values():
         await app.state.store.close()
 
 

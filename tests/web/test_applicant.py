@@ -86,7 +86,7 @@ async def test_issue_unlock_reply_on_both_databases(env: Env) -> None:
     assert access.passphrase_hash.startswith("$argon2id$")
 
     await applicants.reply(issued.reference, "Ждите нашего сообщения.", author=7)
-    unlocked = await applicants.unlock(issued.reference, issued.passphrase.upper())
+    unlocked = await applicants.unlock(issued.reference, issued.passphrase.upper(), "owner")
     assert [(i.direction, i.text) for i in await applicants.thread(unlocked)] == [
         ("out", "Ждите нашего сообщения.")
     ]
@@ -101,12 +101,14 @@ async def test_issue_unlock_reply_on_both_databases(env: Env) -> None:
     assert not posted.stored and posted.replies  # asked politely to write something
     assert (await applicants.post(unlocked, "Понял")).stored
 
+    # Wrong guesses fill the guesser's own session's share, not the owner's.
     for _ in range(3):
         with pytest.raises(WrongCredentials):
-            await applicants.unlock(issued.reference, "не та фраза")
+            await applicants.unlock(issued.reference, "не та фраза", "stranger")
     with pytest.raises(RateLimited) as limited:
-        await applicants.unlock(issued.reference, issued.passphrase)
+        await applicants.unlock(issued.reference, issued.passphrase, "stranger")
     assert 0 < limited.value.retry_after <= 3600
+    assert (await applicants.unlock(issued.reference, issued.passphrase, "owner")).case_id
 
 
 async def test_draft_or_other_channel_cases_get_no_passphrase(sqlite_env: Env) -> None:

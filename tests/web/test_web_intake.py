@@ -123,9 +123,11 @@ async def test_headers_cookie_mirrors_and_onion(sqlite_env: Env, browser_for) ->
     assert "Secure" not in cookie and "expires" not in cookie.lower()
     assert "mirror-one.example" in page.html and "mirror-two.example/h/" in page.html
     assert "Tor Browser" in page.html and ".onion/</code>" in page.html
-    # Only one cookie, set once.
+    # One cookie, renewed once: the first answer binds the session to a fresh id.
     step = await browser.post("/", choice="ru")
-    assert "set-cookie" not in step.headers and step.status == 200
+    assert step.headers["set-cookie"].startswith("s=") and step.status == 200
+    again = await browser.post("/", choice="russian_army")
+    assert "set-cookie" not in again.headers and again.status == 200
     for path in ("/return", "/no-such-page", "/healthz"):
         other = await browser.get(path)
         assert_safe_headers(other.headers)

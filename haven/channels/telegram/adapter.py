@@ -40,13 +40,13 @@ from haven.content import LANGS, gettext_for
 from haven.content.texts import PHONE_ADVICE
 from haven.crypto import IntakeKeys
 from haven.flows import Effect
-from haven.flows.engine import COMMANDS, M_VERIFY
+from haven.flows.engine import COMMANDS
 from haven.flows.inputs import Choice, Command, Input, Location, Text, Unsupported
 from haven.outbox import ChatLog, Payload, enqueue
 from haven.services import ratelimit
 from haven.services.campaigns import Campaigns
-from haven.services.intake import Intake, PhotoData
-from haven.services.verify import verify_check
+from haven.services.intake import Intake, Notice, PhotoData
+from haven.services.verify import Check, check_text
 from haven.store.db import Store
 from haven.store.models import Contact
 
@@ -92,7 +92,7 @@ class Translated:
     inp: Input | PhotoData | None
     campaign: str | None = None
     context: str | None = None
-    notice: str | None = None
+    notice: Notice | None = None
     notice_args: dict[str, object] | None = None
     callback: CallbackQuery | None = None
 
@@ -142,6 +142,7 @@ class TelegramChannel:
         keys: IntakeKeys,
         *,
         bot_id: int,
+        check: Check,
         photo_max_bytes: int = 5_000_000,
         per_chat_limit: str = "20/minute",
         global_limit: str = "300/second",
@@ -157,7 +158,7 @@ class TelegramChannel:
         self.store = store
         self.keys = keys
         self.bot_id = bot_id
-        self.fingerprint = verify_check(bot_id, keys.public_key)
+        self.check = check
         self.photo_max_bytes = photo_max_bytes
         self.flood = FloodGuard(per_chat_limit, global_limit, flood_pause)
         self.concurrency = concurrency
@@ -320,13 +321,16 @@ class TelegramChannel:
         if name == "start":
             return Translated(address, Command("start"), campaign=await self._campaign(rest))
         if name == "verify":
-            args = {"bot_id": str(self.bot_id), "fingerprint": self.fingerprint}
-            return Translated(address, Command("verify"), notice=M_VERIFY, notice_args=args)
+            return Translated(address, Command("verify"), notice=self.verify_text)
         if name in COMMANDS:
             return Translated(address, Command(name))
         if name.isascii() and name.replace("_", "").isalnum() and not rest:
             return Translated(address, Command(name))  # an unknown command: "what I can read"
         return Translated(address, Text(text))
+
+    def verify_text(self, lang: str) -> str:
+        """What ``/verify`` answers: the same check as the web page and the leaflets."""
+        return check_text(lang, self.check).message
 
     async def _campaign(self, payload: str) -> str | None:
         """The deep-link payload's campaign; an unknown one is kept as ``unknown``."""

@@ -18,7 +18,7 @@ from starlette.routing import Route
 from haven.crypto import IntakeKeys, random_token
 from haven.outbox import ChatLog, Outbox, Wiper, Worker
 from haven.services.intake import Intake
-from haven.services.verify import bot_id_from_token
+from haven.services.verify import bot_id_from_token, bot_username, verify_for
 from haven.settings import Settings
 from haven.store.db import Store
 
@@ -79,6 +79,7 @@ class TelegramRuntime:
             store,
             keys,
             bot_id=bot_id,
+            check=verify_for(settings.telegram_bot_username, keys),
             photo_max_bytes=settings.telegram_photo_max_bytes,
             per_chat_limit=settings.intake_per_chat_limit,
             global_limit=settings.intake_global_limit,
@@ -122,6 +123,7 @@ class TelegramRuntime:
         return Response(status_code=200)
 
     async def start(self) -> None:
+        await self.check_username()
         await self.channel.start()
         if self.run_worker:
             await self.worker.prepare()
@@ -137,6 +139,19 @@ class TelegramRuntime:
             log.info("telegram event=webhook_set")
         else:
             self._tasks.append(asyncio.create_task(self.channel.poll()))
+
+    async def check_username(self) -> None:
+        """Refuse a token of another bot than the configured name: every page, leaflet and
+        ``/verify`` tells applicants that name is the only real bot."""
+        configured = bot_username(self.settings.telegram_bot_username)
+        if not configured:
+            return
+        me = await self.bot.get_me()
+        actual = bot_username(me.username or "")
+        if actual.lower() != configured.lower():
+            raise ValueError(
+                f"HAVEN_TELEGRAM_BOT_USERNAME is {configured}, but the token is the bot's {actual}"
+            )
 
     async def stop(self) -> None:
         self.worker.stop()

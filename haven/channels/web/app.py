@@ -2,9 +2,14 @@
 
 Every page and link is relative (``./``, ``return``, ``style.css``), so the same pages work
 under any mirror domain or path and as a Tor onion service. The only state in the browser is
-one random session id in one cookie; it is the web channel's *address* for the intake
-service, which keeps the flow state sealed under the routing key. Nothing about the client
-(IP address, user agent) is read, logged or stored.
+one session cookie that the server issued: a random id, whether it is bound to a conversation
+yet, and a MAC under a key derived from the routing key. A cookie the server did not issue is
+replaced, never adopted. The first answer of a session creates the conversation under a fresh
+bound id (set with that response), so a cookie planted in a browser beforehand never leads to
+what that browser's user answers. The bound id is the web channel's *address* for the intake
+service, which keeps the flow state sealed under the routing key. Over HTTPS the cookie is
+``__Host-`` prefixed. Nothing about the client (IP address, user agent) is read, logged or
+stored.
 """
 
 from __future__ import annotations
@@ -41,6 +46,7 @@ from haven.services.applicant import (
     WrongCredentials,
 )
 from haven.services.intake import Intake, IntakeResult, PhotoData
+from haven.services.verify import check_text, verify_for
 from haven.settings import Settings
 from haven.store.db import Store
 
@@ -51,9 +57,12 @@ log = logging.getLogger("haven.web")
 
 HERE = Path(__file__).resolve().parent
 COOKIE = "s"
+#: Over HTTPS: only a Secure cookie of this host, path ``/`` (no subdomain can set it).
+SECURE_COOKIE = "__Host-s"
 CHANNEL = "web"
 FORM_LIMIT = 128 * 1024
-_SID = re.compile(r"[A-Za-z0-9_-]{43}")
+#: A cookie: ``u`` (unbound) or ``b`` (bound), the random id, ``.``, the MAC.
+_COOKIE = re.compile(r"([ub])([A-Za-z0-9_-]{32})\.([0-9a-f]{32})")
 #: Campaign codes as the campaigns service stores them (lower case), from ``?c=``.
 _CAMPAIGN = re.compile(r"[a-z0-9][a-z0-9_-]{1,63}")
 COMMANDS = ("lang", "restart", "forget")
@@ -79,10 +88,15 @@ class SecurityHeaders:
     #: The web intake behind (for tests and introspection).
     web: WebIntake
 
-    def __init__(self, app: ASGIApp, onion_url: str) -> None:
+    def __init__(self, app: ASGIApp, onion_url: str, hsts_seconds: int = 0) -> None:
         self.app = app
         self.onion_url = onion_url.rstrip("/")
         self.headers = [(name.encode(), value.encode()) for name, value in HEADERS.items()]
+        self.hsts = (
+            [(b"strict-transport-security", f"max-age={hsts_seconds}".encode())]
+            if hsts_seconds
+            else []
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -92,6 +106,8 @@ class SecurityHeaders:
         if self.onion_url:
             location = (self.onion_url + scope.get("path", "/")).encode()
             extra = [*extra, (b"onion-location", location)]
+        if self.hsts and scope.get("scheme") == "https":
+            extra = [*extra, *self.hsts]
         started = False
 
         async def send_with_headers(message: Message) -> None:
@@ -112,6 +128,24 @@ class SecurityHeaders:
             if not started:
                 response = HTMLResponse("<!doctype html><title>500</title><p>500</p>", 500)
                 await response(scope, receive, send_with_headers)
+
+
+def session_cookie(keys: crypto.IntakeKeys, sid: str, *, bound: bool) -> str:
+    """The cookie value of a session: ``u`` or ``b``, the id, ``.``, a MAC of both under a key
+    derived from the routing key (only the server can make one)."""
+    kind = "b" if bound else "u"
+    return f"{kind}{sid}.{keys.lookup('web-session-cookie', kind + sid)[:32]}"
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    """A browser session the server issued (see the module doc)."""
+
+    #: The random id: the conversation's address once bound; the key of tokens and limits.
+    id: str
+    bound: bool
+    #: The cookie to set with this response ("" when the browser already holds it).
+    cookie: str = ""
 
 
 @dataclass
@@ -175,9 +209,7 @@ class WebIntake:
         self.gate = Gate()
         self.per_session = parse(settings.web_session_limit)
         self.overall = parse(settings.web_global_limit)
-        self.fingerprint = crypto.fingerprint(keys.public_key)
-        token = settings.telegram_token
-        self.bot_id = token.split(":", 1)[0] if ":" in token else ""
+        self.check = verify_for(settings.telegram_bot_username, keys)
         self.jinja = Environment(
             loader=FileSystemLoader(HERE / "templates"),
             autoescape=select_autoescape(default=True, default_for_string=True),
@@ -196,15 +228,38 @@ class WebIntake:
 
     # -- sessions and tokens ------------------------------------------------------------
 
+    def new_session(self, *, bound: bool) -> Session:
+        """A fresh session, with the cookie that carries it."""
+        sid = crypto.random_token(24)
+        return Session(sid, bound, session_cookie(self.keys, sid, bound=bound))
+
+    def bind(self) -> Session:
+        """The session of a first answer: the conversation starts under an id nobody has seen
+        before (not the one of a cookie someone may have planted). This post counts against
+        the new id's limit too, so the limit stays one per browser session."""
+        sid = self.new_session(bound=True)
+        self.gate.hit([(self.per_session, sid.id)])
+        return sid
+
     @staticmethod
-    def session_of(request: Request) -> str | None:
-        sid = request.cookies.get(COOKIE, "")
-        return sid if _SID.fullmatch(sid) else None
+    def _cookie_name(request: Request) -> str:
+        return SECURE_COOKIE if request.scope.get("scheme") == "https" else COOKIE
 
-    def csrf(self, sid: str) -> str:
-        return self.keys.lookup("web-csrf", sid)
+    def session_of(self, request: Request) -> Session | None:
+        """The session of the request's cookie if the server issued it, else ``None``."""
+        found = _COOKIE.fullmatch(request.cookies.get(self._cookie_name(request), ""))
+        if found is None:
+            return None
+        kind, sid, _mac = found.groups()
+        bound = kind == "b"
+        if not secrets.compare_digest(found.group(0), session_cookie(self.keys, sid, bound=bound)):
+            return None
+        return Session(sid, bound)
 
-    def csrf_ok(self, sid: str, form: Form) -> bool:
+    def csrf(self, sid: Session) -> str:
+        return self.keys.lookup("web-csrf", sid.id)
+
+    def csrf_ok(self, sid: Session, form: Form) -> bool:
         return secrets.compare_digest(_str(form, "csrf", 128), self.csrf(sid))
 
     def lang_of(self, request: Request, form: Form | None = None) -> str:
@@ -215,8 +270,8 @@ class WebIntake:
             request.headers.get("accept-language", ""), self.settings.default_lang
         )
 
-    def limited(self, sid: str) -> int:
-        return self.gate.hit([(self.per_session, sid), (self.overall, "all")])
+    def limited(self, sid: Session) -> int:
+        return self.gate.hit([(self.per_session, sid.id), (self.overall, "all")])
 
     # -- rendering ------------------------------------------------------------------------
 
@@ -230,13 +285,10 @@ class WebIntake:
 
     def _render_frame(self, lang: str) -> tuple[str, str]:
         t = texts.for_lang(lang)
-        verify = t.VERIFY.format(fingerprint=self.fingerprint)
-        if self.bot_id:
-            verify += " " + t.VERIFY_BOT.format(bot_id=self.bot_id)
         marker = "\x00body\x00"
         html = self.templates["base.html"].render(
             t=t,
-            verify=verify,
+            check=check_text(lang, self.check),
             mirrors=self.settings.mirrors,
             onion=self.settings.onion_url,
             title=self.settings.web_title,
@@ -250,10 +302,9 @@ class WebIntake:
         request: Request,
         template: str,
         lang: str,
-        sid: str,
+        sid: Session,
         *,
         status: int = 200,
-        new_session: bool = False,
         notes: Sequence[str] = (),
         headers: Mapping[str, str] | None = None,
         **context: Any,
@@ -263,14 +314,11 @@ class WebIntake:
         body = self.templates[template].render(t=t, csrf=self.csrf(sid), **context)
         html = head + (str(self.notes(notes)) if notes else "") + body + foot
         response = HTMLResponse(html, status_code=status, headers=headers)
-        if new_session:
+        if sid.cookie:
+            name = self._cookie_name(request)
+            # No Domain, path "/": what the __Host- prefix requires over HTTPS.
             response.set_cookie(
-                COOKIE,
-                sid,
-                path="/",
-                httponly=True,
-                samesite="strict",
-                secure=request.url.scheme == "https",
+                name, sid.cookie, path="/", httponly=True, samesite="strict", secure=name != COOKIE
             )
         return response
 
@@ -278,13 +326,12 @@ class WebIntake:
         self,
         request: Request,
         lang: str,
-        sid: str,
+        sid: Session,
         note: str,
         form: Form,
         action: str,
         *,
         status: int,
-        new_session: bool = False,
         headers: Mapping[str, str] | None = None,
     ) -> HTMLResponse:
         """A short page with the note and the same form again, holding what was typed."""
@@ -302,14 +349,13 @@ class WebIntake:
             lang,
             sid,
             status=status,
-            new_session=new_session,
             notes=[note],
             form=keep,
             headers=headers,
         )
 
     def notice(
-        self, request: Request, lang: str, sid: str, notes: Sequence[str], status: int = 200
+        self, request: Request, lang: str, sid: Session, notes: Sequence[str], status: int = 200
     ) -> HTMLResponse:
         return self.page(request, "notice.html", lang, sid, status=status, notes=notes, form=None)
 
@@ -317,12 +363,11 @@ class WebIntake:
         self,
         request: Request,
         lang: str | None,
-        sid: str,
+        sid: Session,
         replies: Sequence[Reply],
         *,
         typed: str = "",
         status: int = 200,
-        new_session: bool = False,
     ) -> HTMLResponse:
         lang = lang or self.settings.default_lang
         if not replies:
@@ -336,7 +381,6 @@ class WebIntake:
             lang,
             sid,
             status=status,
-            new_session=new_session,
             notes=[n.text for n in notes],
             question=question.text,
             expects=question.expects,
@@ -347,7 +391,7 @@ class WebIntake:
         )
 
     def landing(
-        self, request: Request, lang: str, sid: str, *, new_session: bool, campaign: str = ""
+        self, request: Request, lang: str, sid: Session, *, campaign: str = ""
     ) -> HTMLResponse:
         t = texts.for_lang(lang)
         return self.page(
@@ -355,7 +399,6 @@ class WebIntake:
             "landing.html",
             lang,
             sid,
-            new_session=new_session,
             choose=t(texts.CHOOSE_LANG),
             languages=[(code, LANGUAGE_NAMES[code]) for code in LANGS],
             campaign=campaign,
@@ -368,16 +411,16 @@ class WebIntake:
         lang = self.lang_of(request)
         campaign = campaign_code(request.query_params.get("c", ""))
         if sid is None:
-            return self.landing(
-                request, lang, crypto.random_token(), new_session=True, campaign=campaign
-            )
+            return self.landing(request, lang, self.new_session(bound=False), campaign=campaign)
         wait = self.limited(sid)
         if wait:
             note = texts.for_lang(lang).LIMITED.format(minutes=_minutes(wait))
             return self.notice(request, lang, sid, [note], status=429)
-        state = await self.intake.state(CHANNEL, sid)
+        if not sid.bound:
+            return self.landing(request, lang, sid, campaign=campaign)
+        state = await self.intake.state(CHANNEL, sid.id)
         if state is None or state.lang is None or state.mode is Mode.erased:
-            return self.landing(request, lang, sid, new_session=False, campaign=campaign)
+            return self.landing(request, lang, sid, campaign=campaign)
         if state.mode is Mode.submitted:
             return self.notice(request, state.lang, sid, [self.intake.engine.ask(state).text])
         return self.step_page(request, state.lang, sid, [self.intake.engine.ask(state)])
@@ -408,7 +451,7 @@ class WebIntake:
         except (BadForm, ClientDisconnect):
             return texts.BAD_FORM, 400
 
-    async def guard(self, request: Request, action: str) -> tuple[str, str, Form] | Response:
+    async def guard(self, request: Request, action: str) -> tuple[Session, str, Form] | Response:
         """Cookie, form, CSRF token and rate limits of a POST, in that order."""
         sid = self.session_of(request)
         form = await self.read_form(request)
@@ -416,15 +459,17 @@ class WebIntake:
             message, status = form
             lang = self.lang_of(request)
             note = texts.for_lang(lang)(message).format(max=self.photo_megabytes)
-            return self.notice(request, lang, sid or crypto.random_token(), [note], status)
+            return self.notice(request, lang, sid or self.new_session(bound=False), [note], status)
         lang = self.lang_of(request, form)
         t = texts.for_lang(lang)
         if sid is None:
-            log.info("web event=no_cookie")
-            fresh = crypto.random_token()
-            return self.resend(
-                request, lang, fresh, t.NO_COOKIE, form, action, status=403, new_session=True
-            )
+            # No cookie, or one the server did not issue: a new one replaces it, and what was
+            # typed comes back in the form to send again. Nothing else happens.
+            forged = self._cookie_name(request) in request.cookies
+            log.info("web event=%s", "cookie_rejected" if forged else "no_cookie")
+            note = t.EXPIRED if forged else t.NO_COOKIE
+            fresh = self.new_session(bound=False)
+            return self.resend(request, lang, fresh, note, form, action, status=403)
         if not self.csrf_ok(sid, form):
             log.info("web event=csrf_rejected")
             return self.resend(request, lang, sid, t.EXPIRED, form, action, status=403)
@@ -457,12 +502,16 @@ class WebIntake:
         else:
             typed = _str(form, "text")
             inp = Text(typed)
+        if not sid.bound:
+            sid = self.bind()
         result = await self.intake.handle(
-            CHANNEL, sid, inp, campaign=campaign_code(_str(form, "c", 64)) or None
+            CHANNEL, sid.id, inp, campaign=campaign_code(_str(form, "c", 64)) or None
         )
         return await self.after(request, sid, result, typed)
 
-    async def after(self, request: Request, sid: str, result: IntakeResult, typed: str) -> Response:
+    async def after(
+        self, request: Request, sid: Session, result: IntakeResult, typed: str
+    ) -> Response:
         lang = result.lang or self.settings.default_lang
         if result.effect is Effect.submit:
             issued = await self.applicants.issue(result.case_id, lang)
@@ -472,8 +521,7 @@ class WebIntake:
                 request,
                 "done.html",
                 lang,
-                crypto.random_token(),
-                new_session=True,
+                self.new_session(bound=False),
                 replies=[r.text for r in result.replies],
                 passphrase=issued.passphrase.split(),
             )
@@ -482,8 +530,7 @@ class WebIntake:
                 request,
                 "notice.html",
                 lang,
-                crypto.random_token(),
-                new_session=True,
+                self.new_session(bound=False),
                 notes=[r.text for r in result.replies],
                 form=None,
             )
@@ -494,16 +541,14 @@ class WebIntake:
     # -- coming back with the passphrase --------------------------------------------------
 
     async def return_page(self, request: Request) -> Response:
-        sid = self.session_of(request)
+        sid = self.session_of(request) or self.new_session(bound=False)
         lang = self.lang_of(request)
-        fresh = sid is None
-        sid = sid or crypto.random_token()
-        return self.page(request, "return.html", lang, sid, new_session=fresh, reference="")
+        return self.page(request, "return.html", lang, sid, reference="")
 
     def thread_page(
         self,
         request: Request,
-        sid: str,
+        sid: Session,
         unlocked: Unlocked,
         items: Sequence[Any],
         *,
@@ -519,7 +564,7 @@ class WebIntake:
             sid,
             notes=notes,
             reference=unlocked.reference,
-            token=self.applicants.page_token(unlocked, sid),
+            token=self.applicants.page_token(unlocked, sid.id),
             items=items,
             typed=typed,
             confirm_erase=t(flow_engine.M_FORGET_ASK) if confirm_erase else "",
@@ -537,7 +582,7 @@ class WebIntake:
         reference = _str(form, "r", 64)
         if action == "open":
             try:
-                unlocked = await self.applicants.unlock(reference, _str(form, "p", 1000))
+                unlocked = await self.applicants.unlock(reference, _str(form, "p", 1000), sid.id)
             except RateLimited as exc:
                 note = t.LIMITED.format(minutes=_minutes(exc.retry_after))
                 headers = {"retry-after": str(exc.retry_after)}
@@ -551,7 +596,7 @@ class WebIntake:
             items = await self.applicants.thread(unlocked)
             return self.thread_page(request, sid, unlocked, items)
         try:
-            unlocked = await self.applicants.resume(reference, _str(form, "t", 4096), sid)
+            unlocked = await self.applicants.resume(reference, _str(form, "t", 4096), sid.id)
         except WrongCredentials:
             return self.page(
                 request, "return.html", lang, sid, notes=[t.EXPIRED], reference=reference
@@ -563,8 +608,7 @@ class WebIntake:
                 request,
                 "notice.html",
                 unlocked.lang,
-                crypto.random_token(),
-                new_session=True,
+                self.new_session(bound=False),
                 notes=[note],
                 form=None,
             )
@@ -597,7 +641,8 @@ class WebIntake:
 
     async def not_found(self, request: Request, _exc: Exception) -> Response:
         lang = self.lang_of(request)
-        sid = self.session_of(request) or crypto.random_token()
+        # A page without a form: a token of its own, and no cookie set.
+        sid = self.session_of(request) or Session(crypto.random_token(), bound=False)
         status = getattr(_exc, "status_code", 404)
         note = texts.for_lang(lang).NOT_FOUND if status == 404 else texts.for_lang(lang).BAD_FORM
         return self.notice(request, lang, sid, [note], status=status)
@@ -618,7 +663,9 @@ def create_web_app(settings: Settings, store: Store, keys: crypto.IntakeKeys) ->
     # No Starlette app of its own (the composition root's is around it): only the handler
     # of its 404 and 405 pages, and the security headers (which also answer any crash).
     app = SecurityHeaders(
-        ExceptionMiddleware(router, handlers={HTTPException: web.not_found}), settings.onion_url
+        ExceptionMiddleware(router, handlers={HTTPException: web.not_found}),
+        settings.onion_url,
+        settings.hsts_seconds,
     )
     app.web = web
     return app

@@ -56,11 +56,6 @@ NO_COOKIE = N_(
     "This page must keep a small note in your browser to remember your answers. Please "
     "allow it for this site, then send again."
 )
-VERIFY = N_(
-    "To check that this is the real hotline, compare the fingerprint: {fingerprint}. Our bot "
-    "and our leaflets show the same. If they differ, it is not us."
-)
-VERIFY_BOT = N_("Our bot's number is {bot_id}.")
 MIRRORS = N_("If this address is blocked, use one of these:")
 ONION = N_("Address for Tor Browser:")
 BACK = N_("Back to the start")
