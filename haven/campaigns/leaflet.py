@@ -19,7 +19,7 @@ from haven.content.texts import (
     CROSSING_TITLE,
     GENEVA_PROMISES,
     GENEVA_TITLE,
-    PRIVACY_PROMISES,
+    PRIVACY_CAPTURED,
 )
 from haven.services.campaigns import CampaignError
 from haven.services.verify import verify_check
@@ -35,7 +35,7 @@ WEB_LABEL = N_("Our web page (open it through a VPN or Tor):")
 VERIFY_TITLE = N_("Is it really us?")
 VERIFY_TEXT = N_(
     "Fake copies of our bot exist. Send /verify to the bot: it must show bot number "
-    "{bot_id} and check {check}. If they differ, it is not us."
+    "{bot_id} and check code {check}. If they differ, it is not us."
 )
 CONTACTS_TITLE = N_("How to reach us")
 
@@ -53,7 +53,7 @@ PAPER_TEXTS: tuple[str, ...] = (
     *CROSSING_STEPS,
     GENEVA_TITLE,
     *GENEVA_PROMISES,
-    PRIVACY_PROMISES[2],
+    PRIVACY_CAPTURED,
 )
 
 
@@ -105,7 +105,7 @@ def leaflet_html(lang: str, size: str, links: Links, verify: Verify | None) -> s
         contacts_title=_(CONTACTS_TITLE),
         geneva_title=_(GENEVA_TITLE),
         geneva=[_(t) for t in GENEVA_PROMISES],
-        captured=_(PRIVACY_PROMISES[2]),
+        captured=_(PRIVACY_CAPTURED),
     )
 
 

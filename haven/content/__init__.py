@@ -24,6 +24,7 @@ LANGUAGE_NAMES: dict[str, str] = {
 }
 
 Gettext = Callable[[str], str]
+Ngettext = Callable[[str, str, int], str]
 
 
 def locale_dir() -> Path:
@@ -59,6 +60,11 @@ def _word_list(folder: str, lang: str) -> list[str]:
     return [w for w in out if w and not w.startswith("#")]
 
 
+def ngettext_for(lang: str) -> Ngettext:
+    """The ``ngettext`` of a language: the form of a message that fits the number."""
+    return translations(lang).ngettext
+
+
 def words(lang: str) -> list[str]:
     """The code-phrase word list of a language: one word a line, ``#`` comments skipped."""
     return _word_list("words", lang)
@@ -73,3 +79,8 @@ def passphrase_words(lang: str) -> list[str]:
 def N_(message: str) -> str:
     """Mark a string for extraction without translating it here."""
     return message
+
+
+def Nn_(singular: str, plural: str) -> tuple[str, str]:
+    """Mark a message with plural forms (translated later with ``ngettext``)."""
+    return (singular, plural)

@@ -377,7 +377,7 @@ class WebIntake:
             )
         wait = self.limited(sid)
         if wait:
-            note = texts.for_lang(lang).LIMITED.format(minutes=_minutes(wait))
+            note = texts.for_lang(lang).limited(_minutes(wait))
             return self.notice(request, lang, sid, [note], status=429)
         state = await self.intake.state(CHANNEL, sid)
         if state is None or state.lang is None or state.mode is Mode.erased:
@@ -430,7 +430,7 @@ class WebIntake:
         wait = self.limited(sid)
         if wait:
             log.info("web event=rate_limited")
-            note = t.LIMITED.format(minutes=_minutes(wait))
+            note = t.limited(_minutes(wait))
             headers = {"retry-after": str(wait)}
             return self.resend(request, lang, sid, note, form, action, status=429, headers=headers)
         return sid, lang, form
@@ -538,7 +538,7 @@ class WebIntake:
             try:
                 unlocked = await self.applicants.unlock(reference, _str(form, "p", 1000))
             except RateLimited as exc:
-                note = t.LIMITED.format(minutes=_minutes(exc.retry_after))
+                note = t.limited(_minutes(exc.retry_after))
                 headers = {"retry-after": str(exc.retry_after)}
                 return self.resend(
                     request, lang, sid, note, form, "return", status=429, headers=headers

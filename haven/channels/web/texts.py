@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 
-from haven.content import N_, gettext_for
+from haven.content import N_, Nn_, gettext_for, ngettext_for
 
 TITLE = N_("Confidential hotline")
 INTRO = N_(
@@ -39,9 +39,11 @@ YOU = N_("You")
 OPERATOR = N_("Operator")
 WRITE = N_("Write to us")
 REFRESH = N_("Check for new replies")
-LIMITED = N_(
+LIMITED = Nn_(
+    "Too many requests right now. Please come back in {minutes} minute. "
+    "What you wrote is kept below.",
     "Too many requests right now. Please come back in {minutes} minutes. "
-    "What you wrote is kept below."
+    "What you wrote is kept below.",
 )
 EXPIRED = N_("This page has expired. Please send it again.")
 NO_COOKIE = N_(
@@ -49,7 +51,7 @@ NO_COOKIE = N_(
     "allow it for this site, then send again."
 )
 VERIFY = N_(
-    "To check that this is the real hotline, compare the fingerprint: {fingerprint}. Our bot "
+    "To check that this is the real hotline, compare the check code: {fingerprint}. Our bot "
     "and our leaflets show the same. If they differ, it is not us."
 )
 VERIFY_BOT = N_("Our bot's number is {bot_id}.")
@@ -68,9 +70,10 @@ class Texts:
     def __init__(self, lang: str) -> None:
         self.lang = lang
         self._ = gettext_for(lang)
+        self._n = ngettext_for(lang)
 
     def __getattr__(self, name: str) -> str:
-        if name.startswith("_") or not name.isupper():
+        if name.startswith("_") or not name.isupper() or not isinstance(globals()[name], str):
             raise AttributeError(name)
         text = self._(globals()[name])
         setattr(self, name, text)  # looked up once: the next read is a plain attribute
@@ -78,6 +81,10 @@ class Texts:
 
     def __call__(self, message: str) -> str:
         return self._(message)
+
+    def limited(self, minutes: int) -> str:
+        """:data:`LIMITED` in the form that fits the number of minutes."""
+        return self._n(*LIMITED, minutes).format(minutes=minutes)
 
 
 @functools.cache
