@@ -12,6 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from haven.content import words
 from haven.domain.translit import EXCEPTIONS, to_cyrillic
 
 # (hangul, russian, ukrainian), all with capitalize=True.
@@ -21,7 +22,7 @@ PAIRS: list[tuple[str, str, str]] = [
     ("김일성", "Ким Ирсон", "Кім Ірсон"),
     ("부산", "Пусан", "Пусан"),
     ("한국", "Хангук", "Хангук"),
-    ("평양", "Пхёнъян", "Пхьон'ян"),
+    ("평양", "Пхёнъян", "Пхьон’ян"),
     ("손 들어", "Сон тыро", "Сон тиро"),
     ("서울", "Сеул", "Сеул"),
     # Phrases a soldier would say or hear.
@@ -32,7 +33,7 @@ PAIRS: list[tuple[str, str, str]] = [
     ("의사", "Ыйса", "Ийса"),
     ("괜찮습니다", "Квэнчханссымнида", "Квенчханссимніда"),
     ("따라오시오", "Ттараосио", "Ттараосіо"),
-    ("몇 명입니까", "Мёт мёнъимникка", "Мьот мьон'імнікка"),
+    ("몇 명입니까", "Мёт мёнъимникка", "Мьот мьон’імнікка"),
     ("조선인민군", "Чосонинмингун", "Чосонінмінгун"),
     ("로씨야", "Россия", "Россія"),
     ("감사합니다", "Камсахамнида", "Камсахамніда"),
@@ -94,7 +95,7 @@ def test_pyongyang_is_never_pkhenyan() -> None:
 
 def test_mixed_text_passes_non_hangul_through() -> None:
     assert to_cyrillic("Hello, 조선! 123 한국.") == "Hello, чосон! 123 хангук."
-    assert to_cyrillic("рус ы и е ё ъ 평양", "uk") == "рус ы и е ё ъ пхьон'ян"
+    assert to_cyrillic("рус ы и е ё ъ 평양", "uk") == "рус ы и е ё ъ пхьон’ян"
 
 
 def test_unknown_target_rejected() -> None:
@@ -140,7 +141,7 @@ def test_non_hangul_segments_pass_through_in_place(
     assert to_cyrillic(text, target) == expected  # type: ignore[arg-type]
 
 
-_CYRILLIC_OUTPUT = re.compile(r"[\u0400-\u04ff '’]*")
+_CYRILLIC_OUTPUT = re.compile(r"[\u0400-\u04ff ’]*")
 
 
 @given(
@@ -156,3 +157,175 @@ def test_hangul_only_input_gives_only_cyrillic(text: str, target: str, capitaliz
     assert result.count(" ") >= text.count(" ")
     if text.strip():
         assert result.strip()
+
+
+# Every code-phrase word as said, in Russian Cyrillic, checked by hand against the Kontsevich
+# tables and the sound changes of ``SPOKEN``: this is what the unit at the front reads aloud.
+CODE_WORDS_RU: dict[str, str] = {
+    "소나무": "сонаму",
+    "제비": "чеби",
+    "사과": "сагва",
+    "바다": "пада",
+    "구름": "курым",
+    "호수": "хосу",
+    "나비": "наби",
+    "진달래": "чиндаллэ",
+    "하늘": "ханыль",
+    "무지개": "муджигэ",
+    "바위": "пави",
+    "강물": "канмуль",
+    "들판": "тыльпхан",
+    "언덕": "ондок",
+    "샘물": "сэммуль",
+    "이슬": "исыль",
+    "안개": "ангэ",
+    "달빛": "тальппит",
+    "은하수": "ынхасу",
+    "단풍": "танпхун",
+    "민들레": "миндылле",
+    "국화": "кукхва",
+    "살구": "сальгу",
+    "복숭아": "поксунъа",
+    "포도": "пходо",
+    "수박": "субак",
+    "참외": "чхамве",
+    "감자": "камджа",
+    "강냉이": "каннэнъи",
+    "오이": "ои",
+    "고추": "кочху",
+    "도토리": "тотхори",
+    "딸기": "ттальги",
+    "앵두": "энду",
+    "참새": "чхамсэ",
+    "까치": "ккачхи",
+    "비둘기": "пидульги",
+    "두루미": "туруми",
+    "꾀꼬리": "кквеккори",
+    "종달새": "чондальссэ",
+    "토끼": "тхокки",
+    "다람쥐": "тарамджви",
+    "사슴": "сасым",
+    "노루": "нору",
+    "고양이": "коянъи",
+    "강아지": "канъаджи",
+    "병아리": "пёнъари",
+    "잉어": "инъо",
+    "고래": "корэ",
+    "개구리": "кэгури",
+    "잠자리": "чамджари",
+    "꿀벌": "ккульболь",
+    "반디불": "пандиппуль",
+    "달팽이": "тальпхэнъи",
+    "메뚜기": "меттуги",
+    "기러기": "кироги",
+    "갈매기": "кальмэги",
+    "주전자": "чуджонджа",
+    "숟가락": "суткарак",
+    "밥상": "папсан",
+    "바구니": "пагуни",
+    "거울": "коуль",
+    "베개": "пегэ",
+    "이불": "ибуль",
+    "방석": "пансок",
+    "창문": "чханмун",
+    "대문": "тэмун",
+    "지붕": "чибун",
+    "우물": "умуль",
+    "시계": "сиге",
+    "연필": "ёнпхиль",
+    "공책": "кончхэк",
+    "책상": "чхэксан",
+    "걸상": "кольссан",
+    "모자": "моджа",
+    "장갑": "чангап",
+    "신발": "синбаль",
+    "양말": "янмаль",
+    "수건": "сугон",
+    "비누": "пину",
+    "호미": "хоми",
+    "물동이": "мульттонъи",
+    "국수": "куксу",
+    "김치": "кимчхи",
+    "두부": "тубу",
+    "찰떡": "чхальтток",
+    "사탕": "сатхан",
+    "보리": "пори",
+    "누룽지": "нурунджи",
+    "그네": "кыне",
+    "썰매": "ссольмэ",
+    "자전거": "чаджонго",
+    "기차": "кичха",
+    "나루배": "наруппэ",
+    "등대": "тынттэ",
+    "풍선": "пхунсон",
+    "버섯": "посот",
+    "가야금": "каягым",
+    "손풍금": "сонпхунгым",
+    "마을": "маыль",
+    "오솔길": "осольккиль",
+    "과수원": "квасувон",
+    "꽃밭": "ккотпат",
+    "봄비": "помппи",
+    "함박눈": "хамбаннун",
+    "밤송이": "памссонъи",
+    "우산": "усан",
+    "눈사람": "нунссарам",
+    "조약돌": "чояктоль",
+    "솔방울": "сольппанъуль",
+    "채송화": "чхэсонхва",
+    "뻐꾸기": "ппоккуги",
+    "부채": "пучхэ",
+    "들쭉": "тыльччук",
+    "랭면": "рэнмён",
+    "련꽃": "рёнккот",
+    "초롱": "чхорон",
+    "코끼리": "кхоккири",
+    "원숭이": "вонсунъи",
+    "염소": "ёмсо",
+    "황소": "хвансо",
+    "쟁반": "чэнбан",
+    "고구마": "когума",
+    "콩나물": "кхоннамуль",
+    "씨앗": "ссиат",
+    "꽃잎": "кконнип",
+    "떡국": "ттоккук",
+    "만두": "манду",
+}
+
+
+def test_every_code_phrase_word_is_listed_here() -> None:
+    assert set(words("ko")) == set(CODE_WORDS_RU)
+
+
+@pytest.mark.parametrize(("word", "russian"), sorted(CODE_WORDS_RU.items()))
+def test_code_phrase_word(word: str, russian: str) -> None:
+    assert to_cyrillic(word) == russian
+
+
+@pytest.mark.parametrize(
+    ("hangul", "russian", "ukrainian"),
+    [
+        # ㄴ-insertion at a compound's seam.
+        ("꽃잎", "кконнип", "кконніп"),  # [꼰닙], not the table's ккочхип
+        ("꽃잎을", "кконнипхыль", "кконніпхиль"),  # a particle after a listed word
+        ("솔잎", "соллип", "солліп"),  # the inserted ㄴ is said ㄹ after ㄹ
+        ("한여름", "ханнёрым", "ханньорим"),
+        ("색연필", "сэннёнпхиль", "сенньонпхіль"),
+        # Tensing at a compound's seam, unmarked in North Korean spelling.
+        ("봄비", "помппи", "помппі"),
+        ("나루배", "наруппэ", "наруппе"),
+        ("반디불", "пандиппуль", "пандіппуль"),
+        ("눈사람", "нунссарам", "нунссарам"),
+        # The separator is the Ukrainian apostrophe.
+        ("강냉이", "каннэнъи", "каннен’і"),
+    ],
+)
+def test_sound_changes(hangul: str, russian: str, ukrainian: str) -> None:
+    assert to_cyrillic(hangul) == russian
+    assert to_cyrillic(hangul, "uk") == ukrainian
+
+
+def test_sound_change_needs_the_whole_listed_word() -> None:
+    assert to_cyrillic("꽃") == "ккот"
+    assert to_cyrillic("잎") == "ип"
+    assert to_cyrillic("꽃 잎") == "ккот ип"  # two words: no seam inside one

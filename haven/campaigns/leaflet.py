@@ -19,7 +19,7 @@ from haven.content.texts import (
     CROSSING_TITLE,
     GENEVA_PROMISES,
     GENEVA_TITLE,
-    PRIVACY_PROMISES,
+    PRIVACY_CAPTURED,
 )
 from haven.services.campaigns import CampaignError
 from haven.services.verify import TEXTS as CHECK_TEXTS
@@ -48,7 +48,7 @@ PAPER_TEXTS: tuple[str, ...] = (
     *CROSSING_STEPS,
     GENEVA_TITLE,
     *GENEVA_PROMISES,
-    PRIVACY_PROMISES[2],
+    PRIVACY_CAPTURED,
 )
 
 
@@ -89,7 +89,7 @@ def leaflet_html(lang: str, size: str, links: Links, verify: Check) -> str:
         contacts_title=_(CONTACTS_TITLE),
         geneva_title=_(GENEVA_TITLE),
         geneva=[_(t) for t in GENEVA_PROMISES],
-        captured=_(PRIVACY_PROMISES[2]),
+        captured=_(PRIVACY_CAPTURED),
     )
 
 

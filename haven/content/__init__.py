@@ -24,6 +24,7 @@ LANGUAGE_NAMES: dict[str, str] = {
 }
 
 Gettext = Callable[[str], str]
+Ngettext = Callable[[str, str, int], str]
 
 
 def locale_dir() -> Path:
@@ -53,13 +54,33 @@ def gettext_for(lang: str) -> Gettext:
     return translations(lang).gettext
 
 
-def words(lang: str) -> list[str]:
-    """The code-phrase word list of a language: one word a line, ``#`` comments skipped."""
-    text = (resources.files(__package__) / "words" / f"{lang}.txt").read_text("utf-8")
+def _word_list(folder: str, lang: str) -> list[str]:
+    text = (resources.files(__package__) / folder / f"{lang}.txt").read_text("utf-8")
     out = [line.strip() for line in text.splitlines()]
     return [w for w in out if w and not w.startswith("#")]
+
+
+def ngettext_for(lang: str) -> Ngettext:
+    """The ``ngettext`` of a language: the form of a message that fits the number."""
+    return translations(lang).ngettext
+
+
+def words(lang: str) -> list[str]:
+    """The code-phrase word list of a language: one word a line, ``#`` comments skipped."""
+    return _word_list("words", lang)
+
+
+def passphrase_words(lang: str) -> list[str]:
+    """The web passphrase word list of a language: a list of its own, which shares no word
+    with the code-phrase list (a passphrase must never be taken for a code phrase)."""
+    return _word_list("passphrase", lang)
 
 
 def N_(message: str) -> str:
     """Mark a string for extraction without translating it here."""
     return message
+
+
+def Nn_(singular: str, plural: str) -> tuple[str, str]:
+    """Mark a message with plural forms (translated later with ``ngettext``)."""
+    return (singular, plural)

@@ -21,7 +21,7 @@ _PLACEHOLDER = re.compile(r"\{([a-zA-Z_][a-zA-Z0-9_]*)\}")
 @dataclass(frozen=True)
 class Problem:
     lang: str
-    kind: str  # missing | empty | placeholders | fuzzy | obsolete
+    kind: str  # missing | empty | placeholders | fuzzy | plural-forms
     msgid: str
 
     def __str__(self) -> str:
@@ -40,16 +40,26 @@ def extract() -> Catalog:
     for filename, lineno, message, _comments, _context in extract_from_dir(
         str(PACKAGE_DIR),
         method_map=[("**.py", "python")],
-        keywords={"N_": None},
+        keywords={"N_": None, "Nn_": (1, 2)},
     ):
         catalog.add(message, locations=[(f"haven/{filename}", lineno)])
     for name, flow in load_all().items():
         for message in flow.messages():
             catalog.add(message, locations=[(f"haven/flows/definitions/{name}", 0)])
     for message in catalog:
-        if message.id and placeholders(str(message.id)):
+        if message.id and placeholders(_joined(message.id)):
             message.flags.add("python-brace-format")
     return catalog
+
+
+def _joined(text: object) -> str:
+    """A message id or string as one text: the forms of a plural message joined."""
+    return " ".join(text) if isinstance(text, (tuple, list)) else str(text)
+
+
+def key(msgid: object) -> str:
+    """The catalog key of a message id (a plural message is keyed by its singular)."""
+    return str(msgid[0]) if isinstance(msgid, (tuple, list)) else str(msgid)
 
 
 def po_path(lang: str) -> Path:
@@ -77,20 +87,30 @@ def check(langs: tuple[str, ...] = LANGS) -> list[Problem]:
             problems.append(Problem(lang, "missing", "(the whole catalog)"))
             continue
         catalog = read(lang)
+        forms = catalog.num_plurals
         for message in source:
             if not message.id:
                 continue
-            msgid = str(message.id)
+            msgid = key(message.id)
             found = catalog.get(msgid)
+            strings = _forms(found.string) if found is not None else []
             if found is None:
                 problems.append(Problem(lang, "missing", msgid))
-            elif not found.string or not str(found.string).strip():
+            elif message.pluralizable and (not found.pluralizable or len(strings) != forms):
+                problems.append(Problem(lang, "plural-forms", msgid))
+            elif not strings or not all(s.strip() for s in strings):
                 problems.append(Problem(lang, "empty", msgid))
             elif found.fuzzy:
                 problems.append(Problem(lang, "fuzzy", msgid))
-            elif placeholders(str(found.string)) != placeholders(msgid):
+            elif any(placeholders(s) != placeholders(_joined(message.id)) for s in strings):
                 problems.append(Problem(lang, "placeholders", msgid))
     return problems
+
+
+def _forms(string: object) -> list[str]:
+    if isinstance(string, (tuple, list)):
+        return [str(s) for s in string]
+    return [str(string)] if string else []
 
 
 def compile_all(langs: tuple[str, ...] = LANGS, target: Path | None = None) -> list[Path]:

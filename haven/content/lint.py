@@ -1,18 +1,22 @@
 """``haven content lint``: the catalogs are complete, and the Korean reads as 조선말.
 
-Two kinds of finding:
+Findings:
 
 * catalog problems (missing, empty, fuzzy, placeholder mismatch) from :func:`catalog.check`;
-* Korean text that a North Korean reader would notice: a South Korean word of the glossary
-  (``glossary.toml``: at least 40 pairs, each with the public source that attests it), or a
-  word spelt by the South's initial-sound rule (노동 for 로동, 역사 for 력사, 여자 for 녀자).
+* a South Korean word of the glossary (``glossary.toml``, each pair with the public source that
+  attests it): ``glossary`` (an error) or ``advice`` (a word the North also uses);
+* a Sino-Korean word spelt by the South's initial-sound rule: the glossary lists the words in
+  North Korean spelling (로동, 력사, 녀자) and :func:`south_by_initial_sound` makes the South's
+  spelling (노동, 역사, 여자) by the rule (``initial-sound``);
+* a spelling pattern the North writes differently (되었 -> 되였; 할 수 -> 할수) (``spelling``).
 
-A glossary word is flagged where it *starts* a word (after a space, punctuation or the start
-of the text), so that particles may follow (탱크가, 북한의) while an unrelated word that merely
+A word is flagged where it *starts* a word (after a space, punctuation or the start of the
+text), so that particles may follow (탱크가, 북한의) while an unrelated word that merely
 contains the letters in its middle is left alone.
 
 Every Korean text the product ships is checked: the ``ko`` catalog (which holds the flow file
-texts too), the code-phrase word list and the phrasebook.
+texts too), the code-phrase and passphrase word lists and the phrasebook. A translator's own
+``.po`` or text files can be checked too (:func:`lint_files`).
 """
 
 from __future__ import annotations
@@ -23,37 +27,92 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
+from pathlib import Path
 
-from . import catalog, words
+from . import catalog, passphrase_words, words
 
 _HANGUL = "\uac00-\ud7a3"
+_S_BASE, _V_COUNT, _T_COUNT = 0xAC00, 21, 28
+_FINALS = ("", *"ㄱㄲㄳㄴㄵㄶㄷㄹㄺㄻㄼㄽㄾㄿㅀㅁㅂㅄㅅㅆㅇㅈㅊㅋㅌㅍㅎ")
+_INITIAL_R, _INITIAL_N, _INITIAL_NONE, _INITIAL_N_INDEX = 5, 2, 11, 2
+#: Medial vowels before which an initial ㄹ or ㄴ is dropped by the South's rule: ㅑ ㅕ ㅖ ㅛ ㅠ ㅣ.
+_Y_VOWELS = frozenset((2, 6, 7, 12, 17, 20))
+
+#: Finding kinds that make ``haven content lint`` fail (``advice`` is shown, never fatal).
+ERRORS = frozenset(
+    (
+        "missing",
+        "empty",
+        "fuzzy",
+        "placeholders",
+        "plural-forms",
+        "glossary",
+        "initial-sound",
+        "spelling",
+    )
+)
+
+
+def south_by_initial_sound(word: str) -> str | None:
+    """The word as the South's initial-sound rule (두음법칙) spells it, or None if the rule
+    does not touch it: initial ㄹ becomes ㅇ before ㅑ ㅕ ㅖ ㅛ ㅠ ㅣ and ㄴ before other vowels;
+    initial ㄴ becomes ㅇ before ㅑ ㅕ ㅖ ㅛ ㅠ ㅣ (력사 -> 역사, 로동 -> 노동, 녀자 -> 여자)."""
+    if not word or not "\uac00" <= word[0] <= "\ud7a3":
+        return None
+    index = ord(word[0]) - _S_BASE
+    initial, rest = divmod(index, _V_COUNT * _T_COUNT)
+    medial = rest // _T_COUNT
+    if initial == _INITIAL_R:
+        new = _INITIAL_NONE if medial in _Y_VOWELS else _INITIAL_N_INDEX
+    elif initial == _INITIAL_N and medial in _Y_VOWELS:
+        new = _INITIAL_NONE
+    else:
+        return None
+    return chr(ord(word[0]) + (new - initial) * _V_COUNT * _T_COUNT) + word[1:]
+
+
+def final_of(syllable: str) -> str:
+    """The final consonant (받침) of a Hangul syllable, "" if none or not a syllable."""
+    if not "\uac00" <= syllable <= "\ud7a3":
+        return ""
+    return _FINALS[(ord(syllable) - _S_BASE) % _T_COUNT]
 
 
 @dataclass(frozen=True)
 class Entry:
     south: str
     north: str
-    kind: str  # glossary | initial-sound
+    kind: str  # glossary | advice | initial-sound
+    sources: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Pattern:
+    """A spelling rule: ``regex`` finds the South's form; ``north`` (a replacement template)
+    gives the North's; ``final`` requires the first group to end in one of these finals."""
+
+    name: str
+    regex: re.Pattern[str]
+    north: str
+    final: frozenset[str]
     sources: tuple[str, ...]
 
 
 @dataclass(frozen=True)
 class Glossary:
     entries: tuple[Entry, ...]
+    patterns: tuple[Pattern, ...]
     sources: dict[str, str]
 
     @property
     def pairs(self) -> tuple[Entry, ...]:
-        return tuple(e for e in self.entries if e.kind == "glossary")
+        return tuple(e for e in self.entries if e.kind in ("glossary", "advice"))
 
     def pattern(self) -> re.Pattern[str]:
         return _pattern(tuple(sorted({e.south for e in self.entries}, key=len, reverse=True)))
 
     def entry(self, south: str) -> Entry:
-        for e in self.entries:
-            if e.south == south:
-                return e
-        raise KeyError(south)
+        return next(e for e in self.entries if e.south == south)
 
 
 @cache
@@ -82,40 +141,79 @@ def load_glossary() -> Glossary:
 
     for pair in raw.get("pair", []):
         where = f"pair {pair.get('south')!r}"
+        level = pair.get("level", "error")
+        if level not in ("error", "advice"):
+            raise GlossaryError(f"{where}: level is error or advice")
+        kind = "advice" if level == "advice" else "glossary"
         entries.append(
-            Entry(str(pair["south"]), str(pair["north"]), "glossary", known(pair["source"], where))
+            Entry(str(pair["south"]), str(pair["north"]), kind, known(pair["source"], where))
         )
     for group in raw.get("initial_sound", []):
         srcs = known(group["source"], "initial_sound")
-        for south, north in group["words"]:
-            entries.append(Entry(str(south), str(north), "initial-sound", srcs))
-    return Glossary(tuple(entries), sources)
+        for north in group["north"]:
+            south = south_by_initial_sound(north)
+            if south is None:
+                raise GlossaryError(f"initial_sound {north!r}: the rule does not change it")
+            entries.append(Entry(south, str(north), "initial-sound", srcs))
+    patterns = []
+    for p in raw.get("pattern", []):
+        where = f"pattern {p.get('name')!r}"
+        patterns.append(
+            Pattern(
+                str(p["name"]),
+                re.compile(str(p["regex"])),
+                str(p["north"]),
+                frozenset(p.get("final", ())),
+                known(p["source"], where),
+            )
+        )
+    return Glossary(tuple(entries), tuple(patterns), sources)
 
 
 @dataclass(frozen=True)
 class Finding:
     where: str
-    kind: str  # missing | empty | fuzzy | placeholders | glossary | initial-sound | …
+    kind: str  # missing | empty | fuzzy | placeholders | glossary | advice | initial-sound | …
     found: str = ""
     suggest: str = ""
     text: str = ""
+    source: str = ""
+
+    @property
+    def error(self) -> bool:
+        return self.kind in ERRORS
 
     def __str__(self) -> str:
-        if self.kind in ("glossary", "initial-sound"):
+        if self.found:
+            said = f" [{self.source}]" if self.source else ""
             return (
-                f"{self.where}: {self.kind}: {self.found!r} -> write {self.suggest!r} "
-                f"in {self.text[:60]!r}"
+                f"{self.where}: {self.kind}: {self.found!r} -> write {self.suggest!r}"
+                f"{said} in {self.text[:60]!r}"
             )
         return f"{self.where}: {self.kind}: {self.text[:70]!r}"
 
 
 def check_korean(text: str, where: str = "text", glossary: Glossary | None = None) -> list[Finding]:
-    """Glossary and initial-sound findings in one Korean text."""
+    """Glossary, initial-sound and spelling findings in one Korean text."""
     g = glossary or load_glossary()
     out = []
     for match in g.pattern().finditer(text):
         e = g.entry(match.group(1))
-        out.append(Finding(where, e.kind, e.south, e.north, text))
+        out.append(Finding(where, e.kind, e.south, e.north, text, ", ".join(e.sources)))
+    for rule in g.patterns:
+        for match in rule.regex.finditer(text):
+            if rule.final and final_of(match.group(1)[-1:]) not in rule.final:
+                continue
+            out.append(
+                Finding(
+                    where,
+                    "spelling",
+                    match.group(0),
+                    match.expand(rule.north),
+                    text,
+                    f"{rule.name}: {', '.join(rule.sources)}",
+                )
+            )
     return out
 
 
@@ -124,13 +222,40 @@ def korean_texts() -> Iterator[tuple[str, str]]:
     ko = catalog.read("ko")
     for message in ko:
         if message.id and message.string:
-            yield f"ko catalog {str(message.id)[:40]!r}", str(message.string)
+            for string in _strings(message.string):
+                yield f"ko catalog {catalog.key(message.id)[:40]!r}", string
     for word in words("ko"):
         yield "ko code-phrase words", word
+    for word in passphrase_words("ko"):
+        yield "ko passphrase words", word
     from .phrasebook import load as load_phrasebook  # the phrasebook sits beside this module
 
     for phrase in load_phrasebook().phrases:
         yield f"phrasebook {phrase.id}", phrase.ko
+
+
+def _strings(string: object) -> list[str]:
+    if isinstance(string, (tuple, list)):
+        return [str(s) for s in string if s]
+    return [str(string)] if string else []
+
+
+def file_texts(path: Path) -> Iterator[tuple[str, str]]:
+    """(where, text) of a translator's own file: each translation of a ``.po`` file (named by
+    its message), or each line of any other text file (named by its line number)."""
+    if path.suffix == ".po":
+        from babel.messages.pofile import read_po
+
+        with path.open("rb") as fh:
+            po = read_po(fh)
+        for message in po:
+            if message.id:
+                for string in _strings(message.string):
+                    yield f"{path}: msgid {catalog.key(message.id)[:50]!r}", string
+        return
+    for number, line in enumerate(path.read_text("utf-8").splitlines(), start=1):
+        if line.strip():
+            yield f"{path}:{number}", line
 
 
 def lint(extra: Iterable[tuple[str, str]] = ()) -> list[Finding]:
@@ -139,4 +264,14 @@ def lint(extra: Iterable[tuple[str, str]] = ()) -> list[Finding]:
     glossary = load_glossary()
     for where, text in [*korean_texts(), *extra]:
         findings += check_korean(text, where, glossary)
+    return findings
+
+
+def lint_files(paths: Iterable[Path]) -> list[Finding]:
+    """Every finding in the Korean of the given ``.po`` or text files."""
+    glossary = load_glossary()
+    findings: list[Finding] = []
+    for path in paths:
+        for where, text in file_texts(path):
+            findings += check_korean(text, where, glossary)
     return findings

@@ -1,7 +1,9 @@
-"""Code phrases: two words from a per-language list, spoken at the front to prove who one is."""
+"""Words from per-language lists: the code phrase, two words spoken at the front to prove who
+one is, and the web passphrase, several words that open the applicant's replies page."""
 
 from __future__ import annotations
 
+import math
 import secrets
 from collections.abc import Sequence
 
@@ -15,6 +17,21 @@ def new_code_phrase(words: Sequence[str]) -> str:
     while second == first:
         second = secrets.choice(words)
     return f"{first} {second}"
+
+
+def new_passphrase(words: Sequence[str], count: int) -> str:
+    """``count`` different random words, separated by spaces (no word twice: a reader who sees
+    one word twice wonders whether he misread it)."""
+    distinct = sorted(set(words))
+    if len(distinct) < count:
+        raise ValueError(f"a passphrase of {count} words needs {count} different words")
+    return " ".join(secrets.SystemRandom().sample(distinct, count))
+
+
+def passphrase_bits(list_size: int, count: int) -> float:
+    """Entropy of :func:`new_passphrase`: log2 of the number of ordered choices without
+    repeats, ``list_size! / (list_size - count)!``."""
+    return math.log2(math.perm(list_size, count))
 
 
 def cyrillic(phrase: str, lang: str, target: str = "uk") -> str:

@@ -43,6 +43,16 @@ Rules implemented (Russian target)
   following ㄱ ㄷ ㅈ (кх тх чх), doubles ㅅ (сс), and is silent before a vowel
   (좋아요 → чоаё, 많이 → мани). A double final before a vowel splits across
   the two syllables (앉아 → анджа, 읽어 → ильго).
+* Sound changes the spelling does not show: ``SPOKEN`` respells a few words the way they
+  are said before the table is applied, so that the Cyrillic is what a listener hears.
+  Two kinds matter for the code phrases and the phrasebook: ㄴ-insertion at the seam of a
+  compound whose second part starts with 이/야/여/요/유 (꽃잎 [꼰닙] → кконнип, not the
+  table's ккочхип; after ㄹ the inserted ㄴ is said ㄹ: 솔잎 [솔립]), and the tensing at
+  the seam of a compound (봄비 [봄삐] → помппи, 나루배 [나루빼] → наруппэ), which the
+  South marks with 사이시옷 and North Korean spelling does not. Both depend on where a
+  compound's parts meet, which the letters do not tell, so they are listed word by word,
+  never guessed. A listed word also matches at the start of a longer run, so that particles
+  may follow (꽃잎을 [꼰니플] → кконнипхыль).
 * Exceptions: ``EXCEPTIONS`` maps a few *whole words* to their established
   dictionary spelling. This covers 서울 → Сеул and the traditional spellings of
   the Kim family names: 김일성 → Ким Ирсон (the strict table gives
@@ -62,10 +72,10 @@ consonant, ㅖ є, ㅢ ий):
 * е → є at the start of a word or after a vowel, ъ or ь (where Russian е is
   read [je]); after a consonant it stays е. The word-start pair йе (ㅖ) becomes є;
 * ё → йо at the start of a word or after a vowel or ъ; after a consonant ьо;
-* the separator ъ → an apostrophe ``'`` (U+0027), always;
+* the separator ъ → the Ukrainian apostrophe ``’`` (U+2019), always;
 * й, ю, я, ь and all consonants are unchanged.
 
-So 평양 → Пхьон'ян, 김일성 → Кім Ірсон and 손 들어 → Сон тиро.
+So 평양 → Пхьон’ян, 김일성 → Кім Ірсон and 손 들어 → Сон тиро.
 Text that passes through unchanged is never re-spelled.
 
 Capitalisation
@@ -80,7 +90,7 @@ from __future__ import annotations
 import re
 from typing import Final, Literal
 
-__all__ = ["EXCEPTIONS", "to_cyrillic"]
+__all__ = ["EXCEPTIONS", "SPOKEN", "to_cyrillic"]
 
 Target = Literal["ru", "uk"]
 
@@ -101,6 +111,21 @@ EXCEPTIONS: Final[dict[str, str]] = {
     "김정일": "Ким Чен Ир",
     "김정은": "Ким Чен Ын",
 }
+
+# Written form -> the same word respelled as said (see module docstring). The respelling keeps
+# the last final consonant, so that a particle after it links as it would after the original.
+SPOKEN: Final[dict[str, str]] = {
+    # ㄴ-insertion
+    "꽃잎": "꼰닢", "솔잎": "솔맆", "나뭇잎": "나문닢", "나무잎": "나문닢", "한여름": "한녀름",
+    "밤이슬": "밤니슬", "솜이불": "솜니불", "물약": "물략", "색연필": "생년필",
+    "식용유": "시굥뉴", "막일": "망닐", "눈약": "눈냑", "앞일": "암닐",
+    # tensing at a compound's seam (no 사이시옷 in North Korean spelling)
+    "봄비": "봄삐", "나루배": "나루빼", "반디불": "반디뿔", "달빛": "달삧",
+    "밤송이": "밤쏭이", "눈사람": "눈싸람", "솔방울": "솔빵울", "오솔길": "오솔낄",
+    "걸상": "걸쌍", "등대": "등때", "물동이": "물똥이", "종달새": "종달쌔",
+    "강가": "강까", "산길": "산낄", "손등": "손뜽", "물고기": "물꼬기", "촛불": "초뿔",
+    "초불": "초뿔", "발등": "발뜽", "눈길": "눈낄",
+}  # fmt: skip
 
 _WORD_INITIAL: Final[dict[str, str]] = {
     "ㄱ": "к", "ㄲ": "кк", "ㄴ": "н", "ㄷ": "т", "ㄸ": "тт", "ㄹ": "р", "ㅁ": "м",
@@ -187,7 +212,7 @@ _JUNCTION_SPECIAL: Final[dict[tuple[str, str], str]] = {
 }  # fmt: skip
 
 _RU_VOWEL_LETTERS: Final = frozenset("аеёиоуыэюя")
-_UK_SIMPLE: Final[dict[str, str]] = {"ы": "и", "и": "і", "э": "е", "ъ": "'"}
+_UK_SIMPLE: Final[dict[str, str]] = {"ы": "и", "и": "і", "э": "е", "ъ": "’"}
 
 
 def _decompose(syllable: str) -> tuple[str, str, str]:
@@ -270,10 +295,21 @@ def _ru_to_uk(word: str) -> str:
     return "".join(out)
 
 
+_SPOKEN_LONGEST_FIRST: Final = tuple(sorted(SPOKEN, key=len, reverse=True))
+
+
+def _as_said(word: str) -> str:
+    """The run with a listed word at its start respelled as said (``SPOKEN``)."""
+    for written in _SPOKEN_LONGEST_FIRST:
+        if word.startswith(written):
+            return SPOKEN[written] + word[len(written) :]
+    return word
+
+
 def _transliterate_word(word: str, target: Target) -> str:
     russian = EXCEPTIONS.get(word)
     if russian is None:
-        russian = _word_ru(word)
+        russian = _word_ru(_as_said(word))
     return _ru_to_uk(russian) if target == "uk" else russian
 
 

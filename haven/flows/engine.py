@@ -18,12 +18,14 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from haven.content import LANGS, LANGUAGE_NAMES, N_, texts
+from haven.content import LANGS, LANGUAGE_NAMES, N_, Nn_, texts
 
 from .definition import Flow, Step
 from .inputs import Choice, Command, Input, Location, Photo, Text, Unsupported
 
 Translate = Callable[[str, str], str]
+#: (lang, singular, plural, n) -> the form that fits ``n``, translated.
+TranslatePlural = Callable[[str, str, str, int], str]
 """``translate(lang, message_id) -> text``."""
 
 #: Commands every step understands, typed as ``/name`` or sent by a channel's buttons.
@@ -127,7 +129,10 @@ M_HELP = N_(
 )
 M_CHOOSE = N_("Please choose one of the answers below.")
 M_NUMBER = N_("Please send a number from {min} to {max}.")
-M_TOO_LONG = N_("Your answer is too long: at most {max} characters. Please write it shorter.")
+M_TOO_LONG = Nn_(
+    "Your answer is too long: at most {max} character. Please write it shorter.",
+    "Your answer is too long: at most {max} characters. Please write it shorter.",
+)
 M_EMPTY = N_("Please write your answer as text.")
 M_TEXT_OR_LOCATION = N_("Please write your answer as text, or share your location.")
 M_PHOTO = N_("Please send a photo, or /skip this question.")
@@ -158,7 +163,22 @@ M_READ_ALONE = N_("Please read this when you are alone.")
 M_SENT = N_("Thank you. Your application has been received.")
 M_REFERENCE = N_("Your case reference: {reference}")
 M_CODE_PHRASE = N_("Your code phrase: {phrase}")
-M_KEEP = N_("Remember both. Do not write them down, and do not tell them to anyone but us.")
+#: Keep the reference and code phrase in mind: per channel, what becomes of where they are shown.
+M_KEEP: dict[str, str] = {
+    "telegram": N_(
+        "Learn both by heart: this chat will be deleted. Tell them to no one except our "
+        "operators and our soldiers."
+    ),
+    "web": N_(
+        "Learn both by heart: this page will not show them again. Tell them to no one except "
+        "our operators and our soldiers."
+    ),
+}
+M_KEEP_ANY = N_(
+    "Learn both by heart, and do not write them down. Tell them to no one except our "
+    "operators and our soldiers."
+)
+
 M_NEXT = N_(
     "What happens next: an operator will contact you. Checking can take some time, even "
     "weeks. When everything is ready we send you the place and the time."
@@ -172,9 +192,14 @@ _LANGUAGE_OPTIONS = tuple(Option(lang, LANGUAGE_NAMES[lang]) for lang in LANGS)
 class Engine:
     """Runs one :class:`Flow` with a translation function."""
 
-    def __init__(self, flow: Flow, translate: Translate) -> None:
+    def __init__(
+        self, flow: Flow, translate: Translate, translate_plural: TranslatePlural | None = None
+    ) -> None:
         self.flow = flow
         self.translate = translate
+        self.translate_plural = translate_plural or (
+            lambda lang, one, many, n: translate(lang, one if n == 1 else many)
+        )
         # Worked out once: texts in every language, and each step's buttons per language.
         self._in_every_language: dict[str, str] = {}
         self._options: dict[tuple[str | None, str], tuple[Option, ...]] = {}
@@ -183,6 +208,10 @@ class Engine:
 
     def _(self, state: State, message: str) -> str:
         return self.translate(state.lang or "en", message)
+
+    def _n(self, state: State, message: tuple[str, str], n: int) -> str:
+        """The form of a plural message that fits ``n``, in the state's language."""
+        return self.translate_plural(state.lang or "en", message[0], message[1], n)
 
     def _multilingual(self, message: str) -> str:
         """:func:`multilingual`, worked out once per message id."""
@@ -353,7 +382,9 @@ class Engine:
             if not text:
                 return Outcome(state, (Reply(self._(state, M_EMPTY)),))
             if len(text) > MESSAGE_MAX:
-                return Outcome(state, (Reply(self._(state, M_TOO_LONG).format(max=MESSAGE_MAX)),))
+                return Outcome(
+                    state, (Reply(self._n(state, M_TOO_LONG, MESSAGE_MAX).format(max=MESSAGE_MAX)),)
+                )
             inp = Text(text)
         elif isinstance(inp, Location) and not _valid_location(inp):
             return Outcome(state, (Reply(self._(state, M_TEXT_OR_LOCATION)),))
@@ -454,7 +485,7 @@ class Engine:
         if not text:
             return invalid(self._(state, M_EMPTY))
         if len(text) > step.max_length:
-            return invalid(self._(state, M_TOO_LONG).format(max=step.max_length))
+            return invalid(self._n(state, M_TOO_LONG, step.max_length).format(max=step.max_length))
         return self._advance(state, step, {"kind": "text", "value": text})
 
     def _advance(self, state: State, step: Step, answer: dict[str, Any]) -> Outcome:
@@ -481,13 +512,17 @@ class Engine:
 
     # -- what the applicant reads at the end ----------------------------------------------
 
-    def completion(self, state: State, reference: str, phrase: str) -> tuple[Reply, ...]:
-        """The last replies: reference, code phrase, what happens next, the crossing steps."""
+    def completion(
+        self, state: State, reference: str, phrase: str, channel: str = "telegram"
+    ) -> tuple[Reply, ...]:
+        """The last replies: reference, code phrase, what happens next, the crossing steps,
+        the Geneva guarantees and the privacy promises (with the channel's way to erase)."""
         _ = self._
         steps = "\n".join(
             f"{n}. {_(state, s)}" for n, s in enumerate(texts.CROSSING_STEPS, start=1)
         )
-        privacy = "\n".join(f"• {_(state, p)}" for p in texts.PRIVACY_PROMISES)
+        geneva = "\n".join(f"• {_(state, g)}" for g in texts.GENEVA_PROMISES)
+        privacy = "\n".join(f"• {_(state, p)}" for p in texts.privacy_promises(channel))
         return (
             Reply(
                 "\n".join(
@@ -496,12 +531,13 @@ class Engine:
                         _(state, M_SENT),
                         _(state, M_REFERENCE).format(reference=reference),
                         _(state, M_CODE_PHRASE).format(phrase=phrase),
-                        _(state, M_KEEP),
+                        _(state, M_KEEP.get(channel, M_KEEP_ANY)),
                     )
                 )
             ),
-            Reply(_(state, M_NEXT)),
+            Reply(f"{_(state, M_NEXT)}\n{_(state, texts.NO_DRONE)}"),
             Reply(f"{_(state, texts.CROSSING_TITLE)}\n{steps}"),
+            Reply(f"{_(state, texts.GENEVA_TITLE)}\n{geneva}"),
             Reply(f"{_(state, texts.PRIVACY_TITLE)}\n{privacy}"),
         )
 

@@ -38,7 +38,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from haven import crypto
-from haven.content import words
+from haven.content import passphrase_words
+from haven.domain import codephrase
 from haven.domain.cases import CaseState
 from haven.domain.reference import BadReference, normalize
 from haven.flows import Effect, Engine, Mode, Reply, State
@@ -51,8 +52,8 @@ from haven.store.models import Case, Message, WebAccess, WebThread, utcnow
 
 log = logging.getLogger("haven.applicant")
 
-#: Words in a web passphrase. With the 128-word lists (7 bits a word) that is 63 bits.
-PASSPHRASE_WORDS = 9
+#: Words in a web passphrase, all different: 7 of a 512-word list give about 63 bits.
+PASSPHRASE_WORDS = 7
 #: How long a page that shows the conversation stays usable without the passphrase again.
 PAGE_TOKEN_SECONDS = 30 * 60
 #: How long a session that proved a passphrase keeps its turn past the overall limit, and how
@@ -64,8 +65,8 @@ _SEPARATORS = str.maketrans({c: " " for c in ",.;:-_·/\\|"})
 
 
 def passphrase_bits(lang: str, count: int = PASSPHRASE_WORDS) -> float:
-    """Entropy of a passphrase of ``count`` words drawn uniformly from the language's list."""
-    return count * math.log2(len(set(words(lang))))
+    """Entropy of a passphrase of ``count`` different words of the language's list."""
+    return codephrase.passphrase_bits(len(set(passphrase_words(lang))), count)
 
 
 def normalize_passphrase(text: str) -> str:
@@ -179,7 +180,7 @@ class Applicants:
     async def issue(self, case_id: int, lang: str) -> Issued:
         """Make the passphrase of a just-submitted web case (once; it is never shown again)."""
         lang = lang if lang in ("ko", "ru", "uk", "en") else "en"
-        phrase = crypto.random_passphrase(words(lang), PASSPHRASE_WORDS)
+        phrase = codephrase.new_passphrase(passphrase_words(lang), PASSPHRASE_WORDS)
         normal = normalize_passphrase(phrase)
         salt = crypto.applicant_salt()
         hashed = await anyio.to_thread.run_sync(self.hasher.hash, normal)

@@ -11,9 +11,11 @@ sends the applicant the place, the time and the crossing steps in their language
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, false, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -40,8 +42,18 @@ from haven.store.models import Case, Handoff, utcnow
 #: What the applicant receives when a hand-off is issued (then the crossing steps).
 M_READY = N_("Everything is ready. Here are the place and the time.")
 M_PLACE = N_("Meeting point: {place}")
-M_TIME = N_("Time: from {start} to {end}. Be on time.")
-M_SIGNAL = N_("Recognition signal: {signal}")
+M_TIME = N_("Time: from {start} to {end}, {zone}. Be on time.")
+M_SIGNAL = N_(
+    "Recognition signal: {signal}. Show it when you reach our soldiers (step 6), before you "
+    "say your code phrase."
+)
+#: The zone a coordinator gives the window in, and how the applicant is told it.
+WINDOW_ZONE = "Europe/Moscow"
+ZONE_NAMES: dict[str, str] = {
+    "Europe/Moscow": N_("Moscow time"),
+    "Europe/Kyiv": N_("Kyiv time"),
+    "Asia/Pyongyang": N_("Pyongyang time"),
+}
 
 ISSUED, ARRIVED, NO_SHOW = "issued", "arrived", "no_show"
 NO_SHOW_REASONS: tuple[str, ...] = ("not_seen", "code_wrong", "called_off", "other")
@@ -103,22 +115,46 @@ class Issued:
     text: str
 
 
+def zone_label(zone: str, at: datetime, _: Callable[[str], str]) -> str:
+    """The zone as the applicant reads it, with its UTC offset at ``at`` ("Moscow time,
+    UTC+3"): Moscow, Kyiv and Pyongyang time differ, and the window is short."""
+    offset = at.replace(tzinfo=ZoneInfo(zone)).utcoffset()
+    minutes = int(offset.total_seconds()) // 60 if offset is not None else 0
+    hours, rest = divmod(abs(minutes), 60)
+    utc = "UTC"
+    if minutes:
+        utc += ("+" if minutes > 0 else "-") + str(hours) + (f":{rest:02d}" if rest else "")
+    name = ZONE_NAMES.get(zone)
+    return f"{_(name)}, {utc}" if name else utc
+
+
 def applicant_text(
-    lang: str, place: str, start: datetime, end: datetime, signal: str, check: Check
+    lang: str,
+    place: str,
+    start: datetime,
+    end: datetime,
+    signal: str,
+    check: Check,
+    zone: str = WINDOW_ZONE,
 ) -> str:
     """The message an applicant gets at hand-off, in their language, ending with the check:
-    a look-alike that sends a place and a time of its own is a trap."""
+    a look-alike that sends a place and a time of its own is a trap. ``start`` and ``end``
+    are wall-clock times in ``zone``, and the message names that zone."""
     _ = gettext_for(lang or "en")
     steps = "\n".join(f"{n}. {_(s)}" for n, s in enumerate(texts.CROSSING_STEPS, start=1))
+    when = _(M_TIME).format(
+        start=f"{start:%Y-%m-%d %H:%M}", end=f"{end:%H:%M}", zone=zone_label(zone, start, _)
+    )
     return "\n".join(
         [
             _(M_READY),
             _(M_PLACE).format(place=place),
-            _(M_TIME).format(start=f"{start:%Y-%m-%d %H:%M}", end=f"{end:%H:%M}"),
+            when,
             _(M_SIGNAL).format(signal=signal),
             "",
             _(texts.CROSSING_TITLE),
             steps,
+            _(texts.NO_DRONE),
             "",
             *check_text(lang or "en", check).lines,
         ]

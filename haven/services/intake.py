@@ -25,7 +25,7 @@ from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from haven.content import N_, gettext_for, words
+from haven.content import N_, gettext_for, ngettext_for, words
 from haven.crypto import IntakeKeys
 from haven.domain import risk
 from haven.domain.cases import CaseState, check_transition
@@ -60,8 +60,12 @@ def translate(lang: str, message: str) -> str:
     return gettext_for(lang)(message)
 
 
+def translate_plural(lang: str, singular: str, plural: str, n: int) -> str:
+    return ngettext_for(lang)(singular, plural, n)
+
+
 def default_engine() -> Engine:
-    return Engine(load("surrender", 1), translate)
+    return Engine(load("surrender", 1), translate, translate_plural)
 
 
 @dataclass(frozen=True)
@@ -712,7 +716,7 @@ class Intake:
             case.id,
             {"channel": case.channel, "flow": case.flow, "version": case.flow_version},
         )
-        return self.engine.completion(state, case.reference, phrase), case.reference
+        return self.engine.completion(state, case.reference, phrase, case.channel), case.reference
 
     def _message(self, session: Session, batch: _Batch, case: _CaseRow, message: Input) -> None:
         if isinstance(message, Text):

@@ -301,8 +301,10 @@ class Store:
     def _checkpoint(self) -> None:
         if self._checkpoint_db is None:
             path = self.engine.url.database or ""
+            # No busy wait: a truncating checkpoint that waited for readers would hold every
+            # writer (of any process) up meanwhile; one that cannot run now is tried again.
             self._checkpoint_db = sqlite3.connect(
-                path, timeout=30, isolation_level=None, check_same_thread=False
+                path, timeout=0, isolation_level=None, check_same_thread=False
             )
             self._checkpoint_db.execute("PRAGMA secure_delete=ON")
             self._checkpoint_db.execute(f"PRAGMA journal_size_limit={JOURNAL_SIZE_LIMIT}")

@@ -51,6 +51,42 @@ def test_korean_leaflet_is_korean(leaflets: dict[str, Path]) -> None:
     text = pdf_text(leaflets["ko"])
     assert "목숨을 구하는 방법" in text
     assert "무인기" in text and "암호말" in text
+    flat = squeeze(text)
+    for corrected in (
+        "흰 천이나 우리 전단을",  # the bot's reader holds no leaflet: "one of ours"
+        "우리 군인들이 있는 곳에 이르면",  # whose soldiers
+        "엽서를 보낼수 있고",  # Art. 70: he may send a card; nothing promises the family is told
+        "폭력이나 위협, 모욕을 당하지 않도록",
+        "군사장비",  # Art. 18
+        "지체없이 석방되여",  # Art. 118
+        "누구에게 넘기는 어떤 자료에도",
+    ):
+        assert squeeze(corrected) in flat, corrected
+    assert squeeze("소식이 전해지며") not in flat and squeeze("이 전단") not in flat
+
+
+@pytest.mark.parametrize(
+    ("lang", "corrected"),
+    [
+        ("ru", ("одну из наших листовок", "до наших военных", "сдались добровольно", "в тыл")),
+        ("uk", ("одну з наших листівок", "розведіть їх у сторони", "здалися добровільно")),
+        (
+            "en",
+            (
+                "one of our leaflets",
+                "our soldiers",
+                "serve in the army that holds you",
+                "check code",
+            ),
+        ),
+    ],
+)
+def test_leaflet_carries_the_corrections(
+    lang: str, corrected: tuple[str, ...], leaflets: dict[str, Path]
+) -> None:
+    flat = squeeze(pdf_text(leaflets[lang]))
+    for part in corrected:
+        assert squeeze(part) in flat, part
 
 
 @pytest.mark.parametrize("lang", LANGS)

@@ -29,7 +29,15 @@ TABLE: list[tuple[str, str, str, str]] = [
     ("slow", "천천히!", "Чхончхонхи!", "Чхончхонхі!"),
     ("sit", "앉으시오.", "Анджысио.", "Анджисіо."),
     ("alone", "혼자입니까?", "Хонджаимникка?", "Хонджаімнікка?"),
-    ("how-many", "모두 몇명입니까?", "Моду мёнмёнъимникка?", "Моду мьонмьон'імнікка?"),
+    ("how-many", "모두 몇명입니까?", "Моду мёнмёнъимникка?", "Моду мьонмьон’імнікка?"),
+    ("phone-off", "손전화를 끄시오.", "Сонджонхварыль ккысио.", "Сонджонхвариль ккисіо."),
+    ("helmet-off", "철갑모를 벗으시오.", "Чхольгамморыль посысио.", "Чхольгаммориль посисіо."),
+    ("pockets", "주머니를 비우시오.", "Чумонирыль пиусио.", "Чумоніриль піусіо."),
+    ("no-shoot", "쏘지 않겠습니다.", "Ссоджи анкхессымнида.", "Ссоджі анкхессимніда."),
+    ("no-fear", "두려워하지 마십시오.", "Турёвохаджи масипсио.", "Турьовохаджі масіпсіо."),
+    ("safe", "우리가 지켜주겠습니다.", "Урига чикхёджугессымнида.", "Уріга чікхьоджугессимніда."),
+    ("hungry", "배가 고픕니까?", "Пэга копхымникка?", "Пега копхимнікка?"),
+    ("explosives", "몸에 폭약이 있습니까?", "Моме пхогяги иссымникка?", "Моме пхогягі іссимнікка?"),
     ("understand", "알겠습니까?", "Альгессымникка?", "Альгессимнікка?"),
 ]
 
@@ -43,15 +51,24 @@ def by_id(target: str) -> dict[str, str]:
     }
 
 
-def test_about_sixty_phrases_in_three_languages() -> None:
+def test_about_seventy_phrases_in_three_languages() -> None:
     book = load()
-    assert 55 <= len(book.phrases) <= 70
+    assert 60 <= len(book.phrases) <= 80
     for phrase in book.phrases:
         assert phrase.ko and phrase.meaning["uk"] and phrase.meaning["ru"]
     ids = {p.id for p in book.phrases}
     for needed in ("hands-up", "drop-weapon", "lie-down", "wounded", "how-many", "follow-me"):
         assert needed in ids
     assert {"safe", "food", "medical"} <= ids
+    # What a front-line soldier needs when a man comes over.
+    assert {
+        "followed", "helmet-off", "phone-off", "explosives", "grenade-down", "ammo-belt",
+        "pockets", "one-at-a-time", "no-closer", "keep-hands-up", "kpa", "russian",
+    } <= ids  # fmt: skip
+    # Calming lines in the polite form, promising only what holds.
+    korean = {p.id: p.ko for p in book.phrases}
+    assert korean["no-fear"].endswith("십시오.") and korean["no-shoot"] == "쏘지 않겠습니다."
+    assert "소식을 전합니다" not in korean["family"] and "엽서" in korean["family"]
 
 
 @pytest.mark.parametrize(("pid", "ko", "ru", "uk"), TABLE)

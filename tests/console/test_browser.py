@@ -160,7 +160,7 @@ async def _walk(browser, env, fake, shots, reference, base, admin_link, op_link,
         lambda: any("담당자가 신청을 읽었습니다" in s.text for s in fake.to(CHAT)),
         what="the canned reply at the fake Bot API, in Korean",
     )
-    assert "на зв'язку" in (await op.text_content(".case-head") or "")
+    assert "на зв’язку" in (await op.text_content(".case-head") or "")
 
     # -- the applicant writes again on Telegram: it appears without a reload.
     fake.message(CHAT, "저는 지금 전선에 있습니다")

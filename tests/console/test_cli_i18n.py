@@ -13,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from haven.console.app import filters_of
-from haven.console.i18n import catalog
+from haven.console.i18n import catalog, plurals, translator
 from haven.domain import risk
 from haven.domain.cases import CaseState, Channel, CloseReason
 from haven.services.accounts import Role
@@ -153,3 +153,21 @@ async def test_odd_queue_parameters_answer_200(sqlite_env, make_console) -> None
     for params in NASTY:
         r = await op.client.get("/console/queue?" + urlencode(params))
         assert r.status_code == 200, (params, r.text[:300])
+
+
+def test_words_shown_with_a_number_take_their_plural_form() -> None:
+    uk, en = translator("uk"), translator("en")
+    got = {n: uk("cases", n) for n in (1, 3, 5, 11, 12, 21, 22, 25, 104)}
+    assert got == {
+        1: "справа", 3: "справи", 5: "справ", 11: "справ", 12: "справ",
+        21: "справа", 22: "справи", 25: "справ", 104: "справи",
+    }  # fmt: skip
+    assert (en("cases", 1), en("cases", 2)) == ("case", "cases")
+    # Every word a template shows with a number has its forms in each language.
+    counted: set[str] = set()
+    for path in TEMPLATES.glob("*.html"):
+        counted |= set(re.findall(r'_\(\s*"([^"]+)",\s*[\w.]+\s*\)', path.read_text("utf-8")))
+    assert counted and counted <= set(plurals("uk")) and counted <= set(plurals("en"))
+    words = re.findall(r"\w+", " ".join(catalog("uk").values()))
+    assert not [w for w in words if w.startswith("навал")]  # a flood is a наплив, no invasion
+    assert catalog("uk")["scheduled"] == "запланована"

@@ -60,6 +60,12 @@ async def test_a_whole_korean_conversation(sqlite_env: Env, fake: FakeBotAPI, ma
         rows = (await s.scalars(select(OutboxMessage))).all()
         assert rows and all(r.state == "sent" and r.payload is None for r in rows)
     assert case.reference in text and "신청번호" in text and "암호말" in text
+    # The corrected steps, the Geneva guarantees, and the bot's own way to erase.
+    assert "흰 천이나 우리 전단을" in text and "우리 군인들이 있는 곳에 이르면" in text
+    assert "제네바협약은 포로에게" in text and "엽서를 보낼수 있고" in text
+    assert "살아있다는 소식이 전해지며" not in text and "이 전단" not in text
+    assert "이 대화는 지워집니다" in text and "무인기가 오지 않으면" in text
+    assert "/forget 으로 모든것을 지울수" in text and "《모두 지우기》" not in text
     # Every message was sent once, in order: one per step, and the notice.
     assert len(chat.received) == 12
     # None of them can be forwarded or saved.

@@ -8,7 +8,8 @@ import pytest
 from sqlalchemy import select
 
 from haven import crypto
-from haven.content import LANGS, words
+from haven.content import LANGS, passphrase_words, words
+from haven.domain.codephrase import new_passphrase
 from haven.flows.inputs import Choice, Text
 from haven.services.applicant import (
     PASSPHRASE_WORDS,
@@ -26,11 +27,30 @@ from tests.conftest import Env
 
 @pytest.mark.parametrize("lang", LANGS)
 def test_passphrase_has_at_least_60_bits_of_entropy(lang: str) -> None:
-    # 9 words drawn uniformly (secrets.choice) from a list of 128 distinct words: 63 bits.
-    assert len(set(words(lang))) == 128
-    assert PASSPHRASE_WORDS == 9
-    assert passphrase_bits(lang) == pytest.approx(63.0)
+    # 7 different words of a list of 512: log2(512 * 511 * ... * 506) = 62.94 bits.
+    assert len(set(passphrase_words(lang))) == len(passphrase_words(lang)) == 512
+    assert PASSPHRASE_WORDS == 7
+    assert passphrase_bits(lang) == pytest.approx(62.94, abs=0.01)
     assert passphrase_bits(lang) >= 60
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_passphrase_words_never_look_like_a_code_phrase(lang: str) -> None:
+    code = [w.replace("ё", "е") for w in words(lang)]
+    own = [w.replace("ё", "е") for w in passphrase_words(lang)]
+    assert not set(code) & set(own)
+    for word in own:
+        assert not [c for c in code if c in word or word in c], word
+        assert not [o for o in own if o != word and word in o], word
+        assert word == word.strip() and " " not in word
+
+
+def test_a_passphrase_never_repeats_a_word() -> None:
+    pool = ["a", "b", "c", "d", "e", "f", "g"]
+    for _ in range(200):
+        assert sorted(new_passphrase(pool, 7).split()) == pool
+    with pytest.raises(ValueError):
+        new_passphrase(pool, 8)
 
 
 def test_passphrase_is_read_forgivingly() -> None:
@@ -76,8 +96,10 @@ async def test_issue_unlock_reply_on_both_databases(env: Env) -> None:
     applicants = Applicants(env.store, env.keys, per_case_limit="3/hour")
     case_id = await submit(env)
     issued = await applicants.issue(case_id, "ru")
-    assert len(issued.passphrase.split()) == 9
-    assert all(word in words("ru") for word in issued.passphrase.split())
+    said = issued.passphrase.split()
+    assert len(said) == len(set(said)) == 7
+    assert all(word in passphrase_words("ru") for word in said)
+    assert not set(said) & set(words("ru"))
     with pytest.raises(ApplicantError):
         await applicants.issue(case_id, "ru")  # once only
     async with env.store.transaction() as session:

@@ -16,6 +16,7 @@ import pytest
 import uvicorn
 from playwright.async_api import Browser, Page, async_playwright
 
+from haven.content import words as code_words
 from haven.server import create_app
 from haven.services.applicant import Applicants
 from haven.settings import load_settings
@@ -115,7 +116,14 @@ async def test_korean_application_in_chromium_without_javascript(
     reference = re.search(r"[0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]", done)
     assert reference, done
     words = await page.locator(".pass li").all_inner_texts()
-    assert len(words) == 9
+    assert len(words) == len(set(words)) == 7
+    code = re.search(r"암호말: (\S+) (\S+)", done)
+    assert code, done
+    assert not set(code.groups()) & set(words)  # never one word in both
+    assert not set(words) & set(code_words("ko"))
+    # The Geneva guarantees, and the web's own way to erase (never the bot's /forget).
+    assert "제네바협약은 포로에게" in done and "지체없이 석방되여" in done
+    assert "《모두 지우기》 단추" in done and "/forget" not in done
     await page.screenshot(path=str(shots / "web-ko-360-done.png"), full_page=True)
     await fits(page)
 

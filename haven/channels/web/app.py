@@ -414,7 +414,7 @@ class WebIntake:
             return self.landing(request, lang, self.new_session(bound=False), campaign=campaign)
         wait = self.limited(sid)
         if wait:
-            note = texts.for_lang(lang).LIMITED.format(minutes=_minutes(wait))
+            note = texts.for_lang(lang).limited(_minutes(wait))
             return self.notice(request, lang, sid, [note], status=429)
         if not sid.bound:
             return self.landing(request, lang, sid, campaign=campaign)
@@ -476,7 +476,7 @@ class WebIntake:
         wait = self.limited(sid)
         if wait:
             log.info("web event=rate_limited")
-            note = t.LIMITED.format(minutes=_minutes(wait))
+            note = t.limited(_minutes(wait))
             headers = {"retry-after": str(wait)}
             return self.resend(request, lang, sid, note, form, action, status=429, headers=headers)
         return sid, lang, form
@@ -584,7 +584,7 @@ class WebIntake:
             try:
                 unlocked = await self.applicants.unlock(reference, _str(form, "p", 1000), sid.id)
             except RateLimited as exc:
-                note = t.LIMITED.format(minutes=_minutes(exc.retry_after))
+                note = t.limited(_minutes(exc.retry_after))
                 headers = {"retry-after": str(exc.retry_after)}
                 return self.resend(
                     request, lang, sid, note, form, "return", status=429, headers=headers

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 
-from haven.content import N_, gettext_for
+from haven.content import N_, Nn_, gettext_for, ngettext_for
 from haven.content.texts import PHONE_ADVICE
 
 __all__ = ["PHONE_ADVICE", "Texts", "for_lang"]
@@ -47,9 +47,11 @@ YOU = N_("You")
 OPERATOR = N_("Operator")
 WRITE = N_("Write to us")
 REFRESH = N_("Check for new replies")
-LIMITED = N_(
+LIMITED = Nn_(
+    "Too many requests right now. Please come back in {minutes} minute. "
+    "What you wrote is kept below.",
     "Too many requests right now. Please come back in {minutes} minutes. "
-    "What you wrote is kept below."
+    "What you wrote is kept below.",
 )
 EXPIRED = N_("This page has expired. Please send it again.")
 NO_COOKIE = N_(
@@ -71,9 +73,10 @@ class Texts:
     def __init__(self, lang: str) -> None:
         self.lang = lang
         self._ = gettext_for(lang)
+        self._n = ngettext_for(lang)
 
     def __getattr__(self, name: str) -> str:
-        if name.startswith("_") or not name.isupper():
+        if name.startswith("_") or not name.isupper() or not isinstance(globals()[name], str):
             raise AttributeError(name)
         text = self._(globals()[name])
         setattr(self, name, text)  # looked up once: the next read is a plain attribute
@@ -81,6 +84,10 @@ class Texts:
 
     def __call__(self, message: str) -> str:
         return self._(message)
+
+    def limited(self, minutes: int) -> str:
+        """:data:`LIMITED` in the form that fits the number of minutes."""
+        return self._n(*LIMITED, minutes).format(minutes=minutes)
 
 
 @functools.cache
