@@ -506,11 +506,6 @@ def audit_next_key(key: bytes) -> bytes:
     return hashlib.blake2b(b"haven audit next", key=key, digest_size=AUDIT_KEY_BYTES).digest()
 
 
-def random_passphrase(wordlist: Sequence[str], words: int) -> str:
-    """A passphrase of random words (``log2(len(wordlist)) * words`` bits of entropy)."""
-    return " ".join(secrets.choice(wordlist) for _ in range(words))
-
-
 def random_token(nbytes: int = 32) -> str:
     return secrets.token_urlsafe(nbytes)
 
