@@ -814,8 +814,10 @@ async def user_unlock(name: str) -> None:
 def console() -> None:
     """Serve the operators' console (/console) on HAVEN_CONSOLE_HOST:HAVEN_CONSOLE_PORT: the
     only process that unlocks the case key (from HAVEN_PASSPHRASE, or an admin's entry)."""
+    from haven.hardening import refuse_inspection
     from haven.server import create_console, serve_forever
 
+    refuse_inspection()
     cfg = _ready_to_serve()
     serve_forever(create_console(cfg), cfg, host=cfg.console_host, port=cfg.console_port)
 

@@ -32,6 +32,7 @@ from starlette.types import ASGIApp
 
 from haven import crypto
 from haven.channels.web import create_web_app
+from haven.hardening import refuse_inspection
 from haven.httplimits import BodyLimit, TimedH11Protocol
 from haven.services.erasure import purge_drafts
 from haven.settings import Settings
@@ -203,6 +204,7 @@ def run_both(settings: Settings) -> int:
     ``python -m haven console``: exec'd, so neither inherits this process's memory) and stop
     both together: on Ctrl-C or SIGTERM, or as soon as one of them ends. Returns the exit
     status for the caller."""
+    refuse_inspection()
     command = [sys.executable, "-m", "haven"]
     # Each child in a process group of its own: a Ctrl-C reaches this process only, which
     # passes one SIGTERM on (a second signal would make uvicorn skip its graceful shutdown).

@@ -170,3 +170,59 @@ def test_the_intake_cannot_unlock_the_case_key(tmp_path: Path) -> None:
     # The same calls unlock in a process that has not refused (the console).
     assert crypto.unlock(tmp_path / "keys", secret).audit_key is not None
     assert b64decode(crypto._b64(b"x")) == b"x"
+
+
+PEEKER = """
+import os, sys, time
+pid = int(sys.argv[1])
+try:
+    open(f"/proc/{pid}/environ", "rb").read()
+    print("READ")
+except PermissionError:
+    print("REFUSED")
+"""
+
+#: haven.hardening's own source runs in the holder: user nobody may not be able to read the
+#: checkout (a clone under /root, say).
+HOLDER = (ROOT / "haven" / "hardening.py").read_text() + """
+import time
+if sys.argv[1] == "refuse":
+    refuse_inspection()
+print("ready", flush=True)
+time.sleep(30)
+"""
+
+
+@pytest.mark.parametrize("holder", ["refuse", "plain"])
+def test_a_process_of_the_same_user_cannot_read_the_console(holder: str) -> None:
+    """The console (and ``haven run``) are non-dumpable: another process of the same user,
+    such as a compromised intake on the same host, cannot read their environment."""
+    python = "/usr/bin/python3"  # one that user nobody may run (Debian's)
+    if os.geteuid() != 0 or not os.access(python, os.X_OK):
+        pytest.skip("needs root and Debian's python3 to run both sides as another user")
+
+    def as_nobody() -> None:
+        os.setgid(65534)
+        os.setuid(65534)
+
+    proc = subprocess.Popen(
+        [python, "-c", HOLDER, holder],
+        stdout=subprocess.PIPE,
+        preexec_fn=as_nobody,
+        cwd=ROOT,
+        env={"HAVEN_PASSPHRASE": "held secret 42"},
+    )
+    try:
+        assert proc.stdout is not None and proc.stdout.readline().strip() == b"ready"
+        out = subprocess.run(
+            [python, "-c", PEEKER, str(proc.pid)],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            preexec_fn=as_nobody,
+            cwd="/",
+        )
+        assert out.stdout.strip() == ("REFUSED" if holder == "refuse" else "READ"), out.stderr
+    finally:
+        proc.kill()
+        proc.wait()
