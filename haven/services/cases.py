@@ -28,6 +28,7 @@ from haven.domain.cases import (
 )
 from haven.domain.reference import normalize
 from haven.flows import Reply, State
+from haven.flows.engine import M_READ_ALONE
 from haven.flows.inputs import Choice, Command, Input, Text
 from haven.services.accounts import Role, Viewer
 from haven.store import audit
@@ -296,7 +297,9 @@ async def deliver_text(
     )
     if contact is None or contact.unreachable or sender is None:
         raise NoRoute("the applicant cannot be reached on their channel")
-    if not await sender(session, contact, text, case.id):
+    # What a lock screen's preview shows is the opening: let it say nothing of the case.
+    opening = gettext_for(case.lang or "en")(M_READ_ALONE)
+    if not await sender(session, contact, f"{opening}\n\n{text}", case.id):
         raise NoRoute("the applicant cannot be reached on their channel")
     message = Message(
         case_id=case.id,

@@ -184,13 +184,16 @@ except PermissionError:
 
 #: haven.hardening's own source runs in the holder: user nobody may not be able to read the
 #: checkout (a clone under /root, say).
-HOLDER = (ROOT / "haven" / "hardening.py").read_text() + """
+HOLDER = (
+    (ROOT / "haven" / "hardening.py").read_text()
+    + """
 import time
 if sys.argv[1] == "refuse":
     refuse_inspection()
 print("ready", flush=True)
 time.sleep(30)
 """
+)
 
 
 @pytest.mark.parametrize("holder", ["refuse", "plain"])
