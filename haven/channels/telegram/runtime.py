@@ -144,7 +144,7 @@ class TelegramRuntime:
             return Response(status_code=403)
         data = unparsed_update(await request.body())
         if isinstance(data, Unparsed):
-            log.warning("telegram event=update_unparsed update=%s", data.update_id)
+            log.info("telegram event=update_unparsed update=%s", data.update_id)
             return Response(status_code=200)
         try:
             await self.channel.feed_webhook(data)

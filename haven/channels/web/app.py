@@ -270,7 +270,9 @@ class WebIntake:
         return self.keys.lookup("web-csrf", sid.id)
 
     def csrf_ok(self, sid: Session, form: Form) -> bool:
-        return secrets.compare_digest(_str(form, "csrf", 128), self.csrf(sid))
+        # As bytes: compare_digest refuses a str with characters beyond ASCII.
+        given = _str(form, "csrf", 128).encode()
+        return secrets.compare_digest(given, self.csrf(sid).encode())
 
     def lang_of(self, request: Request, form: Form | None = None) -> str:
         hinted = _str(form, "l", 8) if form is not None else request.query_params.get("l", "")
