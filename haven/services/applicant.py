@@ -11,7 +11,7 @@ Attempts are counted before the passphrase is verified (so a burst gets at most 
 evaluated), per case reference *and* browser session, and overall: a stranger who knows a
 reference fills only his own sessions' share and cannot lock the owner out. A session that
 proved the passphrase keeps its turn when a flood fills the overall limit
-(docs/adr/0001-unlock-attempts.md).
+(docs/adr/0003-unlock-attempts.md).
 
 Nothing here ever holds the applicant's private key beyond one request: the web page carries
 it wrapped under the routing key (:meth:`Applicants.page_token`), bound to the browser's

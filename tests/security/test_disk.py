@@ -22,6 +22,7 @@ from haven.services.intake import Intake
 from haven.store.models import AuditEvent, Case, Contact, utcnow
 from tests.conftest import Env, make_environ
 from tests.security.inspect import hex_blobs, routing_plaintexts
+from tests.telegram.conftest import Chat, eventually, make_runtime  # noqa: F401 - a fixture
 from tests.test_intake import conversation
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -166,3 +167,34 @@ def test_data_dir_and_database_are_private_whatever_the_umask(tmp_path: Path) ->
     refused = run_haven(intake, "serve")
     assert refused.returncode == 2 and "readable by others" in refused.stderr
     assert "Traceback" not in refused.stderr
+
+
+async def test_a_telegram_conversation_leaves_no_draft_behind(
+    sqlite_env: Env,
+    fake,
+    make_runtime,  # noqa: F811 - the fixture imported above
+    request: pytest.FixtureRequest,
+) -> None:
+    """Through the bot and the outbox: once the summary (which repeats every answer) and the
+    completion are sent, nothing the routing key opens holds an answer."""
+    env = sqlite_env
+    runtime = await make_runtime(env)
+    chat = Chat(fake, 4711)
+    await chat.say("/start")
+    await chat.press("ko")
+    await chat.press("kpa")
+    await chat.press("alone")
+    await chat.press("no")
+    await chat.say("TELEGRAM-PLACE-8181")
+    await chat.say("/skip")
+    await chat.say("/skip")
+    await chat.say("TELEGRAM-TIME-9292")
+    summary = await chat.press("yes")
+    assert any("TELEGRAM-PLACE-8181" in m.text for m in summary)
+    assert holds(openable(env, request), "TELEGRAM-PLACE-8181")  # the draft, found
+    await chat.press("confirm")
+    await eventually(lambda: runtime.worker.stats.sent >= len(chat.received), 10, "all sent")
+    await until_truncated(env)
+    found = openable(env, request)
+    assert found
+    assert not holds(found, "TELEGRAM-PLACE-8181") and not holds(found, "TELEGRAM-TIME-9292")

@@ -79,7 +79,9 @@ async def test_a_flooding_chat_gets_one_notice_and_others_are_served(
 
 
 def serve(environ: dict[str, str], port: int) -> subprocess.Popen[bytes]:
-    env = {**environ, "HAVEN_PORT": str(port), "HAVEN_LOG_LEVEL": "WARNING"}
+    """``haven serve`` as a child process: the intake, which never holds the passphrase."""
+    env = {k: v for k, v in environ.items() if k != "HAVEN_PASSPHRASE"}
+    env |= {"HAVEN_PORT": str(port), "HAVEN_LOG_LEVEL": "WARNING"}
     return subprocess.Popen(
         [sys.executable, "-m", "haven", "serve"],
         env=env,

@@ -1,5 +1,5 @@
 """Unlock attempts: counted before argon2 runs, and a stranger who knows a reference cannot
-lock its owner out (docs/adr/0001-unlock-attempts.md)."""
+lock its owner out (docs/adr/0003-unlock-attempts.md)."""
 
 from __future__ import annotations
 
