@@ -299,8 +299,9 @@ class Tally:
     statuses: Counter[int] = field(default_factory=Counter)
     #: What the client library would not send (a control character in a header).
     unsendable: int = 0
-    #: Closed by the server before it had the whole request (a refusal of a large body).
-    closed: int = 0
+    #: Closed by the server before it had the whole body: answered without reading it (a
+    #: chunked multipart form gets 411 at once), which the client sees as a broken send.
+    closed: Counter[str] = field(default_factory=Counter)
     #: No answer within the client's timeout: a server that hangs is a failure too.
     timeouts: int = 0
     by_kind: Counter[str] = field(default_factory=Counter)
@@ -390,7 +391,7 @@ class Fuzzer:
         except TimeoutError:
             self.tally.timeouts += 1
         except aiohttp.ClientError:
-            self.tally.closed += 1
+            self.tally.closed[kind] += 1
         except ValueError:  # refused by the client library before anything was sent
             self.tally.by_kind[kind] -= 1
             raise
@@ -560,12 +561,12 @@ async def fuzz(count: int, seed: int, concurrency: int, keep: bool) -> int:
         await fake.stop()
     found = read_log(log_path)
     t = fuzzer.tally
-    reached = t.sent + t.closed + t.timeouts
+    reached = t.sent + t.closed.total() + t.timeouts
     print(f"inputs sent:            {reached} in {seconds:.0f} s ({reached / seconds:.0f}/s)")
     print(f"  by kind:              {dict(sorted(t.by_kind.items()))}")
     print(f"  statuses:             {dict(sorted(t.statuses.items()))}")
-    print(f"  without an answer:    {t.closed} cut off by the server (a large body refused), "
-          f"{t.timeouts} timed out")  # fmt: skip
+    print(f"  without an answer:    {t.timeouts} timed out; cut off by the server before the "
+          f"whole body was sent: {dict(t.closed)}")  # fmt: skip
     print(f"  not sent:             {t.unsendable} more made, refused by the client library")
     print(f"answered 5xx:           {t.server_errors}")
     print(f"unhandled exceptions:   {len(found.exceptions)} log lines (of {found.lines})")
