@@ -28,6 +28,7 @@ import os
 import random
 import re
 import secrets
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -526,8 +527,7 @@ async def start_serve(
     return proc, log_path
 
 
-async def fuzz(count: int, seed: int, concurrency: int, keep: bool) -> int:
-    tmp = Path(tempfile.mkdtemp(prefix="haven-fuzz-"))
+async def fuzz(count: int, seed: int, concurrency: int, tmp: Path) -> int:
     fake = await FakeBotAPI().start()
     port = free_port()
     base = f"http://127.0.0.1:{port}"
@@ -588,12 +588,6 @@ async def fuzz(count: int, seed: int, concurrency: int, keep: bool) -> int:
         and reached >= count
     )
     print("target (0 5xx, 0 unhandled exceptions, 0 values logged):", "holds" if ok else "FAILS")
-    if keep:
-        print("log:", log_path)
-    else:
-        import shutil
-
-        shutil.rmtree(tmp, ignore_errors=True)
     return 0 if ok else 1
 
 
@@ -604,7 +598,15 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=24)
     parser.add_argument("--keep", action="store_true", help="keep the data dir and the log")
     args = parser.parse_args()
-    raise SystemExit(asyncio.run(fuzz(args.count, args.seed, args.concurrency, args.keep)))
+    tmp = Path(tempfile.mkdtemp(prefix="haven-fuzz-"))
+    try:
+        code = asyncio.run(fuzz(args.count, args.seed, args.concurrency, tmp))
+    finally:
+        if args.keep:
+            print("data dir and log kept in", tmp)
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+    raise SystemExit(code)
 
 
 if __name__ == "__main__":

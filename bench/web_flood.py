@@ -160,13 +160,15 @@ async def measure(
     ``haven serve`` with default limits (or ``settings``)."""
     tmp = Path(tempfile.mkdtemp(prefix="haven-webflood-"))
     port = free_port()
-    proc, _log = await start_serve(tmp, port, settings or {})
     try:
-        base = f"http://127.0.0.1:{port}"
-        quiet = await run_once(base, 0)
-        flooded = await run_once(base, flooders)
+        proc, _log = await start_serve(tmp, port, settings or {})
+        try:
+            base = f"http://127.0.0.1:{port}"
+            quiet = await run_once(base, 0)
+            flooded = await run_once(base, flooders)
+        finally:
+            stop(proc)
     finally:
-        stop(proc)
         shutil.rmtree(tmp, ignore_errors=True)
     return quiet, flooded
 
