@@ -16,6 +16,8 @@ from types import TracebackType
 FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
 #: Loggers allowed below WARNING besides haven's own: uvicorn's start and stop lines.
 CHATTY_OK = {"uvicorn.error": logging.INFO}
+#: Loggers never written: python-multipart's warnings quote bytes of the body it refuses.
+SILENT = ("python_multipart",)
 
 ExcInfo = tuple[type[BaseException], BaseException, TracebackType | None]
 
@@ -55,8 +57,10 @@ def configure(level: str) -> None:
     logging.getLogger("haven").setLevel(wanted)
     for name, floor in CHATTY_OK.items():
         logging.getLogger(name).setLevel(max(wanted, floor))
+    for name in SILENT:
+        logging.getLogger(name).setLevel(logging.CRITICAL + 1)
     for name in logging.root.manager.loggerDict:
-        if not name.startswith("haven") and name not in CHATTY_OK:
+        if not name.startswith(("haven", *SILENT)) and name not in CHATTY_OK:
             logger = logging.getLogger(name)
             if logger.level and logger.level < logging.WARNING:
                 logger.setLevel(logging.WARNING)

@@ -62,6 +62,10 @@ class Settings(BaseSettings):
     mirrors: Annotated[list[str], NoDecode] = []
     web_session_limit: str = "30/minute"
     web_global_limit: str = "200/second"
+    #: Answers the server has recorded for a session before it goes ahead of new sessions
+    #: past the global limit, and the reserve those sessions draw on beyond it.
+    web_progress_answers: int = Field(3, ge=1)
+    web_progress_limit: str = "100/second"
     web_unlock_limit: str = "5/hour"
     web_unlock_global_limit: str = "60/minute"
     web_photo_max_bytes: int = Field(5_000_000, ge=1)
@@ -93,6 +97,7 @@ class Settings(BaseSettings):
     @field_validator(
         "web_session_limit",
         "web_global_limit",
+        "web_progress_limit",
         "web_unlock_limit",
         "web_unlock_global_limit",
     )

@@ -42,3 +42,26 @@ def test_a_refused_event_is_counted_against_no_limit() -> None:
         assert gate.hit([(own, "me"), (shared, "all")]) > 0
     # ...and nothing of "me"'s own limit was used up by it
     assert gate.limiter.get_window_stats(own, "me").remaining == 5
+
+
+def test_a_sender_ahead_goes_first_and_only_as_far_as_its_reserve() -> None:
+    from haven.services.applicant import Gate
+
+    gate = Gate()
+    own, shared, reserve = parse("5/minute"), parse("4/minute"), parse("3/minute")
+    ahead = [(reserve, "reserve")]
+    # Senders ahead take the shared limit's room first...
+    for n in range(2):
+        assert gate.hit_ahead([(own, f"ahead-{n}")], [(shared, "all")], ahead) == 0
+    # ...so the others find only what is left of it.
+    assert [gate.hit([(own, f"new-{n}"), (shared, "all")]) == 0 for n in range(3)] == [
+        True, True, False,
+    ]  # fmt: skip
+    # With the shared limit full, the reserve still lets them through, up to its own size.
+    assert gate.hit_ahead([(own, "ahead-2")], [(shared, "all")], ahead) == 0
+    assert gate.hit_ahead([(own, "ahead-3")], [(shared, "all")], ahead) > 0
+    # Their own limit stops them whatever room there is.
+    fresh = Gate()
+    mine = [(parse("1/minute"), "me")]
+    assert fresh.hit_ahead(mine, [(shared, "all")], ahead) == 0
+    assert fresh.hit_ahead(mine, [(shared, "all")], ahead) > 0

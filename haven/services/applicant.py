@@ -114,6 +114,25 @@ class Gate:
             self.limiter.hit(item, key)
         return 0
 
+    def hit_ahead(
+        self,
+        own: list[tuple[RateLimitItem, str]],
+        shared: list[tuple[RateLimitItem, str]],
+        reserve: list[tuple[RateLimitItem, str]] | None = None,
+    ) -> int:
+        """Count one event of a sender that has earned its turn (a server-recorded proof, not
+        something it claims): only its own limits and the ``reserve`` kept for such senders
+        can stop it, and it takes its share of the ``shared`` limits first, so that everyone
+        else competes for what it leaves. With the reserve full it competes like anyone."""
+        wait = self.hit(own + (reserve or []))
+        if not wait:
+            for item, key in shared:
+                self.limiter.hit(item, key)  # counted even past the limit: it goes first
+            return 0
+        if reserve and not self.retry_after(own):
+            return self.hit(own + shared)
+        return wait
+
     def _wait(self, item: RateLimitItem, key: str) -> int:
         reset = self.limiter.get_window_stats(item, key).reset_time
         return max(math.ceil(reset - time.time()), 1)
@@ -215,12 +234,8 @@ class Applicants:
         everyone: list[tuple[RateLimitItem, str]] = [(self.overall, "all")]
         if mine not in self.proven:
             return mine, self.gate.hit(own + everyone)
-        # It proved the passphrase before: only its own share can stop it. It still counts
-        # against the overall limit while that has room.
-        wait = self.gate.hit(own)
-        if not wait:
-            self.gate.hit(everyone)
-        return mine, wait
+        # It proved the passphrase before: only its own share can stop it.
+        return mine, self.gate.hit_ahead(own, everyone)
 
     async def _access(self, reference: str) -> tuple[WebAccess, Case] | None:
         """The web access record of a case, with the case, by its reference."""

@@ -5,12 +5,17 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import json
 import logging
+from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlparse
 
 from aiogram import Bot
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
+from aiogram.types import Update
+from pydantic import ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -35,6 +40,31 @@ def make_bot(token: str, api: str = "https://api.telegram.org", timeout: float =
     """A Bot on the configured Bot API server (Telegram's, a self-hosted one, a test fake)."""
     session = AiohttpSession(api=TelegramAPIServer.from_base(api), timeout=timeout)
     return Bot(token=token, session=session)
+
+
+@dataclass(frozen=True, slots=True)
+class Unparsed:
+    """A webhook body that is not an update: its ``update_id`` if it had a plain one."""
+
+    update_id: int | None
+
+
+def unparsed_update(body: bytes) -> dict[str, Any] | Unparsed:
+    """The webhook body as a JSON object that validates as an aiogram ``Update``, or
+    :class:`Unparsed`. Nothing of the body is kept in what this raises or returns."""
+    try:
+        data = json.loads(body)
+    except (ValueError, RecursionError):
+        return Unparsed(None)
+    if not isinstance(data, dict):
+        return Unparsed(None)
+    uid = data.get("update_id")
+    plain_id = uid if type(uid) is int and 0 <= uid < 2**63 else None
+    try:
+        Update.model_validate(data)
+    except (ValidationError, ValueError, TypeError, RecursionError):
+        return Unparsed(plain_id)
+    return data
 
 
 class TelegramRuntime:
@@ -106,19 +136,20 @@ class TelegramRuntime:
         return [Route(self.webhook_path, self.webhook, methods=["POST"])]
 
     async def webhook(self, request: Request) -> Response:
+        """One update from Telegram. What cannot be read as an update is answered 200 all the
+        same (Telegram would deliver it again and again) and noted by its id alone: a
+        validation error quotes the values it refused, which could be an applicant's text."""
         given = request.headers.get(SECRET_HEADER, "")
         if not hmac.compare_digest(given.encode(), self.secret.encode()):
             return Response(status_code=403)
-        try:
-            data = await request.json()
-        except ValueError:
-            return Response(status_code=400)
-        if not isinstance(data, dict):
-            return Response(status_code=400)
+        data = unparsed_update(await request.body())
+        if isinstance(data, Unparsed):
+            log.info("telegram event=update_unparsed update=%s", data.update_id)
+            return Response(status_code=200)
         try:
             await self.channel.feed_webhook(data)
-        except Exception:
-            log.exception("telegram event=webhook_failed")
+        except Exception as exc:
+            log.error("telegram event=webhook_failed error=%s", type(exc).__name__)
             return Response(status_code=500)  # Telegram will deliver it again
         return Response(status_code=200)
 

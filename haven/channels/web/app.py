@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cachetools import TTLCache
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from limits import parse
 from starlette.exceptions import HTTPException
@@ -35,7 +36,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from haven import crypto
 from haven.content import LANGS, LANGUAGE_NAMES
-from haven.flows import Effect, Mode, Reply
+from haven.flows import Effect, Mode, Reply, State
 from haven.flows import engine as flow_engine
 from haven.flows.inputs import Choice, Command, Input, Text
 from haven.services.applicant import (
@@ -66,6 +67,10 @@ _COOKIE = re.compile(r"([ub])([A-Za-z0-9_-]{32})\.([0-9a-f]{32})")
 #: Campaign codes as the campaigns service stores them (lower case), from ``?c=``.
 _CAMPAIGN = re.compile(r"[a-z0-9][a-z0-9_-]{1,63}")
 COMMANDS = ("lang", "restart", "forget")
+#: How long the progress of a session is remembered after its last answer, and for how many
+#: sessions (in this process's memory, by the session's random id).
+PROGRESS_SECONDS = 12 * 3600
+PROGRESS_MAX = 100_000
 
 CSP = (
     "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
@@ -209,6 +214,11 @@ class WebIntake:
         self.gate = Gate()
         self.per_session = parse(settings.web_session_limit)
         self.overall = parse(settings.web_global_limit)
+        self.reserve = parse(settings.web_progress_limit)
+        self.progress_answers = settings.web_progress_answers
+        #: Session id -> answers the intake recorded for it (or the threshold, for a session
+        #: that proved a passphrase): what lets it go ahead of new sessions (see limited).
+        self.progress: TTLCache[str, int] = TTLCache(PROGRESS_MAX, PROGRESS_SECONDS)
         self.check = verify_for(settings.telegram_bot_username, keys)
         self.jinja = Environment(
             loader=FileSystemLoader(HERE / "templates"),
@@ -260,7 +270,9 @@ class WebIntake:
         return self.keys.lookup("web-csrf", sid.id)
 
     def csrf_ok(self, sid: Session, form: Form) -> bool:
-        return secrets.compare_digest(_str(form, "csrf", 128), self.csrf(sid))
+        # As bytes: compare_digest refuses a str with characters beyond ASCII.
+        given = _str(form, "csrf", 128).encode()
+        return secrets.compare_digest(given, self.csrf(sid).encode())
 
     def lang_of(self, request: Request, form: Form | None = None) -> str:
         hinted = _str(form, "l", 8) if form is not None else request.query_params.get("l", "")
@@ -271,7 +283,22 @@ class WebIntake:
         )
 
     def limited(self, sid: Session) -> int:
-        return self.gate.hit([(self.per_session, sid.id), (self.overall, "all")])
+        """Count one request of a session: 0, or the seconds to wait. A session the intake
+        has recorded enough answers for goes ahead of new ones: past the global limit it
+        draws on a reserve of its own, and the global limit's room goes to it first, so a
+        flood of new sessions competes only for what the applicants under way leave."""
+        own = [(self.per_session, sid.id)]
+        shared = [(self.overall, "all")]
+        if self.progress.get(sid.id, 0) >= self.progress_answers:
+            return self.gate.hit_ahead(own, shared, [(self.reserve, "progress")])
+        return self.gate.hit(own + shared)
+
+    def note_progress(self, sid: Session, state: State | None) -> None:
+        """Remember how far the intake has recorded this session's conversation."""
+        if state is None or state.mode in (Mode.erased, Mode.submitted):
+            self.progress.pop(sid.id, None)
+        elif sid.bound:
+            self.progress[sid.id] = len(state.answers)
 
     # -- rendering ------------------------------------------------------------------------
 
@@ -419,6 +446,7 @@ class WebIntake:
         if not sid.bound:
             return self.landing(request, lang, sid, campaign=campaign)
         state = await self.intake.state(CHANNEL, sid.id)
+        self.note_progress(sid, state)
         if state is None or state.lang is None or state.mode is Mode.erased:
             return self.landing(request, lang, sid, campaign=campaign)
         if state.mode is Mode.submitted:
@@ -507,6 +535,7 @@ class WebIntake:
         result = await self.intake.handle(
             CHANNEL, sid.id, inp, campaign=campaign_code(_str(form, "c", 64)) or None
         )
+        self.note_progress(sid, result.state)
         return await self.after(request, sid, result, typed)
 
     async def after(
@@ -593,6 +622,8 @@ class WebIntake:
                 return self.page(
                     request, "return.html", lang, sid, notes=[t.WRONG], reference=reference
                 )
+            # Proved the passphrase: this session goes ahead of new ones from now on.
+            self.progress[sid.id] = self.progress_answers
             items = await self.applicants.thread(unlocked)
             return self.thread_page(request, sid, unlocked, items)
         try:
