@@ -451,7 +451,7 @@ class Accounts:
 
     def _match(self, secret: str, code: str, last_step: int | None) -> int | None:
         code = "".join(code.split())
-        if not (code.isdecimal() and len(code) == 6):
+        if not (code.isascii() and code.isdecimal() and len(code) == 6):
             return None
         totp = pyotp.TOTP(secret)
         now = self.clock().replace(tzinfo=UTC)

@@ -276,6 +276,10 @@ async def test_wrong_totp_counts_as_a_failure(sqlite_env, make_console) -> None:
     page = await client.get("/console/totp")
     r = await client.post("/console/totp", data={"csrf": csrf_of(page.text), "code": "000000"})
     assert r.status_code == 401
+    # Six digits of another script are no code (and no crash).
+    arabic = "\u0661\u0662\u0663\u0664\u0665\u0666"
+    r = await client.post("/console/totp", data={"csrf": csrf_of(page.text), "code": arabic})
+    assert r.status_code == 401
     # The code just used by the fixture's login is not accepted twice (replay).
     used = console.code(user.secret)
     r = await client.post("/console/totp", data={"csrf": csrf_of(page.text), "code": used})
