@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import tomllib
+from collections import Counter
+from importlib.resources import files
+
 import pytest
 from typer.testing import CliRunner
 
@@ -35,7 +39,7 @@ def test_glossary_has_sourced_pairs_where_the_product_lives() -> None:
         assert entry.south != entry.north
     for url in glossary.sources.values():
         assert url.startswith(("http", "haven CONTENT.md", "haven review"))
-    assert len([e for e in glossary.entries if e.kind == "initial-sound"]) >= 150
+    assert len([e for e in glossary.entries if e.kind == "initial-sound"]) >= 400
 
 
 @pytest.mark.parametrize(
@@ -93,6 +97,44 @@ def test_initial_sound_rule(north: str, south: str) -> None:
     assert [(f.kind, f.suggest) for f in check_korean(f"{south}를 봅니다.")][:1] == [
         ("initial-sound", north)
     ]
+
+
+#: A soldier's account in North Korean spelling, built on words of the initial-sound list.
+_NORTH_PARAGRAPH = (
+    "래일 아침 우리 련대는 릉선 너머로 이동한다. 로병들은 랭정하게 무기를 손질하고 녀성 군의는 "
+    "부상자들을 림시로 치료한다. 나는 량심을 속일수 없어 련락할 방도를 찾았다. 손전화로 록음을 "
+    "남긴 다음 부대를 리탈하여 로숙하며 여기까지 왔다. 력사는 이 란리를 기억할것이다."
+)
+_PARAGRAPH_WORDS = (
+    "래일", "련대", "릉선", "로병", "랭정", "녀성", "림시", "량심", "련락", "록음", "리탈", "로숙",
+    "력사", "란리",
+)  # fmt: skip
+
+
+def test_initial_sound_list_is_large_and_never_ambiguous() -> None:
+    raw = tomllib.loads((files("haven.content") / "glossary.toml").read_text("utf-8"))
+    listed = [word for group in raw["initial_sound"] for word in group["north"]]
+    assert len(listed) == len(set(listed)) >= 400
+    glossary = load_glossary()
+    initial = [e for e in glossary.entries if e.kind == "initial-sound"]
+    assert {e.north for e in initial} == set(listed)
+    souths = Counter(e.south for e in glossary.entries)
+    norths = {e.north for e in glossary.entries}
+    for entry in initial:
+        assert south_by_initial_sound(entry.north) == entry.south != entry.north, entry
+        assert souths[entry.south] == 1, entry  # no other entry, pair or word, has that form
+        # A North Korean word the lint suggests must never itself start with a flagged form.
+        assert not [n for n in norths if n.startswith(entry.south)], entry
+
+
+def test_a_north_korean_paragraph_passes_and_its_south_rendering_is_flagged() -> None:
+    assert check_korean(_NORTH_PARAGRAPH) == []
+    south = _NORTH_PARAGRAPH
+    for word in _PARAGRAPH_WORDS:
+        south = south.replace(word, south_by_initial_sound(word) or word)
+    assert south.startswith("내일 아침 우리 연대는 능선 너머로 이동한다. 노병들은 냉정하게")
+    found = [(f.kind, f.found, f.suggest) for f in check_korean(south)]
+    assert found == [("initial-sound", south_by_initial_sound(w), w) for w in _PARAGRAPH_WORDS]
 
 
 def test_initial_sound_rule_leaves_other_words() -> None:
