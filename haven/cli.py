@@ -196,6 +196,12 @@ def serve() -> None:
         )
     crypto.refuse_private_keys()
     cfg = _ready_to_serve()
+    left = cfg.data_dir / PASSPHRASE_FILE
+    if left.exists():
+        raise CliError(
+            f"{left} holds the master passphrase, where the internet-facing intake can read "
+            "it: copy it offline, delete it, then start again"
+        )
     serve_forever(create_app(cfg), cfg)
 
 

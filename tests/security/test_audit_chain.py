@@ -16,6 +16,7 @@ from haven.services.intake import Intake
 from haven.store import audit
 from haven.store.models import AuditChain, AuditEvent
 from tests.conftest import Env
+from tests.security.test_disk import raw_sqlite, until_truncated
 from tests.test_cli import haven
 from tests.test_intake import submit
 
@@ -128,3 +129,50 @@ async def test_audit_head_and_verify_on_the_command_line(sqlite_env: Env) -> Non
         await s.execute(delete(AuditEvent).where(AuditEvent.id == first))
     broken = haven(sqlite_env.environ, "audit", "verify", "--head", pinned)
     assert broken.returncode == 1 and "BROKEN" in broken.stderr
+
+
+def database_files(env: Env, request: pytest.FixtureRequest) -> bytes:
+    """Every byte of the database as its host holds it: SQLite's files, or PostgreSQL's data
+    directory (tables and write-ahead log)."""
+    if env.settings.is_sqlite:
+        return raw_sqlite(env)
+    server = request.getfixturevalue("pg")
+    server.psql("CHECKPOINT")
+    return b"".join(path.read_bytes() for path in sorted(server.data.rglob("*")) if path.is_file())
+
+
+async def test_the_database_host_keeps_no_earlier_chain_key(
+    env: Env, request: pytest.FixtureRequest
+) -> None:
+    """The chain holds only while the database host cannot get back a key it held before:
+    with one, it rewrites every event after it and ``verify`` finds nothing. SQLite overwrites
+    the chain row and truncates its log; PostgreSQL keeps every earlier row version (dead
+    tuples until a VACUUM reuses the space, and every UPDATE in its write-ahead log)."""
+    intake = Intake(env.store, env.keys)
+    await submit(intake, "before-0")
+    async with env.store.transaction() as s:
+        chain = await s.get(AuditChain, 1)
+        earlier, from_id, prev = bytes(chain.key), chain.last_id, chain.head
+    for n in range(3):
+        await submit(intake, f"after-{n}")
+    await until_truncated(env)
+    raw = database_files(env, request)
+    if earlier not in raw:
+        return  # nothing the host holds gives the key back
+    # The host found it: it deletes an event after that point and relinks from there.
+    async with env.store.transaction() as s:
+        later = (
+            await s.scalars(
+                select(AuditEvent).where(AuditEvent.id > from_id).order_by(AuditEvent.id)
+            )
+        ).all()
+        await s.execute(delete(AuditEvent).where(AuditEvent.id == later[0].id))
+        key = earlier
+        for event in later[1:]:
+            event.prev_hash = prev
+            event.hash = prev = audit.link_of(key, prev, event)
+            key = crypto.audit_next_key(key)
+        chain = await s.get(AuditChain, 1)
+        chain.key, chain.head, chain.last_id = key, prev, later[-1].id
+    verdict = await verify_audit(env.store, env.keyring())
+    assert not verdict.ok, "an earlier chain key on the database host rewrote the log unseen"

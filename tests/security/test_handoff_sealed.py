@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import select
 
 from haven.services.handoff import Handoffs
-from haven.store.models import AuditEvent
+from haven.store.models import AuditEvent, Handoff, User
 from tests.conftest import Env
 from tests.console.test_services import users, verified_case
 from tests.security.steps import issue_handoff
@@ -70,3 +70,31 @@ async def test_a_near_miss_sector_sees_nothing(env: Env, sectors: str) -> None:
     ref = await verified_case(env, op, address="ho-2")
     await issue_handoff(env, co, ref, sector=SECTOR, start=START, end=END)
     assert await Handoffs(env.store, env.keys).list(other, env.keyring()) == []
+
+
+async def test_the_intake_host_cannot_tell_where_a_crossing_happens(sqlite_env: Env) -> None:
+    """The intake host holds the routing key, and the sectors are few and written in the
+    clear beside it (a coordinator's sectors in ``users``, campaigns' drop zones): a keyed
+    hash under the routing key gives every hand-off's sector back, and ``issued_at`` its day."""
+    env = sqlite_env
+    op, _all, _north = await users(
+        env, ("o", "operator", ""), ("c", "coordinator", "*"), ("n", "coordinator", SECTOR)
+    )
+    ref = await verified_case(env, op, address="ho-2")
+    await issue_handoff(env, _all, ref, sector=SECTOR, start=START, end=END)
+    # The intake host: the database and routing.key. Candidate sectors from the users table.
+    async with env.store.transaction() as s:
+        candidates = {
+            sector
+            for text in (await s.scalars(select(User.sectors))).all()
+            for sector in text.split(",")
+            if sector and sector != "*"
+        }
+        stored = (await s.scalars(select(Handoff.sector_key))).all()
+    guessed = {
+        sector
+        for sector in candidates
+        for key in stored
+        if env.keys.lookup("handoff-sector", sector) == key
+    }
+    assert not guessed, f"the intake host found the crossing's sector: {guessed}"
