@@ -21,7 +21,13 @@ from haven.domain.codephrase import cyrillic
 from haven.domain.reference import ALPHABET, BadReference
 from haven.flows import Reply, State
 from haven.flows.inputs import Command, Text
-from haven.services.admin import audit_head, prepare_database, rotate_keys, verify_audit
+from haven.services.admin import (
+    audit_head,
+    forget_retired_keys,
+    prepare_database,
+    rotate_keys,
+    verify_audit,
+)
 from haven.services.campaigns import CampaignError
 from haven.services.cases import CaseNotFound, Cases
 from haven.services.intake import Intake, default_engine
@@ -370,12 +376,28 @@ async def purge(
 @keys_app.command("rotate")
 @run
 async def keys_rotate() -> None:
-    """New case keypair; every sealed record re-sealed to it; the old key deleted."""
+    """New case keypair; every sealed record re-sealed to it. The old key is kept (wrapped
+    with the passphrase) until `haven keys forget-retired`."""
     cfg = settings()
     secret = passphrase(cfg)
     async with opened_store(cfg) as store:
         count = await rotate_keys(store, cfg.keys_dir, secret, cfg.kdf_level.value)
-    typer.echo(f"case key rotated; {count} sealed records re-sealed")
+    typer.echo(
+        f"case key rotated; {count} sealed records re-sealed. Copy the new keys/case.pub to "
+        "every intake host, then run `haven keys forget-retired`."
+    )
+
+
+@keys_app.command("forget-retired")
+@run
+async def keys_forget_retired() -> None:
+    """Re-seal what is still sealed to a retired key, then delete the retired keys. Only once
+    every intake host seals to the new case.pub."""
+    cfg = settings()
+    secret = passphrase(cfg)
+    async with opened_store(cfg) as store:
+        count = await forget_retired_keys(store, cfg.keys_dir, secret)
+    typer.echo(f"{count} retired case keys deleted")
 
 
 # --- content ----------------------------------------------------------------------------

@@ -230,7 +230,7 @@ async def test_key_rotation_reseals_everything(env: Env) -> None:
     from haven import crypto
 
     keyring = crypto.unlock(env.settings.keys_dir, PASSPHRASE)
-    assert len(keyring.key_ids) == 1
+    assert len(keyring.key_ids) == 2  # the old one kept until forget-retired
     view = await Cases(env.store).read(result.reference, keyring, actor="test")
     assert view.messages[0].content == {"text": "after"}
 

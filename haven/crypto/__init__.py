@@ -424,29 +424,51 @@ def unlock(keys_dir: Path, passphrase: str) -> CaseKeyring:
     return CaseKeyring(load_intake_keys(keys_dir), keys, audit_key)
 
 
+ROTATION = "rotation.json"
+
+
 def rotate(keys_dir: Path, passphrase: str, level: str = "moderate") -> CaseKeyring:
     """Make a new case keypair; the old private key is kept under ``retired/``.
 
-    Each file is replaced atomically, in an order that can be resumed: the old key is
-    copied to ``retired/`` first, then ``case.key`` is replaced, then ``case.pub``. Run again
-    after an interruption, it finishes what is missing and makes no second new key. Returns a
-    keyring holding all of them, whose :meth:`CaseKeyring.reseal` re-seals old envelopes to
-    the new key; :func:`forget_retired` removes the old keys once nothing needs them.
+    Each file is replaced atomically, in an order that can be resumed: a marker
+    (``rotation.json``) says a rotation is under way, the old key is copied to ``retired/``,
+    then ``case.key`` is replaced, then ``case.pub``. Run again before
+    :func:`finish_rotation`, it finishes what is missing and makes no second new key.
+    Returns a keyring holding every key, whose :meth:`CaseKeyring.reseal` re-seals old
+    envelopes to the new one. Retired keys stay until :func:`forget_retired`.
     """
     old = unlock(keys_dir, passphrase)
     old_data = _read(keys_dir / CASE_KEY)
+    marker = keys_dir / ROTATION
+    if marker.exists():
+        under_way = json.loads(marker.read_text("utf-8"))
+        if under_way.get("to") == old_data["key_id"]:
+            return old  # the new key is in place: only the re-sealing was left
+    else:
+        _write_private(marker, {"version": VERSION, "from": old_data["key_id"]})
     retired = keys_dir / RETIRED
     ensure_private_dir(retired)
     retired_copy = retired / f"case-{old_data['key_id']}.key"
-    if has_retired(keys_dir) and not retired_copy.exists():
-        return old  # the key was already replaced by the rotation being resumed
     if not retired_copy.exists():
         _write_private(retired_copy, old_data)
     private = PrivateKey.generate()
-    _write_private(keys_dir / CASE_KEY, _wrap(bytes(private), passphrase, level, old.audit_key))
+    new_data = _wrap(bytes(private), passphrase, level, old.audit_key)
+    _write_private(
+        marker, {"version": VERSION, "from": old_data["key_id"], "to": new_data["key_id"]}
+    )
+    _write_private(keys_dir / CASE_KEY, new_data)
     _write_private(keys_dir / CASE_PUB, _public_file(bytes(private.public_key)))
     del old
     return unlock(keys_dir, passphrase)
+
+
+def rotation_under_way(keys_dir: Path) -> bool:
+    return (keys_dir / ROTATION).exists()
+
+
+def finish_rotation(keys_dir: Path) -> None:
+    """The rotation's re-sealing is done: the next :func:`rotate` makes a new key."""
+    (keys_dir / ROTATION).unlink(missing_ok=True)
 
 
 def add_audit_key(keys_dir: Path, passphrase: str) -> bytes:

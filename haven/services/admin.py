@@ -57,23 +57,18 @@ async def rotate_keys(
     batch: int = 1000,
     pickup_seconds: float = 2 * crypto.IntakeKeys.REFRESH_SECONDS + 1,
 ) -> int:
-    """New case keypair; every sealed column re-sealed to it; the old key then deleted.
+    """New case keypair; every sealed column re-sealed to it. Returns how many envelopes were
+    re-sealed.
 
-    Running processes pick up the new public key within a second (``IntakeKeys``): the old
-    key is kept until they have, and until a last pass finds nothing sealed to it any more.
-    Safe to interrupt: the old key stays under ``keys/retired`` and running the command again
-    finishes the job. Returns how many envelopes were re-sealed.
+    Running processes pick up the new public key within a second (``IntakeKeys``), but an
+    intake on a host of its own keeps sealing to its copy of ``case.pub`` until it gets the
+    new one: the old private key is therefore kept (under ``keys/retired``, wrapped with the
+    passphrase) until :func:`forget_retired_keys`. Safe to interrupt: running it again
+    finishes the job without making another key.
     """
     keyring = crypto.rotate(keys_dir, passphrase, level)
-    await asyncio.sleep(pickup_seconds)  # every process now seals to the new key
-    resealed = 0
-    for _ in range(10):
-        count = await _reseal_all(store, keyring, batch)
-        resealed += count
-        if count == 0:
-            break
-    else:
-        raise crypto.CryptoError("envelopes sealed to the old key keep arriving: run it again")
+    await asyncio.sleep(pickup_seconds)  # every process that follows case.pub has moved
+    resealed = await _reseal_until_none(store, keyring, batch)
     async with store.transaction() as session:
         await audit.append(
             session,
@@ -82,8 +77,40 @@ async def rotate_keys(
             None,
             {"key_id": keyring.intake.key_id.hex(), "resealed": resealed},
         )
-    crypto.forget_retired(keys_dir)
+    crypto.finish_rotation(keys_dir)
     return resealed
+
+
+async def forget_retired_keys(
+    store: Store, keys_dir: Path, passphrase: str, actor: str = "cli", batch: int = 1000
+) -> int:
+    """Re-seal whatever is still sealed to a retired key, then delete the retired keys.
+    Run it once every intake host has the new ``case.pub``: an intake that still seals to a
+    retired key after this writes cases nobody can read. Returns how many keys went."""
+    if crypto.rotation_under_way(keys_dir):
+        raise crypto.CryptoError("a rotation is under way: run `haven keys rotate` first")
+    keyring = crypto.unlock(keys_dir, passphrase)
+    resealed = await _reseal_until_none(store, keyring, batch)
+    forgotten = crypto.forget_retired(keys_dir)
+    async with store.transaction() as session:
+        await audit.append(
+            session,
+            actor,
+            "keys.retired_forgotten",
+            None,
+            {"keys": forgotten, "resealed": resealed},
+        )
+    return forgotten
+
+
+async def _reseal_until_none(store: Store, keyring: crypto.CaseKeyring, batch: int) -> int:
+    resealed = 0
+    for _ in range(10):
+        count = await _reseal_all(store, keyring, batch)
+        resealed += count
+        if count == 0:
+            return resealed
+    raise crypto.CryptoError("envelopes sealed to an old key keep arriving: run it again")
 
 
 async def _reseal_all(store: Store, keyring: crypto.CaseKeyring, batch: int) -> int:

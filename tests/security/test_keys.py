@@ -13,7 +13,7 @@ from sqlalchemy import LargeBinary, select
 from haven import crypto
 from haven.console.keyholder import KeyHolder
 from haven.flows.inputs import Text
-from haven.services.admin import rotate_keys
+from haven.services.admin import forget_retired_keys, rotate_keys
 from haven.services.cases import Cases
 from haven.services.handoff import Handoffs
 from haven.services.intake import Intake
@@ -62,8 +62,10 @@ async def sealed_key_ids(env: Env) -> set[bytes]:
 
 
 async def read_everything(env: Env, refs: list[str], handoff_id: int, co) -> None:
+    """Everything reads with the current key alone, once the retired ones are forgotten."""
+    assert await forget_retired_keys(env.store, env.settings.keys_dir, PASSPHRASE) >= 1
     keyring = crypto.unlock(env.settings.keys_dir, PASSPHRASE)
-    assert len(keyring.key_ids) == 1  # the old key is gone
+    assert len(keyring.key_ids) == 1
     for ref in refs:
         view = await Cases(env.store).read(ref, keyring, actor="test")
         assert view.answers and view.code_phrase
@@ -98,7 +100,7 @@ async def test_rotation_while_haven_runs_loses_nothing(env: Env) -> None:
         applicant_goes_on(),
     )
     assert count >= 3  # the hand-off's placement and details, the first case's answers ...
-    assert env.keys.key_id != old_id and not crypto.has_retired(env.settings.keys_dir)
+    assert env.keys.key_id != old_id and crypto.has_retired(env.settings.keys_dir)  # kept
     assert await sealed_key_ids(env) == {env.keys.key_id}
     await read_everything(env, [handed, midway], issued.id, co)
 
@@ -135,3 +137,22 @@ async def test_the_console_relocks_after_a_rotation(env: Env) -> None:
     assert await holder.unlock(PASSPHRASE, "admin")
     assert holder.keyring is not None and env.keys.key_id in holder.keyring.key_ids
     assert not await KeyHolder(env.settings.keys_dir).unlock("wrong passphrase!", "x")
+
+
+async def test_a_second_rotation_makes_a_new_key_and_old_ones_go_only_when_asked(
+    env: Env,
+) -> None:
+    keys_dir = env.settings.keys_dir
+    ids = {env.keys.key_id}
+    for _ in range(2):
+        await rotate(env)
+        ids.add(crypto.load_intake_keys(keys_dir).key_id)
+    assert len(ids) == 3
+    assert len(crypto.unlock(keys_dir, PASSPHRASE).key_ids) == 3
+    # While a rotation is under way, the retired keys are not forgotten.
+    crypto.rotate(keys_dir, PASSPHRASE, "interactive")
+    with pytest.raises(crypto.CryptoError, match="under way"):
+        await forget_retired_keys(env.store, keys_dir, PASSPHRASE)
+    await rotate(env)
+    assert await forget_retired_keys(env.store, keys_dir, PASSPHRASE) == 3
+    assert len(crypto.unlock(keys_dir, PASSPHRASE).key_ids) == 1
