@@ -770,6 +770,7 @@ def _routes(app: FastAPI, st: ConsoleState) -> None:
                 meeting_point_applicant=str(form.get("meeting_point_applicant", "")),
                 signal_applicant=str(form.get("signal_applicant", "")),
                 sender=st.sender,
+                keyring=need_key(request, p),
             )
         except (BadText, ValueError) as exc:
             return bad(request, p, exc)
@@ -807,10 +808,14 @@ def _routes(app: FastAPI, st: ConsoleState) -> None:
             if outcome == "arrived":
                 if form.get("confirmed") != "1":
                     raise BadText("arrival needs the code phrase confirmed at the front")
-                await st.handoffs.outcome(p.viewer, handoff_id, arrived=True)
+                await st.handoffs.outcome(p.viewer, handoff_id, st.holder.keyring, arrived=True)
             else:
                 await st.handoffs.outcome(
-                    p.viewer, handoff_id, arrived=False, reason=str(form.get("reason", ""))
+                    p.viewer,
+                    handoff_id,
+                    st.holder.keyring,
+                    arrived=False,
+                    reason=str(form.get("reason", "")),
                 )
         except BadText as exc:
             return bad(request, p, exc)

@@ -284,6 +284,16 @@ class CaseKeyring:
     def open_json(self, blob: bytes) -> object:
         return json.loads(self.open(blob).decode("utf-8"))
 
+    def console_lookup(self, namespace: str, value: str) -> str:
+        """A keyed hash that only an unlocked console can compute (the intake, which holds
+        the routing key, cannot): under a key derived from the audit chain's first key, which
+        lives inside ``case.key`` and survives rotations."""
+        if self.audit_key is None:
+            raise CryptoError("case.key holds no audit key: run `haven db upgrade`")
+        key = hashlib.blake2b(b"haven console lookup v1", key=self.audit_key).digest()[:32]
+        message = namespace.encode("utf-8") + b"\x00" + value.encode("utf-8")
+        return hashlib.blake2b(message, key=key, digest_size=32).hexdigest()
+
     def reseal(self, blob: bytes) -> bytes:
         """Open with whichever key made it, seal to the current public key. Envelopes of
         other kinds (routing, an applicant's own) pass unchanged."""

@@ -58,6 +58,9 @@ ZONE_NAMES: dict[str, str] = {
 ISSUED, ARRIVED, NO_SHOW = "issued", "arrived", "no_show"
 NO_SHOW_REASONS: tuple[str, ...] = ("not_seen", "code_wrong", "called_off", "other")
 WINDOW_MAX_HOURS = 72
+#: ``sector_key`` of hand-offs issued before the sector was keyed for the console alone: their
+#: scope is checked on the opened placement instead.
+LEGACY_SECTOR = ""
 
 #: ``who`` answers of the questionnaire -> the Power on which the prisoner depends.
 POWERS: dict[str, str] = {
@@ -215,17 +218,30 @@ class Handoffs:
         self.keys = keys
         self.check = verify_for(bot_username, keys)
 
-    def sector_key(self, sector: str) -> str:
-        """The keyed hash a hand-off is found by for its sector's coordinators."""
-        return self.keys.lookup("handoff-sector", sector)
+    @staticmethod
+    def sector_key(keyring: CaseKeyring, sector: str) -> str:
+        """The keyed hash a hand-off is found by for its sector's coordinators: one only the
+        unlocked console can compute, so the intake host cannot map hand-offs to sectors."""
+        return keyring.console_lookup("handoff-sector", sector)
 
-    def sector_scope(self, viewer: Viewer) -> ColumnElement[bool]:
-        """The hand-offs a viewer may see, as a WHERE clause: coordinators their sectors."""
+    def sector_scope(self, viewer: Viewer, keyring: CaseKeyring | None) -> ColumnElement[bool]:
+        """The hand-offs a viewer may see, as a WHERE clause: coordinators their sectors (none
+        while the key is locked, for those of some sectors only). Hand-offs from before the
+        keyed sector (``LEGACY_SECTOR``) are let through and filtered once opened."""
         if viewer.role is not Role.coordinator:
             return false()
         if viewer.sectors is None:
             return true()
-        return Handoff.sector_key.in_(sorted(self.sector_key(s) for s in viewer.sectors))
+        if keyring is None:
+            return false()
+        keys = sorted(self.sector_key(keyring, s) for s in viewer.sectors)
+        return Handoff.sector_key.in_(keys) | (Handoff.sector_key == LEGACY_SECTOR)
+
+    @staticmethod
+    def _in_scope(viewer: Viewer, handoff: Handoff, details: dict[str, Any] | None) -> bool:
+        if handoff.sector_key != LEGACY_SECTOR or viewer.sectors is None:
+            return True
+        return details is not None and details.get("sector") in viewer.sectors
 
     @staticmethod
     def _coordinator(viewer: Viewer) -> None:
@@ -269,14 +285,14 @@ class Handoffs:
             query = (
                 select(Handoff, Case.reference)
                 .join(Case, Case.id == Handoff.case_id)
-                .where(self.sector_scope(viewer))
+                .where(self.sector_scope(viewer, keyring))
                 .order_by(Handoff.issued_at.desc(), Handoff.id.desc())
                 .limit(limit)
             )
             if status:
                 query = query.where(Handoff.status == status)
-            found = (await session.execute(query)).all()
-            rows = [_row(h, ref, _open(keyring, h)) for h, ref in found]
+            found = [(h, ref, _open(keyring, h)) for h, ref in (await session.execute(query)).all()]
+            rows = [_row(h, ref, d) for h, ref, d in found if self._in_scope(viewer, h, d)]
             if keyring is not None and rows:
                 await audit.append(
                     session, viewer.actor, "handoff.listed", None, {"count": len(rows)}
@@ -296,6 +312,7 @@ class Handoffs:
         meeting_point_applicant: str = "",
         signal_applicant: str = "",
         sender: Sender | None = None,
+        keyring: CaseKeyring,
     ) -> Issued:
         """Issue a hand-off card for a verified case; the case moves to ``scheduled`` and the
         applicant is sent the place, the time and the crossing steps in their language."""
@@ -324,7 +341,7 @@ class Handoffs:
             check_transition(CaseState.verified, CaseState.scheduled)
             handoff = Handoff(
                 case_id=case.id,
-                sector_key=self.sector_key(sector),
+                sector_key=self.sector_key(keyring, sector),
                 placement=self.keys.seal_json(
                     placement(sector, window_start, window_end, case.group_size, case.wounded)
                 ),
@@ -369,24 +386,28 @@ class Handoffs:
             return Issued(handoff.id, sent, text)
 
     async def _get(
-        self, session: AsyncSession, viewer: Viewer, handoff_id: int
+        self,
+        session: AsyncSession,
+        viewer: Viewer,
+        handoff_id: int,
+        keyring: CaseKeyring | None,
     ) -> tuple[Handoff, Case]:
         self._coordinator(viewer)
         found = (
             await session.execute(
                 select(Handoff, Case)
                 .join(Case, Case.id == Handoff.case_id)
-                .where(Handoff.id == handoff_id, self.sector_scope(viewer))
+                .where(Handoff.id == handoff_id, self.sector_scope(viewer, keyring))
             )
         ).first()
-        if found is None:
+        if found is None or not self._in_scope(viewer, found[0], _open(keyring, found[0])):
             raise CaseNotFound(f"hand-off {handoff_id}")
         return found[0], found[1]
 
     async def card(self, viewer: Viewer, handoff_id: int, keyring: CaseKeyring) -> Card:
         """The card decrypted (meeting point, signal, code phrase); audited."""
         async with self.store.transaction() as session:
-            handoff, case = await self._get(session, viewer, handoff_id)
+            handoff, case = await self._get(session, viewer, handoff_id, keyring)
             details = _open(keyring, handoff) or {}
             phrase = keyring.open(case.code_phrase).decode() if case.code_phrase else ""
             await audit.append(
@@ -402,14 +423,20 @@ class Handoffs:
             )
 
     async def outcome(
-        self, viewer: Viewer, handoff_id: int, *, arrived: bool, reason: str | None = None
+        self,
+        viewer: Viewer,
+        handoff_id: int,
+        keyring: CaseKeyring | None,
+        *,
+        arrived: bool,
+        reason: str | None = None,
     ) -> str:
         """Record what happened: ``arrived`` (the code phrase was confirmed at the front), or a
         no-show with a reason (the case goes back to ``verified`` to be planned again)."""
         if not arrived and reason not in NO_SHOW_REASONS:
             raise BadText("a no-show needs a reason")
         async with self.store.transaction() as session:
-            handoff, case = await self._get(session, viewer, handoff_id)
+            handoff, case = await self._get(session, viewer, handoff_id, keyring)
             if handoff.status != ISSUED or case.state != CaseState.scheduled.value:
                 raise BadText("this hand-off already has an outcome")
             target = CaseState.arrived if arrived else CaseState.verified
@@ -443,7 +470,7 @@ class Handoffs:
         of an arrived person: recorded as captured. Identity fields the hotline never asked
         are left empty for the detaining authority to fill. Audited as an export."""
         async with self.store.transaction() as session:
-            handoff, case = await self._get(session, viewer, handoff_id)
+            handoff, case = await self._get(session, viewer, handoff_id, keyring)
             if handoff.status != ARRIVED or case.state != CaseState.arrived.value:
                 raise BadText("only an arrived person has a record")
             answers: Any = keyring.open_json(case.answers) if case.answers else {}

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 
+import pytest
 from sqlalchemy import select
 
 from haven.console.app import SESSION_COOKIE
@@ -12,6 +13,11 @@ from haven.store.models import ConsoleSession, User, utcnow
 from tests.console.conftest import submit_case
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="known, open: console sessions and accounts are not yet authenticated against a "
+    "database writer (docs/threat-model.md, adversary 2)",
+)
 async def test_a_database_writer_cannot_open_a_console_session(sqlite_env, make_console) -> None:
     """The intake must write the database, and console sessions live there as an unkeyed
     SHA-256 of their token: a row the intake adds for a token of its own choosing is a full

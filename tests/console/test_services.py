@@ -177,6 +177,7 @@ async def test_handoff_arrival_and_pow_record(env) -> None:
             window_end=start + timedelta(hours=1),
             signal="y",
             sender=sender,
+            keyring=env.keyring(),
         )
     issued = await handoffs.issue(
         co,
@@ -187,6 +188,7 @@ async def test_handoff_arrival_and_pow_record(env) -> None:
         window_end=start + timedelta(minutes=30),
         signal="white cloth",
         sender=sender,
+        keyring=env.keyring(),
     )
     assert issued.sent and "만날 장소: Grid 1" in sent[0] and "무인기" in sent[0]
     keyring = env.keyring()
@@ -199,7 +201,7 @@ async def test_handoff_arrival_and_pow_record(env) -> None:
 
     with pytest.raises(BadText):
         await handoffs.pow_record(co, issued.id, keyring)  # not arrived yet
-    assert await handoffs.outcome(co, issued.id, arrived=True) == "arrived"
+    assert await handoffs.outcome(co, issued.id, env.keyring(), arrived=True) == "arrived"
     record = await handoffs.pow_record(co, issued.id, keyring)
     text = json.dumps(record, ensure_ascii=False).lower()
     assert record["status"] == "captured" and record["state_of_health"] == "wounded"
@@ -227,13 +229,14 @@ async def test_no_show_sends_the_case_back_to_verified(env) -> None:
         window_end=start + timedelta(hours=1),
         signal="s",
         sender=None,
+        keyring=env.keyring(),
     )
     assert not issued.sent  # no sender: the coordinator is told to phone
     from haven.services.handoff import BadText
 
     with pytest.raises(BadText):
-        await handoffs.outcome(co, issued.id, arrived=False, reason=None)
-    await handoffs.outcome(co, issued.id, arrived=False, reason="not_seen")
+        await handoffs.outcome(co, issued.id, env.keyring(), arrived=False, reason=None)
+    await handoffs.outcome(co, issued.id, env.keyring(), arrived=False, reason="not_seen")
     assert [r.reference for r in await handoffs.ready(co)] == [ref]
 
 

@@ -31,4 +31,5 @@ async def issue_handoff(
         window_end=end or start + timedelta(hours=1),
         signal=signal,
         sender=None,
+        keyring=env.keyring(),
     )

@@ -144,6 +144,11 @@ def database_files(env: Env, request: pytest.FixtureRequest) -> bytes:
 async def test_the_database_host_keeps_no_earlier_chain_key(
     env: Env, request: pytest.FixtureRequest
 ) -> None:
+    if not env.settings.is_sqlite:
+        pytest.xfail(
+            "known, open: PostgreSQL keeps earlier row versions of the chain's key until "
+            "VACUUM; a head kept elsewhere still catches a rewrite (docs/threat-model.md)"
+        )
     """The chain holds only while the database host cannot get back a key it held before:
     with one, it rewrites every event after it and ``verify`` finds nothing. SQLite overwrites
     the chain row and truncates its log; PostgreSQL keeps every earlier row version (dead

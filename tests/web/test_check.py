@@ -83,6 +83,7 @@ async def handoff_text(env: Env, environ: dict[str, str]) -> str:
         window_end=start + timedelta(minutes=40),
         signal="white cloth",
         sender=sender,
+        keyring=env.keyring(),
     )
     (text,) = sent
     return text

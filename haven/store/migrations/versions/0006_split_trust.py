@@ -5,8 +5,9 @@ Revises: 0005
 Create Date: 2026-12-01
 
 Existing hand-offs have their sector, window, group size and wounded sealed to the case public
-key and their sector replaced by its keyed hash: that needs the intake keys, which
-``haven db upgrade`` hands in (``config.attributes["keys"]``).
+key (which needs the intake keys: ``haven db upgrade`` hands them in,
+``config.attributes["keys"]``); their sector key stays empty, and the console checks their
+scope on the opened placement.
 """
 
 from __future__ import annotations
@@ -65,7 +66,7 @@ def upgrade() -> None:
                 handoffs.update()
                 .where(handoffs.c.id == row.id)
                 .values(
-                    sector_key=keys.lookup("handoff-sector", row.sector),
+                    sector_key="",  # checked on the opened placement (LEGACY_SECTOR)
                     placement=keys.seal(json.dumps(placement, ensure_ascii=False).encode()),
                 )
             )
