@@ -51,7 +51,7 @@ def openable(env: Env, request: pytest.FixtureRequest) -> list[bytes]:
     return opened
 
 
-async def until_truncated(env: Env, seconds: float = 8) -> None:
+async def until_truncated(env: Env, seconds: float = 15) -> None:
     """SQLite: wait (without asking) for the WAL to be emptied, as it must be within seconds
     of a submit or an erasure."""
     if not env.settings.is_sqlite:
