@@ -60,7 +60,7 @@ class Settings(BaseSettings):
     #: The intake handles no more updates while the outbox holds this many seconds of
     #: automated replies (at ``outbox_rate``): the rest wait in the inbox, where admission
     #: decides who is next.
-    intake_outbox_room_seconds: float = Field(2.0, gt=0)
+    intake_outbox_room_seconds: float = Field(1.0, gt=0)
     #: The share of turns that chats writing for the first time get while others wait too.
     intake_new_chat_share: float = Field(0.5, gt=0, le=1)
     #: Minutes of silence after which the bot empties a private chat. Telegram lets a bot

@@ -12,30 +12,46 @@ from collections.abc import Collection, Sequence
 from sqlalchemy import delete, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from .db import Store, mark_wipe
 from .models import Contact, InboxUpdate, ProcessedUpdate
 
 
-async def take(store: Store, rows: Sequence[dict[str, object]]) -> dict[str, int]:
+async def take(
+    store: Store, rows: Sequence[dict[str, object]], chats: Collection[str] = ()
+) -> tuple[dict[str, int], set[str]]:
     """Store updates (``channel``, ``key``, ``chat``, ``body``, ``at``) in one transaction,
-    skipping those stored or handled before; returns the new ones' ids by key."""
-    if not rows:
-        return {}
+    skipping those stored or handled before. Returns the new ones' ids by key, and which of
+    ``chats`` (keyed hashes) have written before (they have a contact).
+
+    Through :meth:`Store.run_sync` (the hot path: one hand-over to the store's thread)."""
+    if not rows and not chats:
+        return {}, set()
     keys = [str(r["key"]) for r in rows]
-    async with store.transaction() as session:
+    wanted = list(chats)
+
+    def work(session: Session) -> tuple[dict[str, int], set[str]]:
+        known: set[str] = set()
+        for start in range(0, len(wanted), 500):
+            part = wanted[start : start + 500]
+            known.update(session.scalars(select(Contact.lookup).where(Contact.lookup.in_(part))))
         handled = set(
-            await session.scalars(select(ProcessedUpdate.key).where(ProcessedUpdate.key.in_(keys)))
+            session.scalars(select(ProcessedUpdate.key).where(ProcessedUpdate.key.in_(keys)))
         )
         fresh = [r for r in rows if r["key"] not in handled]
         if not fresh:
-            return {}
-        insert = pg_insert if store.dialect == "postgresql" else sqlite_insert
+            return {}, known
+        connection = session.connection()
+        insert = pg_insert if connection.dialect.name == "postgresql" else sqlite_insert
         statement = (
             insert(InboxUpdate).on_conflict_do_nothing().returning(InboxUpdate.key, InboxUpdate.id)
         )
-        result = await session.execute(statement, list(fresh))
-        return {str(key): int(row_id) for key, row_id in result.all()}
+        result = connection.execute(statement, list(fresh))
+        return {str(key): int(row_id) for key, row_id in result.all()}, known
+
+    return await store.run_sync(work)
 
 
 async def pending(store: Store, channel: str) -> list[InboxUpdate]:
@@ -47,14 +63,16 @@ async def pending(store: Store, channel: str) -> list[InboxUpdate]:
 
 async def known_chats(store: Store, chats: Collection[str]) -> set[str]:
     """The chats (keyed hashes) that have written before: they have a contact."""
+    async with store.transaction() as session:
+        return await _known(session, chats)
+
+
+async def _known(session: AsyncSession, chats: Collection[str]) -> set[str]:
     found: set[str] = set()
     chats = list(chats)
-    async with store.transaction() as session:
-        for start in range(0, len(chats), 500):
-            part = chats[start : start + 500]
-            found.update(
-                await session.scalars(select(Contact.lookup).where(Contact.lookup.in_(part)))
-            )
+    for start in range(0, len(chats), 500):
+        part = chats[start : start + 500]
+        found.update(await session.scalars(select(Contact.lookup).where(Contact.lookup.in_(part))))
     return found
 
 

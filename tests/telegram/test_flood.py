@@ -1,4 +1,5 @@
-"""Floods: 10,000 updates from 2,000 chats; one chat flooding; SIGKILL mid-burst."""
+"""Floods: 10,000 updates from 2,000 chats; one chat flooding; SIGKILL mid-burst (a new chat
+during a many-account flood: test_fair.py)."""
 
 from __future__ import annotations
 
@@ -43,18 +44,20 @@ async def test_a_flood_of_updates_from_many_chats(
     started = time.monotonic()
     runtime = await make_runtime(env, outbox_rate=rate, outbox_per_chat_rate=per_chat,
                                  intake_per_chat_limit="100/minute")  # fmt: skip
-    await eventually(lambda: len(fake.sent) >= total, 600, "every reply")
-    await asyncio.sleep(0.5)
+    await eventually(lambda: _settled(env, total), 600, "every update handled and answered")
     elapsed = time.monotonic() - started
-    assert len(fake.sent) == total and fake.too_many == 0
+    assert fake.too_many == 0
     assert fake.max_in_window() <= rate
+    # Every chat has the answer to its last input; the replies its next input overtook
+    # while they waited were replaced, never sent after it.
     last = {}
     for sent in fake.sent:
         last[str(sent.chat_id)] = sent.text
     assert len(last) == FLOOD_CHATS and len(set(last.values())) == 1  # all at the same question
-    assert all(len(fake.to(c)) == 5 for c in chats[:50])
+    assert all(1 <= len(fake.to(c)) <= 5 for c in chats[:50])
     assert max(fake.max_in_window(1.0, c) for c in chats[:50]) <= per_chat
     assert await count(env, Case) == FLOOD_CHATS and await count(env, ProcessedUpdate) == total
+    assert await count(env, InboxUpdate) == 0
     assert runtime.channel.handled == total
     print(f"\n{total} updates from {FLOOD_CHATS} chats handled and answered in {elapsed:.1f}s")
 
@@ -142,8 +145,8 @@ async def test_sigkill_mid_burst_loses_nothing(sqlite_env: Env, fake: FakeBotAPI
     assert len(last) == 300 and len(set(last.values())) == 1
 
 
-async def _settled(env: Env) -> bool:
-    if await count(env, ProcessedUpdate) < 1500 or await count(env, InboxUpdate):
+async def _settled(env: Env, total: int = 1500) -> bool:
+    if await count(env, ProcessedUpdate) < total or await count(env, InboxUpdate):
         return False
     async with env.store.transaction() as s:
         busy = await s.scalar(

@@ -373,14 +373,17 @@ class TelegramChannel:
                  "body": self.keys.seal_routing(body), "at": now}
             )  # fmt: skip
             by_key[key] = (update, address, lookup)
-        taken = await inbox.take(self.store, rows)
-        await self._queue([(by_key[k][0], by_key[k][1], by_key[k][2], i) for k, i in taken.items()])
+        unsure = {
+            lookup for _u, address, lookup in by_key.values() if self._is_new(address, lookup)
+        }
+        taken, known = await inbox.take(self.store, rows, unsure)
+        items = [(by_key[k][0], by_key[k][1], by_key[k][2], i) for k, i in taken.items()]
+        self._queue(items, known)
 
-    async def _queue(self, items: list[tuple[Update, str, str, int]]) -> None:
-        """Hand taken updates (update, address, lookup, inbox row) to admission, in order."""
+    def _queue(self, items: list[tuple[Update, str, str, int]], known: set[str]) -> None:
+        """Hand taken updates (update, address, lookup, inbox row) to admission, in order;
+        ``known``: chats among them that have written before."""
         items.sort(key=lambda t: t[3])
-        unsure = {lookup for _u, address, lookup, _r in items if self._is_new(address, lookup)}
-        known = await inbox.known_chats(self.store, unsure) if unsure else set()
         for update, address, lookup, row in items:
             item = _Item(update, self.admission.next_seq(), row=row)
             self.admission.add(address, lookup, item, self._is_new(address, lookup, known))
@@ -403,7 +406,8 @@ class TelegramChannel:
                 continue
             items.append((update, address, row.chat, row.id))
         await inbox.erase(self.store, broken)
-        await self._queue(items)
+        unsure = {lookup for _u, address, lookup, _r in items if self._is_new(address, lookup)}
+        self._queue(items, await inbox.known_chats(self.store, unsure))
         if items:
             log.info("telegram event=inbox_restored updates=%s", len(items))
         return len(items)
