@@ -279,7 +279,6 @@ class TelegramChannel:
         self.outbox_room = outbox_room
         self.admission = Admission(new_chat_share)
         self._turn = asyncio.Lock()
-        self._counted_at = -1.0
         self._outbox_backlog = 0
         self._in_flight = 0  # turns being handled ...
         self._finished = 0  # ... and finished since the outbox was last counted
@@ -299,6 +298,8 @@ class TelegramChannel:
         self._stopping = False
         self._tasks = [asyncio.create_task(self._consume()) for _ in range(self.concurrency)]
         self._tasks.append(asyncio.create_task(self._erase_handled()))
+        if self.outbox_room is not None:
+            self._tasks.append(asyncio.create_task(self._count_outbox()))
 
     async def stop(self) -> None:
         self._stopping = True
@@ -430,15 +431,22 @@ class TelegramChannel:
         would only queue replies behind replies, where admission no longer chooses."""
         if self.outbox_room is None:
             return
+        room = self.outbox_room
+        while self._outbox_backlog + self._in_flight + self._finished >= room:  # noqa: ASYNC110 - a count another task refreshes
+            await asyncio.sleep(0.01)
+
+    async def _count_outbox(self) -> None:
+        """Count the outbox's automated messages every tenth of a second, beside the turns
+        (a count waits for SQLite's writer: the turns must not)."""
         while True:
-            if time.monotonic() - self._counted_at >= 0.1:
-                self._finished = 0
+            try:
+                finished = self._finished
                 async with self.store.transaction() as session:
-                    self._outbox_backlog = await backlog(session)
-                self._counted_at = time.monotonic()
-            if self._outbox_backlog + self._in_flight + self._finished < self.outbox_room:
-                return
-            await asyncio.sleep(0.02)
+                    count = await backlog(session)
+                self._outbox_backlog, self._finished = count, self._finished - finished
+            except Exception:
+                log.exception("telegram event=outbox_count_failed")
+            await asyncio.sleep(0.1)
 
     async def _consume(self) -> None:
         while True:
