@@ -4,6 +4,7 @@ during a many-account flood: test_fair.py)."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import subprocess
@@ -129,6 +130,7 @@ async def test_sigkill_mid_burst_loses_nothing(sqlite_env: Env, fake: FakeBotAPI
         assert handled < 1500, "the burst was over before the kill"
         assert waiting > 0 and confirmed > handled, "nothing taken was waiting at the kill"
         assert handled + waiting >= confirmed  # everything confirmed is handled or in the inbox
+        await _sealed_in_the_inbox(env)
         proc = serve(environ, free_port())
         await eventually(lambda: _settled(env), 90, "every update handled after the restart")
     finally:
@@ -153,3 +155,19 @@ async def _settled(env: Env, total: int = 1500) -> bool:
             select(func.count()).where(OutboxMessage.state.in_(("pending", "sending")))
         )
     return not busy
+
+
+async def _sealed_in_the_inbox(env: Env) -> None:
+    """The inbox holds updates under the routing key and chats by keyed hash, nothing plain."""
+    from haven.outbox import chat_key
+
+    async with env.store.transaction() as s:
+        rows = (await s.scalars(select(InboxUpdate))).all()
+    assert rows
+    for row in rows:
+        update = json.loads(env.keys.open_routing(row.body))
+        chat = str(update["message"]["chat"]["id"])
+        assert row.chat == chat_key(env.keys, "telegram", chat)
+        text = update["message"]["text"]
+        assert chat.encode() not in row.body  # five digits: never by chance in a short box
+        assert len(text) < 5 or text.encode() not in row.body
