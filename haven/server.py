@@ -256,6 +256,7 @@ async def run_outbox_worker(settings: Settings) -> None:
         rate=settings.outbox_rate,
         per_chat_rate=settings.outbox_per_chat_rate,
         lease=settings.outbox_lease_seconds,
+        newest_first_after=settings.outbox_newest_first_after,
     )
     try:
         await worker.run()

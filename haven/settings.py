@@ -54,6 +54,15 @@ class Settings(BaseSettings):
     telegram_flood_pause_seconds: float = Field(600.0, ge=0)
     intake_per_chat_limit: str = "20/minute"
     intake_global_limit: str = "300/second"
+    # Fair under overload (docs/adr/0004-fair-under-overload.md)
+    #: Seconds an automated reply waits in the outbox before it is served newest first.
+    outbox_newest_first_after: float = Field(2.0, ge=0)
+    #: The intake handles no more updates while the outbox holds this many seconds of
+    #: automated replies (at ``outbox_rate``): the rest wait in the inbox, where admission
+    #: decides who is next.
+    intake_outbox_room_seconds: float = Field(1.0, gt=0)
+    #: The share of turns that chats writing for the first time get while others wait too.
+    intake_new_chat_share: float = Field(0.5, gt=0, le=1)
     #: Minutes of silence after which the bot empties a private chat. Telegram lets a bot
     #: delete messages for 48 hours only: at most a day, so that a backlog still fits.
     telegram_wipe_after: float = Field(60.0, gt=0, le=24 * 60)

@@ -6,7 +6,7 @@ import logging
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import delete, insert, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
@@ -20,6 +20,21 @@ from .payload import Payload, payloads_for
 log = logging.getLogger("haven.outbox")
 
 PENDING, SENDING, SENT, FAILED, DROPPED = "pending", "sending", "sent", "failed", "dropped"
+
+#: The classes the outbox serves in order (lower first, see docs/adr/0004-fair-under-overload.md):
+#: operator messages (replies, crossing instructions); answers to conversations under way;
+#: first answers to new conversations; notices, channel posts and broadcasts.
+OPERATOR, UNDER_WAY, FIRST, BULK = 0, 1, 2, 3
+RANKS: dict[str, int] = {
+    "operator": OPERATOR,
+    "reply": UNDER_WAY,
+    "first": FIRST,
+    "notice": BULK,
+    "post": BULK,
+    "broadcast": BULK,
+}
+#: The classes of automated replies: newest first once a backlog forms.
+AUTOMATED = (UNDER_WAY, FIRST)
 
 
 def chat_key(keys: IntakeKeys, channel: str, address: str) -> str:
@@ -38,6 +53,7 @@ def enqueue(
     keep: bool = False,
     not_before: datetime | None = None,
     detached: bool = False,
+    replaceable: bool = False,
 ) -> OutboxMessage | None:
     """Queue one message in the caller's transaction; it is sent after the commit.
 
@@ -60,6 +76,7 @@ def enqueue(
         keep=keep,
         not_before=not_before,
         detached=detached,
+        replaceable=replaceable,
     )
     if values is None:
         return None
@@ -78,6 +95,7 @@ def row_values(
     keep: bool = False,
     not_before: datetime | None = None,
     detached: bool = False,
+    replaceable: bool = False,
 ) -> dict[str, object] | None:
     """The columns of one outbox row (see :func:`enqueue`); ``None`` for an unreachable
     contact."""
@@ -103,6 +121,8 @@ def row_values(
         "contact_id": contact_id,
         "case_id": case_id,
         "kind": kind,
+        "rank": RANKS[kind],
+        "replaceable": replaceable and RANKS[kind] in AUTOMATED,
         "payload": keys.seal_routing(payload.encode()),
         "keep": keep,
         "state": PENDING,
@@ -126,12 +146,22 @@ class Outbox:
         case_id: int | None,
         context: str | None,
         detached: bool = False,
+        kind: str = "reply",
+        replaceable: bool = False,
     ) -> list[dict[str, object]]:
-        """The outbox rows of one input's replies, for :meth:`write`."""
+        """The outbox rows of one input's replies, for :meth:`write`: ``kind`` ``reply`` in a
+        conversation under way, ``first`` for a new one; ``replaceable`` unless the replies
+        carry what the applicant must get (the completion, an erasure's confirmation)."""
         rows = []
         for payload in payloads_for(replies, context, self.text_max):
             values = row_values(
-                self.keys, contact, payload, case_id=case_id, kind="reply", detached=detached
+                self.keys,
+                contact,
+                payload,
+                case_id=case_id,
+                kind=kind,
+                detached=detached,
+                replaceable=replaceable,
             )
             if values is not None:
                 rows.append(values)
@@ -139,8 +169,23 @@ class Outbox:
 
     def write(self, session: Session, rows: list[dict[str, object]]) -> None:
         """Queue rows made by :meth:`rows` in one INSERT, with no ORM object per row (the
-        intake's hot path; a statement costs far more than a row here)."""
-        session.connection().execute(insert(OutboxMessage), rows)
+        intake's hot path; a statement costs far more than a row here).
+
+        The replaceable replies still waiting for the same chats are dropped first: the chat
+        has written again, and the newer reply replaces them instead of following them."""
+        if not rows:
+            return
+        connection = session.connection()
+        chats = sorted({str(r["chat"]) for r in rows})
+        for start in range(0, len(chats), 500):
+            connection.execute(
+                delete(OutboxMessage).where(
+                    OutboxMessage.chat.in_(chats[start : start + 500]),
+                    OutboxMessage.state == PENDING,
+                    OutboxMessage.replaceable.is_(True),
+                )
+            )
+        connection.execute(insert(OutboxMessage), rows)
 
     def forget(self, session: Session, contact: ContactValues) -> None:
         """Erase every message to this contact's chat, sent or not, and have the chat
@@ -166,3 +211,14 @@ async def drop_chat(session: AsyncSession, chat: str, reason: str) -> int:
         .values(state=DROPPED, payload=None, error=reason, lease_until=None)
     )
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+async def backlog(session: AsyncSession) -> int:
+    """How many automated messages (all but operator messages) wait or are under way: what
+    the intake's admission keeps within a few seconds of sending."""
+    count = await session.scalar(
+        select(func.count())
+        .select_from(OutboxMessage)
+        .where(OutboxMessage.state.in_((PENDING, SENDING)), OutboxMessage.rank > OPERATOR)
+    )
+    return int(count or 0)

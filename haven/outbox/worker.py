@@ -17,8 +17,14 @@ twice, but nothing is ever lost. Rows claimed but not yet sent are simply sent a
 
 Per chat, messages go out in order (a row is only claimed when no earlier row of its chat is
 pending or in flight) and no faster than the per-chat rate (measured from the last accepted
-message of the chat). Across chats, the oldest waiting message goes first, so no chat can
-starve the others. On PostgreSQL several workers can run at once: rows are claimed with
+message of the chat). Across chats, what is sent first is decided by class, then fairly
+within the class (docs/adr/0004-fair-under-overload.md): operator messages, then answers to
+conversations under way, then first answers to new conversations, then notices and posts
+(:data:`.queue.RANKS`). Within a class the oldest waiting message goes first; an automated
+reply that has waited longer than ``newest_first_after`` goes behind the fresh ones, and
+those stale ones go newest first: once a backlog forms, a fresh conversation is worth more
+than a stale reply to a chat that is gone. Operator messages and notices are always served
+oldest first. On PostgreSQL several workers can run at once: rows are claimed with
 ``FOR UPDATE SKIP LOCKED`` and the pacer row is locked for the few milliseconds of a claim.
 """
 
@@ -38,18 +44,18 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from sqlalchemy import and_, delete, exists, or_, select, update
+from sqlalchemy import and_, case, delete, exists, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from haven.crypto import BadEnvelope, IntakeKeys
-from haven.store.db import Store
+from haven.store.db import Store, mark_wipe
 from haven.store.models import Contact, OutboxMessage, OutboxPacer, utcnow
 
 from .chatlog import Written, is_private, note
 from .payload import Payload
-from .queue import DROPPED, FAILED, PENDING, SENDING, SENT, drop_chat
+from .queue import AUTOMATED, DROPPED, FAILED, PENDING, SENDING, SENT, drop_chat
 
 log = logging.getLogger("haven.outbox")
 
@@ -186,6 +192,7 @@ class Worker:
         name: str | None = None,
         wipe_after: float | None = None,
         sent_keep: float = 60.0,
+        newest_first_after: float = 2.0,
     ) -> None:
         self.store = store
         self.keys = keys
@@ -204,6 +211,8 @@ class Worker:
         self.wipe_after = wipe_after
         #: Seconds a sent row is kept (for the per-chat pacing) before it is purged.
         self.sent_keep = sent_keep
+        #: Seconds an automated reply waits before it is served newest first (a backlog).
+        self.newest_first_after = newest_first_after
         self.stats = Stats()
         self._interval = 1.0 / (rate * self.MARGIN)
         self._wake = asyncio.Event()
@@ -374,6 +383,10 @@ class Worker:
         recent = aliased(OutboxMessage)
         now = utcnow()
         pace_cut = now - timedelta(seconds=1.0 / self.per_chat_rate)
+        stale = and_(
+            o.rank.in_(AUTOMATED),
+            o.created_at < now - timedelta(seconds=self.newest_first_after),
+        )
         query = (
             select(o)
             .where(
@@ -391,7 +404,7 @@ class Worker:
                     recent.sent_at > pace_cut,
                 ),
             )
-            .order_by(o.id)
+            .order_by(o.rank, case((stale, 1), else_=0), case((stale, -o.id), else_=o.id))
             .limit(limit)
         )
         if is_pg:
@@ -442,6 +455,8 @@ class Worker:
                     .where(OutboxMessage.id.in_(ids), mine)
                     .values(state=SENT, sent_at=at, payload=None, lease_until=None, error=None)
                 )
+            if by_time:
+                mark_wipe(session)  # the texts go from SQLite's log too, within seconds
             if released:
                 await session.execute(
                     update(OutboxMessage)

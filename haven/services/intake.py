@@ -102,6 +102,8 @@ class ReplySink(Protocol):
         case_id: int | None,
         context: str | None,
         detached: bool = False,
+        kind: str = "reply",
+        replaceable: bool = False,
     ) -> list[dict[str, object]]: ...
 
     def write(self, session: Session, rows: list[dict[str, object]]) -> None: ...
@@ -580,8 +582,11 @@ class Intake:
         inp, lang, campaign, extra = job.inp, job.lang, job.campaign, job.extra
         conv, case = self._conv(session, job, batch)
         state = self._load_state(conv)
+        # The outbox serves first answers to new conversations after the ones under way.
+        kind = "reply"
         if state is None or state.mode is Mode.erased:
             state = self.engine.new_state(lang or (state.lang if state else None))
+            kind = "first"
         if isinstance(inp, PhotoData):
             inp = self._photo(session, case, state, inp)
         if isinstance(inp, Choice) and extra.context is not None:
@@ -618,8 +623,9 @@ class Intake:
         elif out.effect is Effect.erase:
             self._erase(session, batch, conv)
             if extra.deliver and self.outbox is not None:
+                # The erasure's confirmation: never replaced by a later reply.
                 batch.outgoing += self.outbox.rows(
-                    conv, replies, case_id=None, context=None, detached=True
+                    conv, replies, case_id=None, context=None, detached=True, kind=kind
                 )
             log.info("intake event=erased case=%s", case.id)
             return IntakeResult(conv.id, case.id, replies, out.effect, None, new_state.lang)
@@ -641,8 +647,16 @@ class Intake:
             case.campaign = campaign
             batch.case_rows.setdefault(case.id, {})["campaign"] = campaign
         if extra.deliver and self.outbox is not None:
+            # A question or an acknowledgement is stale once the chat has written again; the
+            # completion (reference, code phrase) and what the channel said (``/verify``, a
+            # notice) are not.
             batch.outgoing += self.outbox.rows(
-                conv, replies, case_id=case.id, context=context_of(new_state)
+                conv,
+                replies,
+                case_id=case.id,
+                context=context_of(new_state),
+                kind=kind,
+                replaceable=out.effect is not Effect.submit and not extra.notice,
             )
         log.debug(  # one line per answer: too many for INFO under load
             "intake event=step case=%s step=%s mode=%s effect=%s",

@@ -78,7 +78,12 @@ def _current(connection: Any) -> set[str]:
 
 async def pending(engine: AsyncEngine) -> set[str]:
     """Heads of the migration scripts the database has not reached yet."""
-    heads = set(ScriptDirectory.from_config(alembic_config()).get_heads())
+    script = ScriptDirectory.from_config(alembic_config())
+    heads = set(script.get_heads())
     async with engine.connect() as conn:
         current = await conn.run_sync(_current)
-    return heads - current
+    if not current:
+        return heads
+    # A head another revision depends on (``depends_on``) is reached without being current.
+    reached = {r.revision for r in script.iterate_revisions(tuple(current), "base")}
+    return heads - reached

@@ -20,6 +20,7 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     MetaData,
+    SmallInteger,
     String,
     Text,
 )
@@ -252,6 +253,12 @@ class OutboxMessage(Base):
     )
     case_id: Mapped[int | None] = mapped_column(BigId, index=True)
     kind: Mapped[str] = mapped_column(String(16), default="reply")
+    #: The class the outbox serves it in (:data:`haven.outbox.queue.RANKS`): lower first.
+    rank: Mapped[int] = mapped_column(SmallInteger, default=1)
+    #: An automated reply that the same chat's next reply replaces while it is still waiting;
+    #: never set on what the applicant must get (operator messages, the completion, an
+    #: erasure's confirmation).
+    replaceable: Mapped[bool] = mapped_column(Boolean, default=False)
     payload: Mapped[bytes | None] = mapped_column(LargeBinary)
     keep: Mapped[bool] = mapped_column(Boolean, default=False)
     #: pending | sending | sent | failed | dropped
@@ -309,6 +316,21 @@ class ChatWipe(Base):
     due_at: Mapped[datetime] = mapped_column(DateTime, index=True)
     lease_until: Mapped[datetime | None] = mapped_column(DateTime)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class InboxUpdate(Base):
+    """A channel update taken (confirmed to the channel) but not handled yet: the update under
+    the routing key, its chat by keyed hash. Erased once handled."""
+
+    __tablename__ = "inbox"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    #: The update's key, as in :class:`ProcessedUpdate` (``telegram:<bot id>:<update_id>``).
+    key: Mapped[str] = mapped_column(String(64), unique=True)
+    chat: Mapped[str] = mapped_column(String(64), index=True)
+    body: Mapped[bytes] = mapped_column(LargeBinary)
+    at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
 
 class ProcessedUpdate(Base):

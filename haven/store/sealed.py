@@ -15,6 +15,7 @@ from .models import (
     ChatWipe,
     Contact,
     Handoff,
+    InboxUpdate,
     Message,
     OutboxMessage,
     User,
@@ -48,4 +49,5 @@ NOT_SEALED_TO_CASE_KEY: dict[str, str] = {
     f"{AuditChain.__tablename__}.key": "the audit chain's current key (one-way from the first)",
     f"{ChatMessage.__tablename__}.message": "routing key (a message id the bot may delete)",
     f"{ChatWipe.__tablename__}.address": "routing key (the chat the bot empties)",
+    f"{InboxUpdate.__tablename__}.body": "routing key (an update taken, until it is handled)",
 }

@@ -52,6 +52,13 @@ async def test_a_whole_korean_conversation(sqlite_env: Env, fake: FakeBotAPI, ma
     done = chat.received[8:]
     text = "\n".join(m.text for m in done)
     assert "60분" in done[-1].text and "외워" in done[-1].text
+
+    async def all_sent() -> bool:  # recorded a moment after the server took the last one
+        async with env.store.transaction() as s:
+            rows = (await s.scalars(select(OutboxMessage))).all()
+        return bool(rows) and all(r.state == "sent" for r in rows)
+
+    await eventually(all_sent, what="every send recorded")
     async with env.store.transaction() as s:
         case = await s.scalar(select(Case))
         assert case.state == "submitted"

@@ -5,22 +5,26 @@
 * Replies are never sent from here: the intake writes them to the outbox in the same
   transaction, and the outbox worker sends them. (Only ``answerCallbackQuery`` and removing a
   pressed keyboard are called directly: they are acknowledgements, not messages.)
-* Long polling only confirms an update to Telegram (the next ``offset``) once it has been
-  handled and committed, so a process killed mid-burst loses nothing: Telegram delivers the
-  unconfirmed updates again, and the ones already handled are recognised by their id.
+* Long polling stores each batch of updates in the inbox (:mod:`haven.store.inbox`, sealed
+  under the routing key) and only then confirms it to Telegram (the next ``offset``), so
+  taking updates is cheap whatever the backlog and a process killed mid-burst loses nothing:
+  what it took is in the inbox and is queued again at the restart, what it did not take
+  Telegram delivers again. An update is erased from the inbox once handled.
 * The chat itself is kept small: the applicant's message ids are noted in the chat log
   (:mod:`haven.outbox.chatlog`) before the update is handled, the bot's own as the outbox
   sends them, and the wiper deletes them all after a while of silence or after ``/forget``.
   ``/help`` and the end of the questionnaire say so, and how to keep the phone clean.
-* Floods: a chat over the per-chat limit gets one notice and is then ignored for a while; a
-  global limit paces what is handled; chats are served round-robin in order of arrival, one
-  update of a chat at a time, so no chat can starve the others.
+* Floods: a chat over the per-chat limit gets one notice and is then ignored for a while.
+  What is handled next is decided by :class:`Admission` (chats that never wrote before get
+  their share of turns, newest first), no faster than the global limit and only while the
+  outbox holds less than a few seconds of replies.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import heapq
 import io
 import logging
 import math
@@ -38,17 +42,18 @@ from sqlalchemy import select
 
 from haven.content import LANGS, gettext_for
 from haven.content.texts import PHONE_ADVICE
-from haven.crypto import IntakeKeys
+from haven.crypto import BadEnvelope, IntakeKeys
 from haven.flows import Effect
 from haven.flows.engine import COMMANDS
 from haven.flows.inputs import Choice, Command, Input, Location, Text, Unsupported
-from haven.outbox import ChatLog, Payload, enqueue
+from haven.outbox import ChatLog, Payload, backlog, enqueue
 from haven.services import ratelimit
 from haven.services.campaigns import Campaigns
 from haven.services.intake import Intake, Notice, PhotoData
 from haven.services.verify import Check, check_text
+from haven.store import inbox
 from haven.store.db import Store
-from haven.store.models import Contact
+from haven.store.models import Contact, utcnow
 
 from .sender import parse_callback
 from .texts import M_FLOOD, M_PHOTO_FAILED, M_PHOTO_TOO_LARGE, M_VANISH, M_WIPE_RULE
@@ -129,8 +134,109 @@ class FloodGuard:
 
 
 @dataclass
+class _Item:
+    update: Update
+    seq: int  # order of arrival
+    row: int | None = None  # its inbox row (polling); ``None`` from the webhook
+    future: asyncio.Future[None] | None = None
+    failures: int = 0
+
+
+@dataclass
 class _Chat:
-    items: deque[tuple[Update, asyncio.Future[None]]] = field(default_factory=deque)
+    address: str
+    lookup: str
+    fresh: bool  # its next turn is the first of a chat that never wrote before
+    items: deque[_Item] = field(default_factory=deque)
+    busy: bool = False  # one update of a chat at a time, in order
+
+
+class Admission:
+    """Which chat's update is handled next (docs/adr/0004-fair-under-overload.md).
+
+    Chats that have never written before and the others take turns, the new ones getting
+    ``new_share`` of the turns while both wait, so that a newcomer's first turn comes quickly
+    in a surge and a many-account flood of new chats still cannot take every turn. Within
+    each kind the chat whose waiting update is newest goes first: once a backlog forms, a
+    fresh conversation is worth more than a stale one. A chat has one update handled at a
+    time, in order."""
+
+    def __init__(self, new_share: float = 0.5) -> None:
+        self.new_share = new_share
+        self.chats: dict[str, _Chat] = {}
+        self._ready: dict[bool, list[tuple[int, str]]] = {True: [], False: []}
+        self._changed = asyncio.Event()
+        self._turns = 0.0  # turns of new chats minus their share of all turns
+        self._seq = 0
+
+    def next_seq(self) -> int:
+        self._seq += 1
+        return self._seq
+
+    def add(self, address: str, lookup: str, item: _Item, fresh: bool) -> None:
+        chat = self.chats.get(address)
+        if chat is None:
+            chat = self.chats[address] = _Chat(address, lookup, fresh)
+        chat.items.append(item)
+        if len(chat.items) == 1 and not chat.busy:
+            self._push(chat)
+
+    def _push(self, chat: _Chat) -> None:
+        heapq.heappush(self._ready[chat.fresh], (-chat.items[0].seq, chat.address))
+        self._changed.set()
+
+    def _pop(self, fresh: bool) -> _Chat | None:
+        heap = self._ready[fresh]
+        while heap:
+            seq, address = heapq.heappop(heap)
+            chat = self.chats.get(address)
+            if (
+                chat is not None
+                and not chat.busy
+                and chat.items
+                and chat.fresh == fresh
+                and chat.items[0].seq == -seq
+            ):
+                return chat
+        return None
+
+    def waiting(self) -> bool:
+        return bool(self._ready[True] or self._ready[False])
+
+    async def ready(self) -> None:
+        """Wait until some chat has an update to hand out."""
+        while not self.waiting():
+            self._changed.clear()
+            await self._changed.wait()
+
+    def take(self) -> tuple[_Chat, _Item] | None:
+        """The next turn, or ``None`` when nothing waits."""
+        prefer_new = self._turns <= 0
+        chat = self._pop(prefer_new) or self._pop(not prefer_new)
+        if chat is None:
+            return None
+        if self._ready[not chat.fresh]:
+            self._turns += (1.0 if chat.fresh else 0.0) - self.new_share
+        else:
+            self._turns = 0.0  # one kind alone: nothing is owed to the other
+        chat.busy = True
+        return chat, chat.items.popleft()
+
+    def done(self, chat: _Chat, item: _Item | None = None) -> None:
+        """The chat's turn is over; ``item`` is put back first to be tried again."""
+        chat.busy = False
+        if item is not None:
+            chat.items.appendleft(item)
+        else:
+            chat.fresh = False
+        if chat.items:
+            self._push(chat)
+        else:
+            del self.chats[chat.address]
+
+    @property
+    def backlog(self) -> int:
+        return sum(len(c.items) + c.busy for c in self.chats.values())
 
 
 class TelegramChannel:
@@ -152,6 +258,8 @@ class TelegramChannel:
         chat_log: ChatLog | None = None,
         wipe_after_minutes: float = 60.0,
         on_forget: Callable[[], None] | None = None,
+        outbox_room: int | None = None,
+        new_chat_share: float = 0.5,
     ) -> None:
         self.bot = bot
         self.intake = intake
@@ -167,8 +275,17 @@ class TelegramChannel:
         self.wipe_minutes = max(1, math.ceil(wipe_after_minutes))
         self.on_forget = on_forget or (lambda: None)
         self.campaigns = Campaigns(store)
-        self._chats: dict[str, _Chat] = {}
-        self._ready: asyncio.Queue[str] = asyncio.Queue()
+        #: Automated messages the outbox may hold before no more updates are handled.
+        self.outbox_room = outbox_room
+        self.admission = Admission(new_chat_share)
+        self._turn = asyncio.Lock()
+        self._outbox_backlog = 0
+        self._in_flight = 0  # turns being handled ...
+        self._finished = 0  # ... and finished since the outbox was last counted
+        #: Chats (keyed hashes) that had a turn in this process: they have written before.
+        self._seen: dict[str, None] = {}
+        self._erasable: list[int] = []  # inbox rows handled, to be erased
+        self._erased = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._background: set[asyncio.Task[Any]] = set()
         self._stopping = False
@@ -180,6 +297,9 @@ class TelegramChannel:
     async def start(self) -> None:
         self._stopping = False
         self._tasks = [asyncio.create_task(self._consume()) for _ in range(self.concurrency)]
+        self._tasks.append(asyncio.create_task(self._erase_handled()))
+        if self.outbox_room is not None:
+            self._tasks.append(asyncio.create_task(self._count_outbox()))
 
     async def stop(self) -> None:
         self._stopping = True
@@ -187,74 +307,236 @@ class TelegramChannel:
         self._tasks = []
         if self._background:
             await asyncio.wait(self._background, timeout=2)
+        with contextlib.suppress(Exception):
+            await self._erase_now()
 
     def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
         task = asyncio.create_task(coro)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
-    # -- the fair queue -------------------------------------------------------------------
+    # -- taking updates and admission ---------------------------------------------------
 
-    def submit(self, update: Update) -> asyncio.Future[None]:
-        """Queue an update; the future completes once it is handled (committed) or ignored."""
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    def _screen(self, update: Update) -> str | None:
+        """The chat of an update to handle; ``None`` for one that is not for us or comes from
+        a chat over the per-chat limit (which gets one notice, then is ignored a while)."""
         address = _address_of(update)
         if address is None:
-            future.set_result(None)  # not for us (groups, other update kinds)
-            return future
+            return None  # not for us (groups, other update kinds)
         verdict = self.flood.check(address)
-        if verdict != "ok":
-            self.ignored += 1
-            if verdict == "notice":
-                log.info("telegram event=flood_muted update=%s", update.update_id)
-                self._spawn(self._flood_notice(address))
-            if update.callback_query is not None:
-                self._spawn(self._answer_callback(update.callback_query, remove=False))
+        if verdict == "ok":
+            return address
+        self.ignored += 1
+        if verdict == "notice":
+            log.info("telegram event=flood_muted update=%s", update.update_id)
+            self._spawn(self._flood_notice(address))
+        if update.callback_query is not None:
+            self._spawn(self._answer_callback(update.callback_query, remove=False))
+        return None
+
+    def _is_new(self, address: str, lookup: str, known: set[str] | None = None) -> bool:
+        return (
+            address not in self.admission.chats
+            and lookup not in self._seen
+            and (known is None or lookup not in known)
+        )
+
+    def submit(self, update: Update) -> asyncio.Future[None]:
+        """Queue an update (the webhook's); the future completes once it is handled
+        (committed) or ignored."""
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        address = self._screen(update)
+        if address is None:
             future.set_result(None)
             return future
-        chat = self._chats.get(address)
-        if chat is None:
-            chat = self._chats[address] = _Chat()
-            self._ready.put_nowait(address)
-        chat.items.append((update, future))
+        lookup = self.intake.lookup(CHANNEL, address)
+        item = _Item(update, self.admission.next_seq(), future=future)
+        self.admission.add(address, lookup, item, self._is_new(address, lookup))
         return future
+
+    async def take(self, updates: list[Update]) -> None:
+        """Store updates in the inbox (one transaction) and queue them for admission: once
+        this returns, they may be confirmed to Telegram. Raises if they could not be stored."""
+        rows: list[dict[str, object]] = []
+        by_key: dict[str, tuple[Update, str, str]] = {}
+        now = utcnow()
+        for update in updates:
+            address = self._screen(update)
+            if address is None:
+                continue
+            key = f"telegram:{self.bot_id}:{update.update_id}"
+            if key in by_key:
+                continue
+            lookup = self.intake.lookup(CHANNEL, address)
+            body = update.model_dump_json(exclude_none=True, by_alias=True).encode("utf-8")
+            rows.append(
+                {"channel": CHANNEL, "key": key, "chat": lookup,
+                 "body": self.keys.seal_routing(body), "at": now}
+            )  # fmt: skip
+            by_key[key] = (update, address, lookup)
+        unsure = {
+            lookup for _u, address, lookup in by_key.values() if self._is_new(address, lookup)
+        }
+        taken, known = await inbox.take(self.store, rows, unsure)
+        items = [(by_key[k][0], by_key[k][1], by_key[k][2], i) for k, i in taken.items()]
+        self._queue(items, known)
+
+    def _queue(self, items: list[tuple[Update, str, str, int]], known: set[str]) -> None:
+        """Hand taken updates (update, address, lookup, inbox row) to admission, in order;
+        ``known``: chats among them that have written before."""
+        items.sort(key=lambda t: t[3])
+        for update, address, lookup, row in items:
+            item = _Item(update, self.admission.next_seq(), row=row)
+            self.admission.add(address, lookup, item, self._is_new(address, lookup, known))
+
+    async def restore(self) -> int:
+        """Queue what the inbox still holds (taken before a restart); returns how many."""
+        items: list[tuple[Update, str, str, int]] = []
+        broken: list[int] = []
+        for row in await inbox.pending(self.store, CHANNEL):
+            try:
+                raw = self.keys.open_routing(row.body)
+                update = Update.model_validate_json(raw, context={"bot": self.bot})
+            except (BadEnvelope, ValueError):
+                log.error("telegram event=inbox_unreadable row=%s", row.id)
+                broken.append(row.id)
+                continue
+            address = _address_of(update)
+            if address is None:
+                broken.append(row.id)
+                continue
+            items.append((update, address, row.chat, row.id))
+        await inbox.erase(self.store, broken)
+        unsure = {lookup for _u, address, lookup, _r in items if self._is_new(address, lookup)}
+        self._queue(items, await inbox.known_chats(self.store, unsure))
+        if items:
+            log.info("telegram event=inbox_restored updates=%s", len(items))
+        return len(items)
+
+    async def _next_turn(self) -> tuple[_Chat, _Item]:
+        """The next update to handle: once some wait, the outbox has room and the global
+        pace allows; chosen at the last moment, so that the newest wait counts."""
+        async with self._turn:
+            while True:
+                await self.admission.ready()
+                await self._room()
+                await self.flood.admit()
+                turn = self.admission.take()
+                if turn is not None:
+                    self._in_flight += 1
+                    return turn
+
+    async def _room(self) -> None:
+        """Wait while the outbox holds ``outbox_room`` automated messages: handling more now
+        would only queue replies behind replies, where admission no longer chooses."""
+        if self.outbox_room is None:
+            return
+        room = self.outbox_room
+        while self._outbox_backlog + self._in_flight + self._finished >= room:  # noqa: ASYNC110 - a count another task refreshes
+            await asyncio.sleep(0.01)
+
+    async def _count_outbox(self) -> None:
+        """Count the outbox's automated messages every tenth of a second, beside the turns
+        (a count waits for SQLite's writer: the turns must not)."""
+        while True:
+            try:
+                finished = self._finished
+                async with self.store.transaction() as session:
+                    count = await backlog(session)
+                self._outbox_backlog, self._finished = count, self._finished - finished
+            except Exception:
+                log.exception("telegram event=outbox_count_failed")
+            await asyncio.sleep(0.1)
 
     async def _consume(self) -> None:
         while True:
-            address = await self._ready.get()
-            chat = self._chats[address]
-            update, future = chat.items.popleft()
+            chat, item = await self._next_turn()
+            again = False
             try:
-                await self.flood.admit()
-                await self.process(update)
+                erase = await self.process(item.update)
             except asyncio.CancelledError:
-                if not future.done():
-                    future.cancel()
+                if item.future is not None and not item.future.done():
+                    item.future.cancel()
                 raise
             except Exception as exc:
-                log.exception("telegram event=update_failed update=%s", update.update_id)
-                if not future.done():
-                    future.set_exception(exc)
-            else:
-                if not future.done():
-                    future.set_result(None)
-            finally:
-                if chat.items:
-                    self._ready.put_nowait(address)  # to the back: round-robin across chats
+                log.exception("telegram event=update_failed update=%s", item.update.update_id)
+                item.failures += 1
+                if item.future is not None:
+                    if not item.future.done():
+                        item.future.set_exception(exc)  # the webhook answers 500: redelivered
+                elif item.failures < MAX_FAILURES:
+                    again = True
                 else:
-                    del self._chats[address]
+                    log.error("telegram event=update_given_up update=%s", item.update.update_id)
+                    await self._handled(chat, item, erase=False)
+            else:
+                if item.future is not None and not item.future.done():
+                    item.future.set_result(None)
+                await self._handled(chat, item, erase)
+            finally:
+                self._in_flight -= 1
+                self._finished += 1
+                self._seen[chat.lookup] = None
+                if len(self._seen) > 100_000:
+                    for old in list(self._seen)[:50_000]:
+                        del self._seen[old]
+                if again:
+                    self._spawn(self._retry(chat, item))
+                else:
+                    self.admission.done(chat)
+
+    async def _handled(self, chat: _Chat, item: _Item, erase: bool) -> None:
+        """Erase a handled update from the inbox: within a tenth of a second, or at once with
+        every earlier update of the chat when it erased the chat (``/forget``)."""
+        if item.row is None:
+            return
+        if erase:
+            try:
+                await inbox.erase_chat(self.store, chat.lookup, item.row)
+                return
+            except Exception:
+                log.exception("telegram event=inbox_erase_failed")
+        self._erasable.append(item.row)
+        self._erased.set()
+
+    async def _retry(self, chat: _Chat, item: _Item) -> None:
+        """An update that failed is tried again after a while, before the chat's next."""
+        await asyncio.sleep(min(2.0, 0.2 * item.failures))
+        self.admission.done(chat, item)
+
+    async def _erase_handled(self) -> None:
+        """Erase handled updates from the inbox, a few at a time, within a tenth of a second."""
+        while True:
+            await self._erased.wait()
+            await asyncio.sleep(0.05)
+            self._erased.clear()
+            try:
+                await self._erase_now()
+            except Exception:
+                log.exception("telegram event=inbox_erase_failed")
+                await asyncio.sleep(1.0)
+                self._erased.set()
+
+    async def _erase_now(self) -> None:
+        ids, self._erasable = self._erasable, []
+        try:
+            await inbox.erase(self.store, ids)
+        except BaseException:
+            self._erasable = ids + self._erasable
+            raise
 
     @property
     def backlog(self) -> int:
-        return sum(len(c.items) for c in self._chats.values())
+        return self.admission.backlog
 
     # -- one update -----------------------------------------------------------------------
 
-    async def process(self, update: Update) -> None:
-        """Handle one update: translate it and run it through the intake (one transaction)."""
+    async def process(self, update: Update) -> bool:
+        """Handle one update: translate it and run it through the intake (one transaction).
+        Returns whether it erased the chat (``/forget``)."""
         item = await self.translate(update)
         if item is None:
-            return
+            return False
         message = update.message
         if self.chat_log is not None and message is not None:
             # Noted before it is handled: once the update is confirmed, its id is known.
@@ -284,6 +566,7 @@ class TelegramChannel:
             self.wake()
         if item.callback is not None:
             self._spawn(self._answer_callback(item.callback, remove=not result.duplicate))
+        return result.effect is Effect.erase
 
     async def translate(self, update: Update) -> Translated | None:
         if update.message is not None:
@@ -426,14 +709,21 @@ class TelegramChannel:
     async def poll(self, wait: int = 25) -> None:
         """Long polling until cancelled.
 
-        A batch of updates is confirmed to Telegram (by the next call's ``offset``) only once
-        every update in it has been handled and committed; an update that failed is asked for
-        again (and given up after :data:`MAX_FAILURES` tries, so it cannot block the bot).
+        Each batch of updates is stored in the inbox (one transaction) and only then
+        confirmed to Telegram (by the next call's ``offset``): taking updates costs one
+        round trip and one write a hundred, whatever the backlog, and a process killed
+        mid-burst loses nothing (what it took is in the inbox, what it did not is still at
+        Telegram's). What the inbox held at a restart is queued again first.
         """
         with contextlib.suppress(TelegramAPIError, OSError, TimeoutError):
             await self.bot.delete_webhook(drop_pending_updates=False, request_timeout=15)
-        done: set[int] = set()
-        failures: dict[int, int] = {}
+        while not self._stopping:
+            try:
+                await self.restore()
+                break
+            except Exception:
+                log.exception("telegram event=inbox_restore_failed")
+                await asyncio.sleep(1.0)
         offset: int | None = None
         backoff = 0.5
         log.info("telegram event=polling_started bot=%s", self.bot_id)
@@ -458,27 +748,15 @@ class TelegramChannel:
                 continue
             if not updates:
                 continue
-            fresh = [u for u in updates if u.update_id not in done]
-            outcomes = await asyncio.gather(
-                *(self.submit(u) for u in fresh), return_exceptions=True
-            )
-            failed: list[int] = []
-            for update, outcome in zip(fresh, outcomes, strict=True):
-                uid = update.update_id
-                if isinstance(outcome, BaseException):
-                    failures[uid] = failures.get(uid, 0) + 1
-                    if failures[uid] < MAX_FAILURES:
-                        failed.append(uid)
-                        continue
-                    log.error("telegram event=update_given_up update=%s", uid)
-                failures.pop(uid, None)
-                done.add(uid)
-            if failed:
-                offset = min(failed)  # ask again from the first failure; the rest is skipped
-                await asyncio.sleep(min(2.0, 0.2 * max(failures.values(), default=1)))
-            else:
-                offset = max(u.update_id for u in updates) + 1
-            done = {uid for uid in done if uid >= offset}
+            try:
+                await self.take(updates)
+            except Exception:
+                # Not stored: not confirmed either, Telegram hands them over again.
+                log.exception("telegram event=inbox_take_failed")
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 30)
+                continue
+            offset = max(u.update_id for u in updates) + 1
 
     async def feed_webhook(self, data: dict[str, Any]) -> None:
         """One webhook request: handled and committed before Telegram gets its 200."""

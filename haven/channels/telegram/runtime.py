@@ -94,6 +94,7 @@ class TelegramRuntime:
             per_chat_rate=settings.outbox_per_chat_rate,
             lease=settings.outbox_lease_seconds,
             wipe_after=wipe_after,
+            newest_first_after=settings.outbox_newest_first_after,
         )
         self.wiper = Wiper(
             store,
@@ -119,6 +120,8 @@ class TelegramRuntime:
             chat_log=ChatLog(store, keys, wipe_after),
             wipe_after_minutes=settings.telegram_wipe_after,
             on_forget=self.wiper.wake,
+            outbox_room=max(1, round(settings.outbox_rate * settings.intake_outbox_room_seconds)),
+            new_chat_share=settings.intake_new_chat_share,
         )
         self.run_worker = run_worker
         self.webhook_url = settings.telegram_webhook_url
