@@ -57,6 +57,9 @@ def serve_haven(data_dir: str, db_url: str, port: int) -> None:
         "HAVEN_TELEGRAM_WEBHOOK_SECRET": SECRET,
         "HAVEN_INTAKE_GLOBAL_LIMIT": "100000/second",
         "HAVEN_INTAKE_PER_CHAT_LIMIT": "1000/minute",
+        # No outbox worker here (the intake's own cost is measured): admission must not wait
+        # for replies that nobody sends.
+        "HAVEN_INTAKE_OUTBOX_ROOM_SECONDS": "1000000",
     }
     if db_url:
         environ["HAVEN_DATABASE_URL"] = db_url
