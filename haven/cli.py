@@ -431,7 +431,7 @@ def content_extract(
     typer.echo(str(out))
 
 
-# --- campaigns, leaflets, phrasebook, posts, report (issue 5) ------------------------------
+# --- campaigns, leaflets, phrasebook, posts, report ------------------------------
 
 campaign_app = typer.Typer(no_args_is_help=True, help="Campaigns: what brings people in.")
 post_app = typer.Typer(no_args_is_help=True, help="Posts to a Telegram channel.")
@@ -746,7 +746,7 @@ async def post_publish() -> None:
     typer.echo(f"{len(done)} posts queued" + (f": {', '.join(map(str, done))}" if done else ""))
 
 
-# --- outbox (issue 3) ----------------------------------------------------------------------
+# --- outbox ----------------------------------------------------------------------
 
 outbox_app = typer.Typer(no_args_is_help=True, help="The outbox: queued outgoing messages.")
 app.add_typer(outbox_app, name="outbox")
@@ -785,7 +785,7 @@ async def outbox_work() -> None:
     await run_outbox_worker(cfg)
 
 
-# --- console users and the console alone (issue 4) -----------------------------------------
+# --- console users and the console alone -----------------------------------------
 
 user_app = typer.Typer(no_args_is_help=True, help="Console users.")
 app.add_typer(user_app, name="user")

@@ -41,7 +41,7 @@ class Settings(BaseSettings):
     kdf_level: KdfLevel = KdfLevel.moderate
     log_level: str = "INFO"
     default_lang: str = "ko"
-    # Telegram (issue 3)
+    # Telegram
     telegram_token: str = Field("", repr=False)
     telegram_api: str = "https://api.telegram.org"
     telegram_webhook_url: str = ""
@@ -66,7 +66,7 @@ class Settings(BaseSettings):
     #: Minutes of silence after which the bot empties a private chat. Telegram lets a bot
     #: delete messages for 48 hours only: at most a day, so that a backlog still fits.
     telegram_wipe_after: float = Field(60.0, gt=0, le=24 * 60)
-    # Web intake (issue 6)
+    # Web intake
     onion_url: str = ""
     mirrors: Annotated[list[str], NoDecode] = []
     web_session_limit: str = "30/minute"
@@ -82,7 +82,7 @@ class Settings(BaseSettings):
     web_title: str = Field("Notes", min_length=1, max_length=60)
     #: Strict-Transport-Security max-age on HTTPS responses; 0 sends none (plain HTTP, onion).
     hsts_seconds: int = Field(0, ge=0)
-    # Console (issue 4)
+    # Console
     session_idle_minutes: int = Field(30, ge=1)
     queue_weight_wounded: float = 1000.0
     queue_weight_group: float = 500.0

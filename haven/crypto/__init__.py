@@ -549,7 +549,7 @@ def fingerprint(data: bytes, length: int = 8) -> str:
     return "-".join(hexed[i : i + 4] for i in range(0, len(hexed), 4))
 
 
-# --- the applicant's own key (web intake, issue 6) ---------------------------------------
+# --- the applicant's own key (web intake) ---------------------------------------
 
 KIND_APPLICANT = b"A"
 #: argon2id cost of deriving an applicant's key: the libsodium "interactive" level (64 MiB),

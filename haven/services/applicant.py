@@ -1,4 +1,4 @@
-"""The web applicant's side after submission (issue 6).
+"""The web applicant's side after submission.
 
 When a web questionnaire ends the applicant gets a passphrase of words from their language's
 list. It is stored only as an argon2id hash (argon2-cffi); a second argon2id derivation of it

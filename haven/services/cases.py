@@ -1,6 +1,6 @@
 """What operators (and the CLI) do with cases. Every read of case content is audited.
 
-The console's use cases (issue 4) take a :class:`~haven.services.accounts.Viewer`: what a
+The console's use cases take a :class:`~haven.services.accounts.Viewer`: what a
 viewer may see is part of each query (:func:`case_scope`), not only of the templates.
 """
 
@@ -131,7 +131,7 @@ def _message_view(m: Message, keyring: CaseKeyring) -> MessageView:
     )
 
 
-# --- the console's use cases (issue 4) ----------------------------------------------------
+# --- the console's use cases ----------------------------------------------------
 
 #: Canned replies: (id, English message id). The operator picks one by its text in the
 #: console's language; the applicant receives it in theirs (the applicant catalogs).

@@ -165,7 +165,7 @@ class AuditChain(Base):
 
 
 class WebAccess(Base):
-    """How a web applicant comes back (issue 6): their passphrase, as an argon2id hash only,
+    """How a web applicant comes back: their passphrase, as an argon2id hash only,
     and the public key derived from it, to which operator replies are sealed."""
 
     __tablename__ = "web_access"
@@ -231,7 +231,7 @@ class ChannelPost(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
 
-# --- outbox and Telegram idempotency (issue 3) ----------------------------------------------
+# --- outbox and Telegram idempotency ----------------------------------------------
 
 
 class OutboxMessage(Base):
@@ -342,7 +342,7 @@ class ProcessedUpdate(Base):
     at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)
 
 
-# --- the operators' console (issue 4) -------------------------------------------------------
+# --- the operators' console -------------------------------------------------------
 
 
 class User(Base):

@@ -1,4 +1,4 @@
-"""The web intake (issue 6): no-JavaScript pages for mirrors and Tor onion services."""
+"""The web intake: no-JavaScript pages for mirrors and Tor onion services."""
 
 from .app import create_web_app
 

@@ -1,4 +1,4 @@
-"""web intake: applicants' passphrase hashes and their sealed conversation (issue 6)
+"""web intake: applicants' passphrase hashes and their sealed conversation
 
 Revision ID: 0003
 Revises: 0001

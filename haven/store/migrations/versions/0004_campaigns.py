@@ -1,4 +1,4 @@
-"""campaigns and channel posts (issue 5)
+"""campaigns and channel posts
 
 Revision ID: 0004
 Revises: 0001

@@ -1,4 +1,4 @@
-"""console: users, sessions, hand-offs, and the indexes of the queue (issue 4)
+"""console: users, sessions, hand-offs, and the indexes of the queue
 
 Revision ID: 0005
 Revises: 0001
