@@ -119,7 +119,7 @@ async def test_a_slow_channel_does_not_outrun_the_leases(sqlite_env: Env) -> Non
     await fill(sqlite_env, chats=200, per_chat=1)
     sender = SlowSender(lambda n: 0.3)
     worker = Worker(sqlite_env.store, sqlite_env.keys, {"telegram": sender}, rate=50.0,
-                    per_chat_rate=1.0, lease=1.0, poll=0.02)  # fmt: skip
+                    per_chat_rate=1.0, lease=2.0, poll=0.02)  # fmt: skip
     task = asyncio.create_task(worker.run())
     try:
         await eventually(lambda: len({t for _a, t, _ in sender.sent}) == 200, 20, "all")
