@@ -347,7 +347,8 @@ class ProcessedUpdate(Base):
 
 class User(Base):
     """A console account. The password is an argon2id hash; the TOTP secret is held under the
-    routing key; the one-time setup link is stored as a SHA-256 of its token only."""
+    routing key; the one-time setup link is stored as a SHA-256 of its token only. Sessions
+    are not stored: they live in the console process."""
 
     __tablename__ = "users"
 
@@ -369,19 +370,9 @@ class User(Base):
     locked_until: Mapped[datetime | None] = mapped_column(DateTime)
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
-
-
-class ConsoleSession(Base):
-    """A console login; ``id`` is the SHA-256 of the cookie's token (the token is not stored)."""
-
-    __tablename__ = "console_sessions"
-
-    id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
-    stage: Mapped[str] = mapped_column(String(16))  # password (TOTP still due) | full
-    csrf: Mapped[str] = mapped_column(String(64))
-    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
-    last_seen: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    #: A keyed hash of who the account is and how it logs in, under a key only an unlocked
+    #: console holds (:mod:`haven.services.accounts`); ``None``: not sealed.
+    seal: Mapped[str | None] = mapped_column(String(64))
 
 
 class Handoff(Base):
