@@ -73,7 +73,23 @@ class Case(Base):
     submitted_at: Mapped[datetime | None] = mapped_column(DateTime)
     closed_at: Mapped[datetime | None] = mapped_column(DateTime)
 
-    __table_args__ = (Index("ix_cases_state_submitted", "state", "submitted_at"),)
+    __table_args__ = (
+        Index("ix_cases_state_submitted", "state", "submitted_at"),
+        # The queue: open cases by state, who holds them and how long they wait; covering,
+        # so that a queue page's count and urgency order read this index only.
+        Index(
+            "ix_cases_queue",
+            "state",
+            "assigned_to",
+            "submitted_at",
+            "wounded",
+            "group_size",
+            "created_at",
+            "id",
+        ),
+        Index("ix_cases_state_lang", "state", "lang", "submitted_at"),
+        Index("ix_cases_state_channel", "state", "channel", "submitted_at"),
+    )
 
 
 class Contact(Base):
@@ -123,6 +139,9 @@ class Message(Base):
     author: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
+    #: A case's conversation in order, and its newest message (live updates).
+    __table_args__ = (Index("ix_messages_case_id_id", "case_id", "id"),)
+
 
 class Attachment(Base):
     """A photo or file an applicant sent, sealed to the case key."""
@@ -150,6 +169,9 @@ class AuditEvent(Base):
     detail: Mapped[str] = mapped_column(Text, default="{}")
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
+
+    #: The audit log page: by actor, by time.
+    __table_args__ = (Index("ix_audit_actor_id", "actor", "id"), Index("ix_audit_at", "at"))
 
 
 class AuditChain(Base):
