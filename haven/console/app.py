@@ -275,6 +275,7 @@ async def ensure_env_unlock(st: ConsoleState) -> None:
     try:
         ok = await st.holder.unlock(st.settings.passphrase, "env")
     except UnlockThrottled:
+        st.env_unlock_tried = None  # wrong guesses from a session hold the gate: try later
         return
     if ok:
         async with st.store.transaction() as session:

@@ -752,7 +752,7 @@ class Accounts:
                 user_id=user.id,
                 name=user.name,
                 role=Role(user.role),
-                lang=user.lang,
+                lang=user.lang if user.lang in CONSOLE_LANGS else "en",  # not under the seal
                 stage=live.stage,
                 csrf=live.csrf,
                 totp_enrolled=user.totp_enrolled,
