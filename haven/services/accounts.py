@@ -383,15 +383,19 @@ class Accounts:
             if user is not None:
                 user.lang = lang
 
-    async def seal_all(self, keyring: crypto.CaseKeyring, actor: str) -> int:
+    async def seal_all(self, keyring: crypto.CaseKeyring, actor: str) -> list[tuple[str, str]]:
         """Seal every account as it is now (``haven user seal``, with the master passphrase,
-        after an upgrade from a version without seals): whoever runs it vouches for the rows."""
+        after an upgrade from a version without seals): whoever runs it vouches for the rows,
+        whose names and roles are returned for him to see. A pending setup link is dropped,
+        not sealed: nobody can tell whose it is (an admin makes a new one)."""
         async with self.store.transaction() as session:
             rows = (await session.scalars(select(User).order_by(User.id))).all()
             for user in rows:
+                user.setup_token = None
+                user.setup_expires = None
                 self._seal(keyring, user)
             await audit.append(session, actor, "user.sealed", None, {"users": len(rows)})
-            return len(rows)
+            return [(user.name, user.role) for user in rows]
 
     async def seal_own(self, token: str) -> bool:
         """At an unlock: seal the row of the admin who unlocked, if it is still the row he

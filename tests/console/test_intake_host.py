@@ -356,6 +356,25 @@ async def test_fields_outside_the_seal_change_nothing_that_matters(env, make_con
     assert await sees_case(reader.client, reference)
 
 
+async def test_sealing_every_row_vouches_for_no_setup_link(sqlite_env, make_console) -> None:
+    """Before an upgrade's `haven user seal`, the intake host plants a setup link of its own
+    on an admin's row: whoever seals the rows can see names and roles, not whose a link is,
+    so the link is dropped, not sealed (and the console opens nothing with it)."""
+    boss_token = await (await make_console(sqlite_env)).accounts.add_user("boss", "admin", "t")
+    token = "planted-setup-token-" + "w" * 20
+    async with sqlite_env.store.transaction() as s:
+        row = await s.scalar(select(User).where(User.name == "boss"))
+        row.setup_token = digest(token)
+        row.seal = None  # as after an upgrade from a version without seals
+    out = haven(sqlite_env.environ, "user", "seal")
+    assert out.returncode == 0 and "boss (admin)" in out.stdout, out.stdout
+    console = await make_console(sqlite_env)  # unlocked from HAVEN_PASSPHRASE
+    assert await take_link(console, token) is None
+    assert await take_link(console, boss_token) is None
+    rows = {u.name: u for u in await console.accounts.users()}
+    assert rows["boss"].sealed is True
+
+
 @pytest.mark.xfail(
     strict=True,
     reason="open: a seal has no freshness; a row written back as it was before a disable or "
