@@ -861,10 +861,15 @@ async def user_seal() -> None:
     cfg = settings()
     keyring = crypto.unlock(cfg.keys_dir, passphrase(cfg))
     async with opened_store(cfg) as store:
-        count = await Accounts(store, crypto.load_intake_keys(cfg.keys_dir)).seal_all(
+        sealed = await Accounts(store, crypto.load_intake_keys(cfg.keys_dir)).seal_all(
             keyring, "cli"
         )
-    typer.echo(f"{count} accounts sealed")
+    for name, role in sealed:
+        typer.echo(f"  {name} ({role})")
+    typer.echo(
+        f"{len(sealed)} accounts sealed; pending setup links were dropped (make new ones on "
+        "the Users page). Disable at once any account above you do not know."
+    )
 
 
 @app.command()

@@ -73,7 +73,7 @@ from haven.store.db import Store
 from haven.store.models import AuditEvent, Case, Contact
 
 from .i18n import translator
-from .keyholder import KeyHolder
+from .keyholder import KeyHolder, UnlockThrottled
 
 log = logging.getLogger("haven.console")
 
@@ -272,7 +272,12 @@ async def ensure_env_unlock(st: ConsoleState) -> None:
     if st.env_unlock_tried == key_id:
         return
     st.env_unlock_tried = key_id
-    if await st.holder.unlock(st.settings.passphrase, "env"):
+    try:
+        ok = await st.holder.unlock(st.settings.passphrase, "env")
+    except UnlockThrottled:
+        st.env_unlock_tried = None  # wrong guesses from a session hold the gate: try later
+        return
+    if ok:
         async with st.store.transaction() as session:
             await audit_log.append(session, "env", "console.unlock", None, {"by": "env"})
 
@@ -954,6 +959,7 @@ def _routes(app: FastAPI, st: ConsoleState) -> None:
                 p.viewer.actor,
                 sectors=str(form.get("sectors", "*")) or "*",
                 lang=str(form.get("lang", "en")),
+                by=p,
             )
         except (AccountError, ValueError) as exc:
             return bad(request, p, exc)
@@ -970,7 +976,7 @@ def _routes(app: FastAPI, st: ConsoleState) -> None:
     async def users_reset(request: Request, user_id: int, p: Admin) -> Response:
         await form_of(request, p)
         try:
-            token = await st.accounts.reset(user_id, p.viewer.actor)
+            token = await st.accounts.reset(user_id, p.viewer.actor, by=p)
         except AccountError as exc:
             return bad(request, p, exc)
         users = await st.accounts.users()
@@ -985,7 +991,9 @@ def _routes(app: FastAPI, st: ConsoleState) -> None:
         if user_id == p.user_id:
             return problem(request, p, "You cannot disable yourself.", 400)
         try:
-            await st.accounts.set_disabled(user_id, form.get("disabled") != "0", p.viewer.actor)
+            await st.accounts.set_disabled(
+                user_id, form.get("disabled") != "0", p.viewer.actor, by=p
+            )
         except AccountError as exc:
             return bad(request, p, exc)
         return RedirectResponse(f"{root(request)}/users", status_code=303)
@@ -997,7 +1005,10 @@ def _routes(app: FastAPI, st: ConsoleState) -> None:
     @app.post("/unlock")
     async def unlock(request: Request, p: Admin) -> Response:
         form = await form_of(request, p)
-        ok = await st.holder.unlock(str(form.get("passphrase", "")), p.viewer.actor)
+        try:
+            ok = await st.holder.unlock(str(form.get("passphrase", "")), p.viewer.actor)
+        except UnlockThrottled as exc:
+            return render(request, "unlock.html", p, 429, info=None, error=str(exc))
         async with st.store.transaction() as session:
             await audit_log.append(
                 session, p.viewer.actor, "console.unlock" if ok else "console.unlock_failed"

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -16,6 +18,17 @@ from haven.store.models import utcnow
 
 log = logging.getLogger("haven.console")
 
+#: Wrong passphrases after which each further attempt waits 1, 2, 4… seconds, whoever tries:
+#: a forged admin of a locked console must not get a fast oracle for the passphrase.
+UNLOCK_FREE = 3
+UNLOCK_MAX_WAIT = 900
+
+
+class UnlockThrottled(Exception):
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(f"too many wrong passphrases: wait {retry_after} s")
+        self.retry_after = retry_after
+
 
 @dataclass(frozen=True)
 class UnlockInfo:
@@ -24,11 +37,14 @@ class UnlockInfo:
 
 
 class KeyHolder:
-    def __init__(self, keys_dir: Path) -> None:
+    def __init__(self, keys_dir: Path, clock: Callable[[], float] = time.monotonic) -> None:
         self.keys_dir = keys_dir
         self._keyring: crypto.CaseKeyring | None = None
         self.info: UnlockInfo | None = None
         self._lock = asyncio.Lock()
+        self._clock = clock
+        self._failures = 0
+        self._wait_until = 0.0
 
     @property
     def keyring(self) -> crypto.CaseKeyring | None:
@@ -46,16 +62,28 @@ class KeyHolder:
         return self.keyring is not None
 
     async def unlock(self, passphrase: str, by: str) -> bool:
-        """Unlock with ``passphrase``; False if it is wrong. Already unlocked: True."""
+        """Whether ``passphrase`` opens the case key (the console is then unlocked, if it was
+        not). It is checked even when the console is already unlocked: a request admitted
+        while locked must not pass for one that knew the passphrase. After
+        :data:`UNLOCK_FREE` wrong ones, attempts during the wait raise :class:`UnlockThrottled`
+        without being checked."""
         async with self._lock:
-            if self.keyring is not None:
-                return True
+            now = self._clock()
+            if now < self._wait_until:
+                raise UnlockThrottled(max(1, int(self._wait_until - now + 0.999)))
             try:
                 keyring = await anyio.to_thread.run_sync(crypto.unlock, self.keys_dir, passphrase)
             except crypto.WrongPassphrase:
+                self._failures += 1
+                if self._failures >= UNLOCK_FREE:
+                    wait = min(2 ** (self._failures - UNLOCK_FREE), UNLOCK_MAX_WAIT)
+                    self._wait_until = self._clock() + wait
                 log.warning("console event=unlock_failed by=%s", by)
                 return False
-            self._keyring = keyring
-            self.info = UnlockInfo(by, utcnow())
-            log.info("console event=unlocked by=%s", by)
+            self._failures = 0
+            self._wait_until = 0.0
+            if self.keyring is None:
+                self._keyring = keyring
+                self.info = UnlockInfo(by, utcnow())
+                log.info("console event=unlocked by=%s", by)
             return True

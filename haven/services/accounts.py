@@ -247,6 +247,11 @@ class Accounts:
         )
         self._live: dict[str, _Live] = {}
 
+    async def _keyring_for(self, by: Principal | None) -> crypto.CaseKeyring | None:
+        """The keyring an admin's action runs under: the one his session was checked with
+        (a keyring unlocked since would seal for a row nobody checked), else the console's."""
+        return by.keyring if by is not None else await self.keyring()
+
     def use_keyring(self, source: KeyringSource) -> None:
         """Where the console's unlocked keyring comes from (rows are checked and sealed
         with it)."""
@@ -283,19 +288,26 @@ class Accounts:
         return token
 
     async def add_user(
-        self, name: str, role: Role | str, actor: str, *, sectors: str = "*", lang: str = "en"
+        self,
+        name: str,
+        role: Role | str,
+        actor: str,
+        *,
+        sectors: str = "*",
+        lang: str = "en",
+        by: Principal | None = None,
     ) -> str:
         """Create a user; returns the one-time setup token (the link is shown once).
 
-        The row is sealed with the unlocked keyring; without one only an admin may be added
-        (he is sealed when he unlocks the console)."""
+        The row is sealed with the unlocked keyring (``by``'s, for a console session); without
+        one only an admin may be added (he is sealed when he unlocks the console)."""
         name = name.strip()
         if not name or len(name) > NAME_MAX or not name.isprintable():
             raise BadName("a name of 1 to 64 printable characters")
         role = Role(role)
         if lang not in CONSOLE_LANGS:
             raise AccountError(f"console language must be one of {', '.join(CONSOLE_LANGS)}")
-        keyring = await self.keyring()
+        keyring = await self._keyring_for(by)
         if keyring is None and role is not Role.admin:
             raise NotSealed(
                 "only an unlocked console (or `haven user add` with the master passphrase) "
@@ -320,9 +332,9 @@ class Accounts:
             await audit.append(session, actor, "user.added", None, {"user": user.id, "role": role})
         return token
 
-    async def reset(self, user_id: int, actor: str) -> str:
+    async def reset(self, user_id: int, actor: str, *, by: Principal | None = None) -> str:
         """New setup link; the password, the TOTP secret and every session are dropped."""
-        keyring = await self.keyring()
+        keyring = await self._keyring_for(by)
         async with self.store.transaction() as session:
             user = await session.get(User, user_id)
             if user is None:
@@ -342,8 +354,10 @@ class Accounts:
             await audit.append(session, actor, "user.reset", None, {"user": user_id})
         return token
 
-    async def set_disabled(self, user_id: int, disabled: bool, actor: str) -> None:
-        keyring = await self.keyring()
+    async def set_disabled(
+        self, user_id: int, disabled: bool, actor: str, *, by: Principal | None = None
+    ) -> None:
+        keyring = await self._keyring_for(by)
         async with self.store.transaction() as session:
             user = await session.get(User, user_id)
             if user is None:
@@ -369,15 +383,19 @@ class Accounts:
             if user is not None:
                 user.lang = lang
 
-    async def seal_all(self, keyring: crypto.CaseKeyring, actor: str) -> int:
+    async def seal_all(self, keyring: crypto.CaseKeyring, actor: str) -> list[tuple[str, str]]:
         """Seal every account as it is now (``haven user seal``, with the master passphrase,
-        after an upgrade from a version without seals): whoever runs it vouches for the rows."""
+        after an upgrade from a version without seals): whoever runs it vouches for the rows,
+        whose names and roles are returned for him to see. A pending setup link is dropped,
+        not sealed: nobody can tell whose it is (an admin makes a new one)."""
         async with self.store.transaction() as session:
             rows = (await session.scalars(select(User).order_by(User.id))).all()
             for user in rows:
+                user.setup_token = None
+                user.setup_expires = None
                 self._seal(keyring, user)
             await audit.append(session, actor, "user.sealed", None, {"users": len(rows)})
-            return len(rows)
+            return [(user.name, user.role) for user in rows]
 
     async def seal_own(self, token: str) -> bool:
         """At an unlock: seal the row of the admin who unlocked, if it is still the row he
@@ -738,7 +756,7 @@ class Accounts:
                 user_id=user.id,
                 name=user.name,
                 role=Role(user.role),
-                lang=user.lang,
+                lang=user.lang if user.lang in CONSOLE_LANGS else "en",  # not under the seal
                 stage=live.stage,
                 csrf=live.csrf,
                 totp_enrolled=user.totp_enrolled,
