@@ -806,6 +806,7 @@ async def user_add(
     The account is sealed with the master passphrase (HAVEN_PASSPHRASE, or asked at a
     terminal); an admin may be added without it and is sealed when he unlocks the console."""
     from haven.services.accounts import AccountError, Accounts, Role
+    from haven.services.seals import Seals
 
     if role not in {r.value for r in Role}:
         raise CliError("--role must be one of operator, coordinator, analyst, admin")
@@ -822,7 +823,7 @@ async def user_add(
 
     store = await open_store(cfg)
     try:
-        accounts = Accounts(store, keys, keyring=unlocked)
+        accounts = Accounts(store, keys, keyring=unlocked, seals=Seals(cfg.seals_path))
         token = await accounts.add_user(name, role, "cli", sectors=sectors, lang=lang)
     except AccountError as exc:
         raise CliError(str(exc)) from None
@@ -857,13 +858,15 @@ async def user_seal() -> None:
     """Seal every console account as it is now, with the master passphrase (once, after an
     upgrade from a version whose accounts were not sealed): you vouch for every row."""
     from haven.services.accounts import Accounts
+    from haven.services.seals import Seals
 
     cfg = settings()
     keyring = crypto.unlock(cfg.keys_dir, passphrase(cfg))
     async with opened_store(cfg) as store:
-        sealed = await Accounts(store, crypto.load_intake_keys(cfg.keys_dir)).seal_all(
-            keyring, "cli"
+        accounts = Accounts(
+            store, crypto.load_intake_keys(cfg.keys_dir), seals=Seals(cfg.seals_path)
         )
+        sealed = await accounts.seal_all(keyring, "cli")
     for name, role in sealed:
         typer.echo(f"  {name} ({role})")
     typer.echo(

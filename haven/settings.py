@@ -135,6 +135,11 @@ class Settings(BaseSettings):
         return self.data_dir / "keys"
 
     @property
+    def seals_path(self) -> Path:
+        """The console's record of the newest seal of each account (on the console host)."""
+        return self.data_dir / "console" / "seals.json"
+
+    @property
     def is_sqlite(self) -> bool:
         return self.db_url.startswith("sqlite")
 

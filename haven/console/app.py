@@ -67,6 +67,7 @@ from haven.services.cases import (
 )
 from haven.services.handoff import NO_SHOW_REASONS, Handoffs
 from haven.services.queue import Assigned, Filters, Queue, Sort
+from haven.services.seals import Seals
 from haven.settings import Settings
 from haven.store import audit as audit_log
 from haven.store.db import Store
@@ -213,7 +214,12 @@ def create_console_app(
 ) -> FastAPI:
     """The console as an ASGI app, to be mounted at ``/console``."""
     app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
-    accounts = accounts or Accounts(store, keys, idle_minutes=settings.session_idle_minutes)
+    accounts = accounts or Accounts(
+        store,
+        keys,
+        idle_minutes=settings.session_idle_minutes,
+        seals=Seals(settings.seals_path),
+    )
     state = ConsoleState(
         settings=settings,
         store=store,

@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -37,6 +37,9 @@ from haven import crypto
 from haven.store import audit
 from haven.store.db import Store
 from haven.store.models import User, utcnow
+
+from . import seals
+from .seals import Seals
 
 log = logging.getLogger("haven.accounts")
 
@@ -180,37 +183,6 @@ def digest(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
-def _row_body(user: User) -> str:
-    """What an account's seal covers: who it is, what it may do, and how it logs in."""
-    return json.dumps(
-        [
-            user.id,
-            user.name,
-            user.role,
-            user.sectors,
-            bool(user.disabled),
-            user.password_hash,
-            None if user.totp_secret is None else bytes(user.totp_secret).hex(),
-            bool(user.totp_enrolled),
-            user.setup_token,
-            None if user.setup_expires is None else user.setup_expires.isoformat(),
-        ],
-        separators=(",", ":"),
-    )
-
-
-def _fingerprint(user: User) -> str:
-    return digest(_row_body(user))
-
-
-def _seal_of(keyring: crypto.CaseKeyring, user: User) -> str:
-    return keyring.console_lookup("account", _row_body(user))
-
-
-def _holds(keyring: crypto.CaseKeyring, user: User) -> bool:
-    return user.seal is not None and hmac.compare_digest(user.seal, _seal_of(keyring, user))
-
-
 def parse_sectors(text: str) -> frozenset[str] | None:
     parts = {p.strip() for p in text.replace(";", ",").split(",") if p.strip()}
     return None if "*" in parts else frozenset(parts)
@@ -228,8 +200,10 @@ class Accounts:
         slow_after: int = SLOW_AFTER,
         login_budget: str = LOGIN_BUDGET,
         keyring: KeyringSource = no_keyring,
+        seals: Seals | None = None,
     ) -> None:
         self.store = store
+        self.seals = seals or Seals()
         self.keyring = keyring
         self.keys = keys
         self.idle = timedelta(minutes=idle_minutes)
@@ -257,14 +231,19 @@ class Accounts:
         with it)."""
         self.keyring = source
 
-    @staticmethod
-    def _seal(keyring: crypto.CaseKeyring | None, user: User) -> None:
+    def _seal(self, keyring: crypto.CaseKeyring | None, user: User) -> None:
         """Seal ``user`` as it is now; locked, the row is left unsealed."""
-        user.seal = None if keyring is None else _seal_of(keyring, user)
+        self.seals.seal(keyring, user)
 
-    @staticmethod
-    def _check(keyring: crypto.CaseKeyring | None, user: User) -> None:
-        if keyring is not None and not _holds(keyring, user):
+    @asynccontextmanager
+    async def _tx(self) -> AsyncIterator[AsyncSession]:
+        """A transaction whose seals the console remembers once it commits."""
+        with self.seals.transaction():
+            async with self.store.transaction() as session:
+                yield session
+
+    def _check(self, keyring: crypto.CaseKeyring | None, user: User) -> None:
+        if keyring is not None and not self.seals.holds(keyring, user):
             log.warning("accounts event=row_not_sealed user=%s", user.id)
             raise NotSealed(
                 "this account was changed outside the console, or set up while it was "
@@ -313,7 +292,7 @@ class Accounts:
                 "only an unlocked console (or `haven user add` with the master passphrase) "
                 "can add an account that is not an admin"
             )
-        async with self.store.transaction() as session:
+        async with self._tx() as session:
             if await session.scalar(select(User.id).where(User.name == name)):
                 raise BadName(f"a user named {name!r} exists")
             user = User(
@@ -335,7 +314,7 @@ class Accounts:
     async def reset(self, user_id: int, actor: str, *, by: Principal | None = None) -> str:
         """New setup link; the password, the TOTP secret and every session are dropped."""
         keyring = await self._keyring_for(by)
-        async with self.store.transaction() as session:
+        async with self._tx() as session:
             user = await session.get(User, user_id)
             if user is None:
                 raise AccountError("no such user")
@@ -358,11 +337,11 @@ class Accounts:
         self, user_id: int, disabled: bool, actor: str, *, by: Principal | None = None
     ) -> None:
         keyring = await self._keyring_for(by)
-        async with self.store.transaction() as session:
+        async with self._tx() as session:
             user = await session.get(User, user_id)
             if user is None:
                 raise AccountError("no such user")
-            held = keyring is not None and _holds(keyring, user)
+            held = keyring is not None and self.seals.holds(keyring, user)
             if not disabled:
                 if keyring is None:
                     raise NotSealed("unlock the console to enable an account")
@@ -378,7 +357,7 @@ class Accounts:
     async def set_lang(self, user_id: int, lang: str) -> None:
         if lang not in CONSOLE_LANGS:
             raise AccountError("unknown console language")
-        async with self.store.transaction() as session:
+        async with self._tx() as session:
             user = await session.get(User, user_id)
             if user is not None:
                 user.lang = lang
@@ -388,7 +367,7 @@ class Accounts:
         after an upgrade from a version without seals): whoever runs it vouches for the rows,
         whose names and roles are returned for him to see. A pending setup link is dropped,
         not sealed: nobody can tell whose it is (an admin makes a new one)."""
-        async with self.store.transaction() as session:
+        async with self._tx() as session:
             rows = (await session.scalars(select(User).order_by(User.id))).all()
             for user in rows:
                 user.setup_token = None
@@ -404,7 +383,7 @@ class Accounts:
         live = self._live.get(digest(token)) if token else None
         if keyring is None or live is None:
             return False
-        async with self.store.transaction() as session:
+        async with self._tx() as session:
             user = await session.get(User, live.user_id)
             if (
                 user is None
@@ -413,18 +392,19 @@ class Accounts:
                 or user.password_hash is None
                 or not user.totp_enrolled
                 or user.setup_token is not None  # a pending setup link is nobody's to vouch
-                or not hmac.compare_digest(_fingerprint(user), live.fingerprint)
+                or not hmac.compare_digest(seals.fingerprint(user), live.fingerprint)
             ):
                 return False
-            if not _holds(keyring, user):
+            if not self.seals.holds(keyring, user):
                 self._seal(keyring, user)
+                live.fingerprint = seals.fingerprint(user)  # the console's own change
                 await audit.append(session, f"user:{user.id}", "user.sealed", None, {"users": 1})
             return True
 
     async def users(self) -> list[UserRow]:
         now = self.clock()
         keyring = await self.keyring()
-        async with self.store.transaction() as session:
+        async with self._tx() as session:
             rows = (await session.scalars(select(User).order_by(User.name))).all()
             return [
                 UserRow(
@@ -439,14 +419,14 @@ class Accounts:
                     u.locked_until is not None and u.locked_until > now,
                     u.disabled,
                     u.created_at,
-                    None if keyring is None else _holds(keyring, u),
+                    None if keyring is None else self.seals.holds(keyring, u),
                 )
                 for u in rows
             ]
 
     async def operators(self) -> list[tuple[int, str]]:
         """Active operators (for reassignment)."""
-        async with self.store.transaction() as session:
+        async with self._tx() as session:
             rows = await session.execute(
                 select(User.id, User.name)
                 .where(User.role == Role.operator.value, User.disabled.is_(False))
@@ -455,7 +435,7 @@ class Accounts:
             return [(int(i), str(n)) for i, n in rows]
 
     async def count(self) -> int:
-        async with self.store.transaction() as session:
+        async with self._tx() as session:
             return int(await session.scalar(select(func.count(User.id))) or 0)
 
     # -- setup links --------------------------------------------------------------------------
@@ -463,7 +443,7 @@ class Accounts:
     async def setup_user(self, token: str) -> str | None:
         """The name a valid setup link is for, or ``None``."""
         keyring = await self.keyring()
-        async with self.store.transaction() as session:
+        async with self._tx() as session:
             user = await self._by_setup(session, token, keyring)
             return user.name if user is not None else None
 
@@ -477,7 +457,7 @@ class Accounts:
             return None
         if user.setup_expires is None or user.setup_expires < self.clock():
             return None
-        if keyring is not None and not _holds(keyring, user):
+        if keyring is not None and not self.seals.holds(keyring, user):
             log.warning("accounts event=row_not_sealed user=%s", user.id)
             return None
         return user
@@ -488,7 +468,7 @@ class Accounts:
         check_password(password)
         password_hash = self.hasher.hash(password)
         keyring = await self.keyring()
-        async with self.store.transaction() as session:
+        async with self._tx() as session:
             user = await self._by_setup(session, token, keyring)
             if user is None:
                 raise BadSetup("this setup link is unknown, used or expired")
@@ -520,7 +500,7 @@ class Accounts:
             csrf=crypto.random_token(24),
             created_at=now,
             last_seen=now,
-            fingerprint=_fingerprint(user),
+            fingerprint=seals.fingerprint(user),
         )
         return token
 
@@ -562,9 +542,11 @@ class Accounts:
         if not self._limiter.hit(self._budget, "login"):
             raise Throttled(1)
         keyring = await self.keyring()
-        async with self.store.transaction() as session:
+        async with self._tx() as session:
             user = await session.scalar(select(User).where(User.name == name))
-            unsealed = user is not None and keyring is not None and not _holds(keyring, user)
+            unsealed = (
+                user is not None and keyring is not None and not self.seals.holds(keyring, user)
+            )
             if unsealed:
                 log.warning("accounts event=row_not_sealed user=%s", user.id if user else "")
             if user is None or user.disabled or user.password_hash is None or unsealed:
@@ -578,13 +560,13 @@ class Accounts:
                 self._gate(user)
                 user_id, password_hash = user.id, user.password_hash
                 before = (user.failed_logins, user.locked_until)
-                seen = _fingerprint(user)  # the row whose password is checked
+                seen = seals.fingerprint(user)  # the row whose password is checked
                 self._fail(user)  # counted now; given back if the password is right
         ok = await anyio.to_thread.run_sync(
             self._verify, password_hash, password, limiter=self._workers
         )
         token = ""
-        async with self.store.transaction() as session:
+        async with self._tx() as session:
             user = None if user_id is None else await session.get(User, user_id)
             if user is None or before is None:  # the same work as for a real account
                 ok = False
@@ -598,7 +580,7 @@ class Accounts:
                 user.failed_logins = max(0, user.failed_logins - 1)
                 if user.failed_logins <= before[0]:
                     user.locked_until = before[1]
-                if not hmac.compare_digest(_fingerprint(user), seen):
+                if not hmac.compare_digest(seals.fingerprint(user), seen):
                     ok = False  # the row changed while its password was being checked
                 else:
                     if keyring is not None and self.hasher.check_needs_rehash(password_hash):
@@ -611,7 +593,7 @@ class Accounts:
 
     async def unlock(self, name: str, actor: str) -> None:
         """Lift the wait on an account at once (``haven user unlock``)."""
-        async with self.store.transaction() as session:
+        async with self._tx() as session:
             user = await session.scalar(select(User).where(User.name == name.strip()))
             if user is None:
                 raise AccountError(f"no user {name.strip()[:NAME_MAX]!r}")
@@ -636,7 +618,7 @@ class Accounts:
         """For a session at stage ``password`` of a user without TOTP: the secret (made now
         if needed) and its ``otpauth://`` URI, for the QR code."""
         keyring = await self.keyring()
-        async with self.store.transaction() as session:
+        async with self._tx() as session:
             found = await self._session_user(session, token, keyring)
             if found is None or found[1].stage != "password" or found[2].totp_enrolled:
                 raise BadLogin("no enrolment under way")
@@ -647,7 +629,7 @@ class Accounts:
                 secret = pyotp.random_base32()
                 user.totp_secret = self.keys.seal_routing(secret.encode("ascii"))
                 self._seal(keyring, user)
-                live.fingerprint = _fingerprint(user)
+                live.fingerprint = seals.fingerprint(user)
             uri = pyotp.TOTP(secret).provisioning_uri(name=user.name, issuer_name=TOTP_ISSUER)
             return secret, uri
 
@@ -670,7 +652,7 @@ class Accounts:
         """Second factor (or the first code of an enrolment): returns the token of a new,
         ``full`` session that replaces the half-open one."""
         keyring = await self.keyring()
-        async with self.store.transaction() as session:
+        async with self._tx() as session:
             found = await self._session_user(session, token, keyring)
             if found is None or found[1].stage != "password":
                 raise BadLogin("wrong name, password or code")
@@ -732,8 +714,8 @@ class Accounts:
         if (
             user is None
             or user.disabled
-            or not hmac.compare_digest(_fingerprint(user), live.fingerprint)
-            or (keyring is not None and not _holds(keyring, user))
+            or not hmac.compare_digest(seals.fingerprint(user), live.fingerprint)
+            or (keyring is not None and not self.seals.holds(keyring, user))
         ):
             if user is not None:
                 log.warning("accounts event=session_refused user=%s", user.id)
@@ -745,7 +727,7 @@ class Accounts:
         """The principal of a session cookie, or ``None`` (unknown, idle too long, disabled,
         or its account row changed or unsealed)."""
         keyring = await self.keyring()
-        async with self.store.transaction() as session:
+        async with self._tx() as session:
             found = await self._session_user(session, token, keyring)
             if found is None:
                 return None
@@ -767,7 +749,7 @@ class Accounts:
     async def logout(self, token: str) -> None:
         live = self._live.pop(digest(token), None) if token else None
         if live is not None:
-            async with self.store.transaction() as session:
+            async with self._tx() as session:
                 await audit.append(session, f"user:{live.user_id}", "logout", None, {})
 
     def purge_sessions(self) -> int:

@@ -395,6 +395,8 @@ class User(Base):
     #: A keyed hash of who the account is and how it logs in, under a key only an unlocked
     #: console holds (:mod:`haven.services.accounts`); ``None``: not sealed.
     seal: Mapped[str | None] = mapped_column(String(64))
+    #: Counts the seals made for this account: an older seal no longer holds.
+    seal_version: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class Handoff(Base):

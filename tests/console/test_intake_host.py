@@ -6,6 +6,7 @@ which TOTP secrets are kept). Whatever it writes, it must not reach a case throu
 from __future__ import annotations
 
 import re
+import stat
 from datetime import timedelta
 from urllib.parse import urlencode
 
@@ -16,11 +17,19 @@ import pytest
 from sqlalchemy import select
 
 from haven import crypto
-from haven.services.accounts import NotSealed, digest
+from haven.services.accounts import Accounts, NotSealed, digest
+from haven.services.seals import Seals
 from haven.settings import load_settings
 from haven.store.models import Message, User
 from tests.conftest import PASSPHRASE, Env
-from tests.console.conftest import FAST_HASHER, PASSWORD, SECRET, csrf_of, submit_case
+from tests.console.conftest import (
+    FAST_HASHER,
+    PASSWORD,
+    SECRET,
+    csrf_of,
+    sealing,
+    submit_case,
+)
 from tests.test_cli import haven
 
 CASE_TEXT = "Kursk sector"
@@ -375,11 +384,6 @@ async def test_sealing_every_row_vouches_for_no_setup_link(sqlite_env, make_cons
     assert rows["boss"].sealed is True
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="open: a seal has no freshness; a row written back as it was before a disable or "
-    "a reset holds again (needs state the database writer cannot roll back)",
-)
 async def test_a_disabled_account_stays_disabled(env, make_console) -> None:
     """An operator whose password and phone were taken is disabled by an admin; the intake
     host writes his row back as it was before (it kept a copy, seal and all): the old
@@ -437,3 +441,30 @@ async def test_a_case_pub_of_the_intake_hosts_own_seals_nothing_to_it(
     mine = crypto.unlock(own, "the intake host's own passphrase")
     with pytest.raises(crypto.BadEnvelope):
         mine.open_json(body)
+
+
+async def test_a_rolled_back_row_stays_refused_after_a_console_restart(
+    sqlite_env, tmp_path
+) -> None:
+    """The console's record of the newest seals outlives the process (a file of its own,
+    0600): a row written back as it was before a disable does not hold after a restart."""
+    path = tmp_path / "console" / "seals.json"
+
+    def console_process() -> Accounts:
+        return Accounts(
+            sqlite_env.store, sqlite_env.keys, keyring=sealing(sqlite_env), seals=Seals(path)
+        )
+
+    first = console_process()
+    await first.add_user("reader", "operator", "test")
+    async with sqlite_env.store.transaction() as s:
+        row = await s.scalar(select(User).where(User.name == "reader"))
+        kept = {c.key: getattr(row, c.key) for c in User.__table__.columns}
+    await first.set_disabled(kept["id"], True, "test")
+    async with sqlite_env.store.transaction() as s:
+        row = await s.get(User, kept["id"])
+        for key, value in kept.items():
+            setattr(row, key, value)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    rows = {u.name: u for u in await console_process().users()}
+    assert rows["reader"].sealed is False and not rows["reader"].disabled

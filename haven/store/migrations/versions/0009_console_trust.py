@@ -21,6 +21,7 @@ BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 def upgrade() -> None:
     with op.batch_alter_table("users") as batch:
         batch.add_column(sa.Column("seal", sa.String(64), nullable=True))
+        batch.add_column(sa.Column("seal_version", sa.Integer, nullable=False, server_default="0"))
     op.drop_index("ix_console_sessions_user_id", table_name="console_sessions")
     op.drop_table("console_sessions")
 
@@ -41,4 +42,5 @@ def downgrade() -> None:
     )
     op.create_index("ix_console_sessions_user_id", "console_sessions", ["user_id"])
     with op.batch_alter_table("users") as batch:
+        batch.drop_column("seal_version")
         batch.drop_column("seal")
