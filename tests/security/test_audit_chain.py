@@ -42,7 +42,7 @@ async def relink(env: Env, link, key: bytes | None) -> None:
         chain = await s.get(AuditChain, 1)
         chain.head, chain.last_id = prev, events[-1].id
         if current is not None:
-            chain.key = current
+            chain.key = env.keys.chain.seal(current)  # he holds the routing key
 
 
 def plain(_key: bytes | None, prev: str, event: AuditEvent) -> str:
@@ -63,7 +63,7 @@ async def test_a_deleted_event_cannot_be_hidden(env: Env, attack: str) -> None:
     keyring = env.keyring()
     assert (await verify_audit(env.store, keyring)).ok
     async with env.store.transaction() as s:
-        held = (await s.get(AuditChain, 1)).key  # the key the database holds
+        held = env.keys.chain.open((await s.get(AuditChain, 1)).key)  # the database's key
         await s.execute(delete(AuditEvent).where(AuditEvent.id == events[1].id))
     if attack == "plain-hash":
         await relink(env, plain, None)
