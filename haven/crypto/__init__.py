@@ -586,7 +586,7 @@ def _chain_keys_for(routing_key: bytes) -> ChainKeys:
     return _chain_keys.setdefault(chain.key_id, chain)
 
 
-class ChainKeysMissing(CryptoError):
+class ChainKeysMissing(BadEnvelope):
     """This process has not loaded the routing key the audit chain's key is sealed under."""
 
 
