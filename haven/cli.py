@@ -804,16 +804,29 @@ async def user_add(
     ] = "*",
     lang: Annotated[str, typer.Option(help="Console language: uk or en.")] = "en",
 ) -> None:
-    """Create a console user and print a one-time setup link (valid 72 hours)."""
+    """Create a console user and print a one-time setup link (valid 72 hours).
+
+    The account is sealed with the master passphrase (HAVEN_PASSPHRASE, or asked at a
+    terminal); an admin may be added without it and is sealed when he unlocks the console."""
     from haven.services.accounts import AccountError, Accounts, Role
 
     if role not in {r.value for r in Role}:
         raise CliError("--role must be one of operator, coordinator, analyst, admin")
     cfg = settings()
     keys = crypto.load_intake_keys(cfg.keys_dir)
+    keyring = (
+        crypto.unlock(cfg.keys_dir, passphrase(cfg))
+        if cfg.passphrase or role != Role.admin.value
+        else None
+    )
+
+    async def unlocked() -> crypto.CaseKeyring | None:
+        return keyring
+
     store = await open_store(cfg)
     try:
-        token = await Accounts(store, keys).add_user(name, role, "cli", sectors=sectors, lang=lang)
+        accounts = Accounts(store, keys, keyring=unlocked)
+        token = await accounts.add_user(name, role, "cli", sectors=sectors, lang=lang)
     except AccountError as exc:
         raise CliError(str(exc)) from None
     finally:
@@ -839,6 +852,22 @@ async def user_unlock(name: str) -> None:
         except AccountError as exc:
             raise CliError(str(exc)) from None
     typer.echo(f"user {name.strip()} can log in again")
+
+
+@user_app.command("seal")
+@run
+async def user_seal() -> None:
+    """Seal every console account as it is now, with the master passphrase (once, after an
+    upgrade from a version whose accounts were not sealed): you vouch for every row."""
+    from haven.services.accounts import Accounts
+
+    cfg = settings()
+    keyring = crypto.unlock(cfg.keys_dir, passphrase(cfg))
+    async with opened_store(cfg) as store:
+        count = await Accounts(store, crypto.load_intake_keys(cfg.keys_dir)).seal_all(
+            keyring, "cli"
+        )
+    typer.echo(f"{count} accounts sealed")
 
 
 @app.command()

@@ -148,7 +148,7 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         raise SettingsError(f"unknown setting {unknown[0]} (known: {', '.join(sorted(known))})")
     values = {k[len(PREFIX) :].lower(): v for k, v in env.items() if k in known}
     try:
-        return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+        return Settings.model_validate(values)
     except ValidationError as exc:
         err = exc.errors()[0]
         name = PREFIX + str(err["loc"][0]).upper() if err["loc"] else "setting"

@@ -39,6 +39,7 @@ from haven.services.accounts import (
     BadLogin,
     BadSetup,
     Locked,
+    NotSealed,
     Principal,
     Role,
     Throttled,
@@ -212,11 +213,12 @@ def create_console_app(
 ) -> FastAPI:
     """The console as an ASGI app, to be mounted at ``/console``."""
     app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
+    accounts = accounts or Accounts(store, keys, idle_minutes=settings.session_idle_minutes)
     state = ConsoleState(
         settings=settings,
         store=store,
         keys=keys,
-        accounts=accounts or Accounts(store, keys, idle_minutes=settings.session_idle_minutes),
+        accounts=accounts,
         cases=Console(store, keys),
         queue=Queue(store, settings.queue_weight_wounded, settings.queue_weight_group),
         handoffs=Handoffs(store, keys, bot_username=settings.telegram_bot_username),
@@ -226,6 +228,12 @@ def create_console_app(
         env=make_env(),
     )
     app.state.console = state
+
+    async def keyring() -> crypto.CaseKeyring | None:
+        await ensure_env_unlock(state)
+        return state.holder.keyring
+
+    accounts.use_keyring(keyring)
     app.mount("/static", StaticFiles(packages=[("haven.console", "static")]), name="static")
     app.add_middleware(SecurityHeaders)
     _routes(app, state)
@@ -428,7 +436,7 @@ def _routes(app: FastAPI, st: ConsoleState) -> None:
             )
         try:
             session_token = await st.accounts.complete_setup(token, password)
-        except (WeakPassword, BadSetup) as exc:
+        except (WeakPassword, BadSetup, NotSealed) as exc:
             return render(
                 request, "setup.html", None, 400, csrf=pre, name=name, token=token, error=str(exc)
             )
@@ -450,7 +458,10 @@ def _routes(app: FastAPI, st: ConsoleState) -> None:
         token = request.cookies.get(SESSION_COOKIE, "")
         qr = secret = ""
         if not p.totp_enrolled:
-            secret, uri = await st.accounts.enrolment(token)
+            try:
+                secret, uri = await st.accounts.enrolment(token)
+            except NotSealed as exc:
+                return problem(request, p, str(exc), 409)
             qr = segno.make(uri, error="M").svg_inline(scale=5, dark="#111", light="#fff")
         return render(
             request,
@@ -475,6 +486,8 @@ def _routes(app: FastAPI, st: ConsoleState) -> None:
         token = request.cookies.get(SESSION_COOKIE, "")
         try:
             full = await st.accounts.verify_totp(token, str(form.get("code", "")))
+        except NotSealed as exc:
+            return problem(request, p, str(exc), 409)
         except (BadLogin, Throttled, Locked) as exc:
             again = await st.accounts.session(token)
             if again is None:
@@ -561,7 +574,7 @@ def _routes(app: FastAPI, st: ConsoleState) -> None:
     async def case_page(request: Request, reference: str, p: Operator) -> Response:
         meta = await st.cases.meta(reference, p.viewer)
         view = None
-        keyring = st.holder.keyring
+        keyring = p.keyring
         if keyring is not None:
             view = await st.cases.view(reference, keyring, p.viewer)
         operators = await st.accounts.operators()
@@ -596,7 +609,7 @@ def _routes(app: FastAPI, st: ConsoleState) -> None:
         p: Operator,
         after: int = 0,
     ) -> Response:
-        keyring = st.holder.keyring
+        keyring = p.keyring
         if keyring is None:
             return HTMLResponse("", status_code=409)
         messages = await st.cases.messages_since(reference, keyring, p.viewer, after)
@@ -735,7 +748,7 @@ def _routes(app: FastAPI, st: ConsoleState) -> None:
             "handoffs.html",
             p,
             ready=await st.handoffs.ready(p.viewer),
-            cards=await st.handoffs.list(p.viewer, st.holder.keyring),
+            cards=await st.handoffs.list(p.viewer, p.keyring),
         )
 
     @app.get("/handoffs/new/{reference}")
@@ -778,7 +791,7 @@ def _routes(app: FastAPI, st: ConsoleState) -> None:
         return RedirectResponse(f"{root(request)}/handoffs/{issued.id}{suffix}", status_code=303)
 
     def need_key(request: Request, p: Principal) -> crypto.CaseKeyring:
-        keyring = st.holder.keyring
+        keyring = p.keyring
         if keyring is None:
             raise Redirect(f"{root(request)}/locked")
         return keyring
@@ -808,12 +821,12 @@ def _routes(app: FastAPI, st: ConsoleState) -> None:
             if outcome == "arrived":
                 if form.get("confirmed") != "1":
                     raise BadText("arrival needs the code phrase confirmed at the front")
-                await st.handoffs.outcome(p.viewer, handoff_id, st.holder.keyring, arrived=True)
+                await st.handoffs.outcome(p.viewer, handoff_id, p.keyring, arrived=True)
             else:
                 await st.handoffs.outcome(
                     p.viewer,
                     handoff_id,
-                    st.holder.keyring,
+                    p.keyring,
                     arrived=False,
                     reason=str(form.get("reason", "")),
                 )
@@ -989,6 +1002,8 @@ def _routes(app: FastAPI, st: ConsoleState) -> None:
             await audit_log.append(
                 session, p.viewer.actor, "console.unlock" if ok else "console.unlock_failed"
             )
+        if ok:
+            await st.accounts.seal_own(request.cookies.get(SESSION_COOKIE, ""))
         if not ok:
             return render(request, "unlock.html", p, 401, info=None, error="Wrong passphrase.")
         return RedirectResponse(f"{root(request)}/unlock", status_code=303)

@@ -1,63 +1,81 @@
 """The console's own words, in the operator's language (Ukrainian, English).
 
-English strings are the source; ``locale/<lang>.toml`` maps them to a language. These are
-operator-facing texts: the applicant catalogs (:mod:`haven.content`) stay for applicants.
+A gettext catalog per language, ``locale/<lang>/LC_MESSAGES/console.po``, English message ids
+as the source, like the applicants' catalogs (:mod:`haven.content`), which stay for
+applicants. The catalog is read with Babel when first needed; there is nothing to compile.
 """
 
 from __future__ import annotations
 
-import tomllib
+import gettext
 from collections.abc import Callable
 from functools import cache
 from importlib import resources
+from io import BytesIO
+
+from babel.messages.catalog import Catalog
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
 
 from haven.services.accounts import CONSOLE_LANGS
 
+DOMAIN = "console"
 Translate = Callable[..., str]
 
-#: English forms of the words shown with a number: (one, many).
-_ENGLISH_PLURALS: dict[str, tuple[str, ...]] = {"cases": ("case", "cases")}
-
-
-def _plural_index(lang: str, n: int) -> int:
-    """Which plural form fits ``n`` (Ukrainian: one / few / many, as gettext's rule)."""
-    if lang == "uk":
-        if n % 10 == 1 and n % 100 != 11:
-            return 0
-        return 1 if 2 <= n % 10 <= 4 and not 12 <= n % 100 <= 14 else 2
-    return 0 if n == 1 else 1
+#: The words shown with a number, by the key templates use: English (one, many).
+PLURAL_WORDS: dict[str, tuple[str, str]] = {"cases": ("case", "cases")}
 
 
 @cache
-def _data(lang: str) -> dict[str, object]:
+def _catalog(lang: str) -> Catalog:
     if lang == "en" or lang not in CONSOLE_LANGS:
-        return {}
-    text = (resources.files(__package__) / "locale" / f"{lang}.toml").read_text("utf-8")
-    return tomllib.loads(text)
+        return Catalog(locale="en", domain=DOMAIN)
+    path = resources.files(__package__) / "locale" / lang / "LC_MESSAGES" / f"{DOMAIN}.po"
+    with path.open("rb") as po:
+        return read_po(po, locale=lang, domain=DOMAIN)
+
+
+@cache
+def _translations(lang: str) -> gettext.NullTranslations:
+    catalog = _catalog(lang)
+    if lang == "en" or not len(catalog):
+        return gettext.NullTranslations()
+    mo = BytesIO()
+    write_mo(mo, catalog, use_fuzzy=False)
+    mo.seek(0)
+    return gettext.GNUTranslations(mo)
 
 
 def catalog(lang: str) -> dict[str, str]:
-    messages = _data(lang).get("messages", {})
-    return {str(k): str(v) for k, v in messages.items()}  # type: ignore[union-attr]
+    """Message id → translation, for the messages without a plural."""
+    return {
+        str(m.id): str(m.string)
+        for m in _catalog(lang)
+        if m.id and isinstance(m.id, str) and m.string
+    }
 
 
 def plurals(lang: str) -> dict[str, tuple[str, ...]]:
-    """The forms of the words shown with a number (``[plurals]`` of the language file)."""
-    if lang == "en":
-        return _ENGLISH_PLURALS
-    table = _data(lang).get("plurals", {})
-    return {str(k): tuple(map(str, v)) for k, v in table.items()}  # type: ignore[union-attr]
+    """The forms of each word shown with a number, by its template key."""
+    out: dict[str, tuple[str, ...]] = {}
+    for key, (one, many) in PLURAL_WORDS.items():
+        if lang == "en":
+            out[key] = (one, many)
+            continue
+        message = _catalog(lang).get((one, many)) or _catalog(lang).get(one)
+        if message is not None and isinstance(message.string, (tuple, list)):
+            out[key] = tuple(str(s) for s in message.string)
+    return out
 
 
 def translator(lang: str) -> Translate:
-    """``_(message)``, or ``_(message, n)`` for a word shown with the number ``n``."""
-    table = catalog(lang)
-    forms = plurals(lang)
+    """``_(message)``, or ``_(key, n)`` for a word shown with the number ``n``."""
+    translations = _translations(lang)
 
     def _(message: str, n: int | None = None) -> str:
-        if n is not None and message in forms:
-            options = forms[message]
-            return options[min(_plural_index(lang, n), len(options) - 1)]
-        return table.get(message, message)
+        if n is not None and message in PLURAL_WORDS:
+            one, many = PLURAL_WORDS[message]
+            return translations.ngettext(one, many, n)
+        return translations.gettext(message)
 
     return _

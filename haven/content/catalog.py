@@ -46,9 +46,9 @@ def extract() -> Catalog:
     for name, flow in load_all().items():
         for message in flow.messages():
             catalog.add(message, locations=[(f"haven/flows/definitions/{name}", 0)])
-    for message in catalog:
-        if message.id and placeholders(_joined(message.id)):
-            message.flags.add("python-brace-format")
+    for entry in catalog:
+        if entry.id and placeholders(_joined(entry.id)):
+            entry.flags.add("python-brace-format")
     return catalog
 
 

@@ -33,7 +33,7 @@ from . import catalog, passphrase_words, words
 
 _HANGUL = "\uac00-\ud7a3"
 _S_BASE, _V_COUNT, _T_COUNT = 0xAC00, 21, 28
-_FINALS = ("", *"ㄱㄲㄳㄴㄵㄶㄷㄹㄺㄻㄼㄽㄾㄿㅀㅁㅂㅄㅅㅆㅇㅈㅊㅋㅌㅍㅎ")
+_FINALS: tuple[str, ...] = ("", *"ㄱㄲㄳㄴㄵㄶㄷㄹㄺㄻㄼㄽㄾㄿㅀㅁㅂㅄㅅㅆㅇㅈㅊㅋㅌㅍㅎ")
 _INITIAL_R, _INITIAL_N, _INITIAL_NONE, _INITIAL_N_INDEX = 5, 2, 11, 2
 #: Medial vowels before which an initial ㄹ or ㄴ is dropped by the South's rule: ㅑ ㅕ ㅖ ㅛ ㅠ ㅣ.
 _Y_VOWELS = frozenset((2, 6, 7, 12, 17, 20))

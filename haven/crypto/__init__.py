@@ -547,10 +547,11 @@ class ChainKeys:
     does not. PostgreSQL keeps every earlier version of the chain's row (dead tuples, the
     write-ahead log, its archive, backups): sealed, they give the database host no earlier key.
 
-    :meth:`rekey` is the one step of the chain that also needs this key (see
-    ``haven.store.audit.REKEY``): after it, a key that once lay in the database in plaintext
-    leads nowhere. The routing key is never rotated (keyed lookups and the check code printed
-    on leaflets are derived from it), so nothing ever has to be re-sealed.
+    :meth:`rekey` is the one step of the chain that also needs this key, where a chain whose
+    key was once kept in plaintext was sealed (``audit_chain.rekeyed_after``): after it, a key
+    that lay in the database in plaintext leads nowhere. The routing key is never rotated
+    (keyed lookups and the check code printed on leaflets are derived from it), so nothing
+    ever has to be re-sealed.
     """
 
     def __init__(self, routing_key: bytes) -> None:
@@ -572,7 +573,7 @@ class ChainKeys:
             raise BadEnvelope("the audit chain's key does not open: tampered?") from None
 
     def rekey(self, key: bytes) -> bytes:
-        """The key after a rekeying event: one-way, and only with the routing key."""
+        """The key rekeyed: one-way, and only with the routing key."""
         return hashlib.blake2b(key, key=self._rekey_key, digest_size=AUDIT_KEY_BYTES).digest()
 
 

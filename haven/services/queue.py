@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import Any
 
 from sqlalchemy import ColumnElement, and_, case, cast, func, select
 from sqlalchemy import Float as SaFloat
@@ -93,7 +94,7 @@ class Page:
     facets: dict[str, list[str]] = field(default_factory=dict)
 
 
-def _minutes(dialect: str, column: ColumnElement[datetime]) -> ColumnElement[float]:
+def _minutes(dialect: str, column: ColumnElement[datetime]) -> ColumnElement[Any]:
     """Minutes since the epoch of a naive-UTC timestamp column, on either database."""
     if dialect == "postgresql":
         return func.extract("epoch", column) / 60.0
@@ -151,7 +152,7 @@ class Queue:
             clauses.append(func.coalesce(Case.submitted_at, Case.created_at) <= since)
         return clauses
 
-    def _order(self, f: Filters, urgency: ColumnElement[float]) -> list[ColumnElement[object]]:
+    def _order(self, f: Filters, urgency: ColumnElement[Any]) -> list[ColumnElement[Any]]:
         waited = func.coalesce(Case.submitted_at, Case.created_at)
         if f.sort is Sort.waiting:
             return [waited.asc(), Case.id.asc()]

@@ -35,10 +35,6 @@ from .models import AuditChain, AuditEvent, utcnow
 
 GENESIS = "0" * 64
 CHAIN_ROW = 1
-#: The action of an event after which the next key is :meth:`haven.crypto.ChainKeys.rekey`
-#: of this one rather than :func:`haven.crypto.audit_next_key`: the chain's key was kept in
-#: plaintext before it (by haven before it sealed the key), and such keys must lead nowhere.
-REKEY = "audit.rekeyed"
 
 
 class AuditNotReady(Exception):
@@ -56,28 +52,8 @@ def _canonical(
 
 
 def link_of(key: bytes, prev: str, event: AuditEvent) -> str:
-    return link(
-        key, prev, event.id, event.at, event.actor, event.action, event.case_id, event.detail
-    )
-
-
-def link(
-    key: bytes,
-    prev: str,
-    id_: int,
-    at: datetime,
-    actor: str,
-    action: str,
-    case_id: int | None,
-    detail: str,
-) -> str:
-    """An event's link, from its fields (:func:`link_of` takes the row)."""
-    return crypto.audit_link(key, prev, _canonical(id_, at, actor, action, case_id, detail))
-
-
-def next_key(chain: crypto.ChainKeys, key: bytes, action: str) -> bytes:
-    """The key of the event after one with ``action`` and key ``key``."""
-    return chain.rekey(key) if action == REKEY else crypto.audit_next_key(key)
+    body = _canonical(event.id, event.at, event.actor, event.action, event.case_id, event.detail)
+    return crypto.audit_link(key, prev, body)
 
 
 async def append(
@@ -120,7 +96,7 @@ def append_sync(
     session.add(event)
     session.flush()
     event.hash = link_of(key, chain.head, event)
-    chain.key = sealer.seal(next_key(sealer, key, action))
+    chain.key = sealer.seal(crypto.audit_next_key(key))
     chain.head = event.hash
     chain.last_id = event.id
     session.flush()
@@ -137,7 +113,7 @@ def start_chain(session: Session, first_key: bytes, sealer: crypto.ChainKeys) ->
     for event in session.scalars(select(AuditEvent).order_by(AuditEvent.id)):
         event.prev_hash = prev
         event.hash = prev = link_of(key, prev, event)
-        key = next_key(sealer, key, event.action)
+        key = crypto.audit_next_key(key)
         count += 1
         last_id = event.id
     session.add(AuditChain(id=CHAIN_ROW, key=sealer.seal(key), head=prev, last_id=last_id))
@@ -200,6 +176,11 @@ async def verify(
     except crypto.CryptoError:  # not sealed, or under a routing key this host does not hold
         return Verdict(False, 0, None, "the chain's key is not sealed under the routing key")
     key, prev, checked, last_id = first_key, GENESIS, 0, 0
+    # Where the chain's key, once kept in plaintext, was sealed (migration 0010): from there
+    # on, the keys also depend on the routing key, so the plaintext ones lead nowhere.
+    rekeyed_after = chain.rekeyed_after
+    if rekeyed_after == 0:
+        key = sealer.rekey(key)
     pinned_seen = pinned is None or (pinned.last_id == 0 and pinned.link == GENESIS)
     while True:
         rows = (
@@ -224,7 +205,9 @@ async def verify(
                     return Verdict(False, checked, event.id, "it differs from the pinned head")
                 pinned_seen = True
             prev = event.hash
-            key = next_key(sealer, key, event.action)
+            key = crypto.audit_next_key(key)
+            if event.id == rekeyed_after:
+                key = sealer.rekey(key)
             checked += 1
             last_id = event.id
     if not pinned_seen:

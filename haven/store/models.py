@@ -73,7 +73,23 @@ class Case(Base):
     submitted_at: Mapped[datetime | None] = mapped_column(DateTime)
     closed_at: Mapped[datetime | None] = mapped_column(DateTime)
 
-    __table_args__ = (Index("ix_cases_state_submitted", "state", "submitted_at"),)
+    __table_args__ = (
+        Index("ix_cases_state_submitted", "state", "submitted_at"),
+        # The queue: open cases by state, who holds them and how long they wait; covering,
+        # so that a queue page's count and urgency order read this index only.
+        Index(
+            "ix_cases_queue",
+            "state",
+            "assigned_to",
+            "submitted_at",
+            "wounded",
+            "group_size",
+            "created_at",
+            "id",
+        ),
+        Index("ix_cases_state_lang", "state", "lang", "submitted_at"),
+        Index("ix_cases_state_channel", "state", "channel", "submitted_at"),
+    )
 
 
 class Contact(Base):
@@ -123,6 +139,9 @@ class Message(Base):
     author: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
+    #: A case's conversation in order, and its newest message (live updates).
+    __table_args__ = (Index("ix_messages_case_id_id", "case_id", "id"),)
+
 
 class Attachment(Base):
     """A photo or file an applicant sent, sealed to the case key."""
@@ -151,10 +170,15 @@ class AuditEvent(Base):
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
 
+    #: The audit log page: by actor, by time.
+    __table_args__ = (Index("ix_audit_actor_id", "actor", "id"), Index("ix_audit_at", "at"))
+
 
 class AuditChain(Base):
     """The audit chain's state, one row: the key for the next event (earlier keys cannot be
-    derived from it) and the last event's link."""
+    derived from it), sealed under the routing key, and the last event's link.
+    ``rekeyed_after``: the event after which the key was rekeyed with the routing key (0:
+    before the first), where a chain whose key was once kept in plaintext was sealed."""
 
     __tablename__ = "audit_chain"
 
@@ -162,6 +186,7 @@ class AuditChain(Base):
     key: Mapped[bytes] = mapped_column(LargeBinary)
     head: Mapped[str] = mapped_column(String(64))
     last_id: Mapped[int | None] = mapped_column(BigId)
+    rekeyed_after: Mapped[int | None] = mapped_column(BigId)
 
 
 class WebAccess(Base):
@@ -347,7 +372,8 @@ class ProcessedUpdate(Base):
 
 class User(Base):
     """A console account. The password is an argon2id hash; the TOTP secret is held under the
-    routing key; the one-time setup link is stored as a SHA-256 of its token only."""
+    routing key; the one-time setup link is stored as a SHA-256 of its token only. Sessions
+    are not stored: they live in the console process."""
 
     __tablename__ = "users"
 
@@ -369,19 +395,9 @@ class User(Base):
     locked_until: Mapped[datetime | None] = mapped_column(DateTime)
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
-
-
-class ConsoleSession(Base):
-    """A console login; ``id`` is the SHA-256 of the cookie's token (the token is not stored)."""
-
-    __tablename__ = "console_sessions"
-
-    id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
-    stage: Mapped[str] = mapped_column(String(16))  # password (TOTP still due) | full
-    csrf: Mapped[str] = mapped_column(String(64))
-    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
-    last_seen: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    #: A keyed hash of who the account is and how it logs in, under a key only an unlocked
+    #: console holds (:mod:`haven.services.accounts`); ``None``: not sealed.
+    seal: Mapped[str | None] = mapped_column(String(64))
 
 
 class Handoff(Base):

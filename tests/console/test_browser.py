@@ -87,18 +87,14 @@ async def test_console_end_to_end(sqlite_env: Env, fake: FakeBotAPI, tmp_path: P
     port = free_port()
     server, task = await serve(Starlette(routes=[Mount("/console", app=console)]), port)
     base = f"http://127.0.0.1:{port}/console"
+    # Locked, only an admin can be set up (his account is sealed when he unlocks); the
+    # others are added once the console holds the key.
     admin_link = f"{base}/setup/" + await accounts.add_user("admin", "admin", "test")
-    op_link = f"{base}/setup/" + await accounts.add_user("olena", "operator", "test", lang="uk")
-    co_link = f"{base}/setup/" + await accounts.add_user(
-        "taras", "coordinator", "test", sectors="Kursk-3,Kursk-4", lang="uk"
-    )
     try:
         async with playwright_api.async_playwright() as pw:
             browser = await launch(pw)
             try:
-                await _walk(
-                    browser, env, fake, shots, reference, base, admin_link, op_link, co_link
-                )
+                await _walk(browser, env, fake, shots, reference, base, admin_link, accounts)
             finally:
                 await browser.close()
     finally:
@@ -107,7 +103,7 @@ async def test_console_end_to_end(sqlite_env: Env, fake: FakeBotAPI, tmp_path: P
         await runtime.stop()
 
 
-async def _walk(browser, env, fake, shots, reference, base, admin_link, op_link, co_link) -> None:
+async def _walk(browser, env, fake, shots, reference, base, admin_link, accounts) -> None:
     viewport = {"width": 1360, "height": 900}
     op_ctx = await browser.new_context(viewport=viewport, accept_downloads=True)
     admin_ctx = await browser.new_context(viewport=viewport)
@@ -117,18 +113,14 @@ async def _walk(browser, env, fake, shots, reference, base, admin_link, op_link,
     for page in (op, admin, co):
         page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
 
-    # -- the operator enrols; the key is locked: metadata only, and the console says so.
-    await setup_account(op, op_link, shots)
-    cookies = await op_ctx.cookies()
+    # -- the admin enrols while the key is locked (the console says so), and unlocks it once
+    # for this process.
+    await setup_account(admin, admin_link, shots)
+    cookies = await admin_ctx.cookies()
     session = next(c for c in cookies if c["name"] == "__Host-haven-console")
     assert session["httpOnly"] and session["secure"] and session["sameSite"] == "Strict"
-    await op.goto(f"{base}/queue")
-    assert await op.is_visible(".banner.locked")
-    assert reference in (await op.text_content("table.queue")) or ""
-
-    # -- the admin enrols and unlocks the case key once for this process.
-    await setup_account(admin, admin_link)
     await admin.goto(f"{base}/unlock")
+    assert await admin.is_visible(".banner.locked")
     await admin.fill("input[name=passphrase]", "not the passphrase")
     await admin.click("main button[type=submit]")
     await admin.wait_for_selector(".error")
@@ -136,6 +128,13 @@ async def _walk(browser, env, fake, shots, reference, base, admin_link, op_link,
     await admin.click("main button[type=submit]")
     await admin.wait_for_selector(".notice")
     assert not await admin.is_visible(".banner.locked")
+
+    # -- the operator and the coordinator are added now, sealed by the unlocked console.
+    op_link = f"{base}/setup/" + await accounts.add_user("olena", "operator", "test", lang="uk")
+    co_link = f"{base}/setup/" + await accounts.add_user(
+        "taras", "coordinator", "test", sectors="Kursk-3,Kursk-4", lang="uk"
+    )
+    await setup_account(op, op_link)
 
     # -- a second, older case without wounded: "take next" must still give the wounded group.
     second = await submit_case(env, "telegram", str(SECOND_CHAT), "ru")

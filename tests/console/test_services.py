@@ -17,11 +17,11 @@ from haven.services.cases import Calls, CaseNotFound, Console, Forbidden
 from haven.services.handoff import Handoffs
 from haven.services.queue import Assigned, Filters, Queue, Sort
 from haven.store.models import AuditEvent, Case, utcnow
-from tests.console.conftest import FAST_HASHER, submit_case
+from tests.console.conftest import FAST_HASHER, sealing, submit_case
 
 
 async def users(env, *specs: tuple[str, str, str]) -> list[Viewer]:
-    accounts = Accounts(env.store, env.keys, hasher=FAST_HASHER)
+    accounts = Accounts(env.store, env.keys, hasher=FAST_HASHER, keyring=sealing(env))
     out = []
     for name, role, sectors in specs:
         await accounts.add_user(name, role, "test", sectors=sectors)
