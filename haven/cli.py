@@ -111,6 +111,9 @@ async def ensure_migrated(cfg: Settings) -> None:
 
 
 async def open_store(cfg: Settings, *, check_migrated: bool = True) -> Store:
+    if crypto.keys_exist(cfg.keys_dir):
+        # The routing key: appending to the audit log opens the chain's key with it.
+        crypto.load_intake_keys(cfg.keys_dir)
     store = Store(cfg.db_url)
     if check_migrated and await migrate.pending(store.engine):
         await store.close()

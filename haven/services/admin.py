@@ -20,6 +20,8 @@ async def prepare_database(store: Store, keys_dir: Path, passphrase: str = "") -
     keys = crypto.load_intake_keys(keys_dir) if crypto.keys_exist(keys_dir) else None
     await migrate.upgrade(store.engine, keys=keys)
     if not await migrate.has_audit_chain(store.engine):
+        if keys is None:
+            raise crypto.KeysMissing(f"no keys in {keys_dir}: run `haven init` first")
         first = crypto.take_audit_seed(keys_dir)
         if first is None:
             if not passphrase:
@@ -28,7 +30,7 @@ async def prepare_database(store: Store, keys_dir: Path, passphrase: str = "") -
                     "or with HAVEN_PASSPHRASE set"
                 )
             first = crypto.add_audit_key(keys_dir, passphrase)
-        await migrate.start_audit_chain(store.engine, first)
+        await migrate.start_audit_chain(store.engine, first, keys)
     crypto.drop_audit_seed(keys_dir)
 
 

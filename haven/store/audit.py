@@ -2,13 +2,19 @@
 
 Each event's link is a MAC of the previous link and the event's fields under a key of its own;
 the next event's key is derived from it one-way (:func:`haven.crypto.audit_next_key`), and
-only the key for the *next* event is kept in the database (``audit_chain``). Whoever holds the
+only the key for the *next* event is kept in the database (``audit_chain``), sealed under a
+key derived from the routing key (:class:`haven.crypto.ChainKeys`). Whoever holds the
 database, and every key of the intake host, can therefore append but not rewrite: recomputing
-the chain after deleting or changing an event needs the earlier keys, which are gone. The
-first key lives wrapped inside ``case.key`` (the passphrase opens it), so :func:`verify` runs
-where the case key is unlocked: it walks every event from the first key and checks that it
-arrives at the key the database holds (cutting events off the end is noticed too). A head
-(:func:`head`) kept elsewhere pins the log as it was when it was taken.
+the chain after deleting or changing an event needs the earlier keys, which are gone. Sealed,
+the earlier versions of the chain's row that PostgreSQL keeps (dead tuples, write-ahead log,
+backups) give the database host no earlier key either; a host that holds both those files and
+the routing key does get them back (docs/threat-model.md).
+
+The first key lives wrapped inside ``case.key`` (the passphrase opens it), so :func:`verify`
+runs where the case key is unlocked: it walks every event from the first key and checks that
+it arrives at the key the database holds (cutting events off the end is noticed too). A head
+(:func:`head`) kept elsewhere pins the log as it was when it was taken; it alone notices the
+whole chain set back to an earlier state (a backup, an earlier row version).
 """
 
 from __future__ import annotations
@@ -76,6 +82,8 @@ def append_sync(
     chain = session.get(AuditChain, CHAIN_ROW, with_for_update=True, populate_existing=True)
     if chain is None:
         raise AuditNotReady("the audit log has no chain yet: run `haven db upgrade`")
+    sealer = crypto.chain_keys_of(chain.key)
+    key = sealer.open(chain.key)
     event = AuditEvent(
         at=utcnow(),
         actor=actor,
@@ -87,8 +95,8 @@ def append_sync(
     )
     session.add(event)
     session.flush()
-    event.hash = link_of(chain.key, chain.head, event)
-    chain.key = crypto.audit_next_key(chain.key)
+    event.hash = link_of(key, chain.head, event)
+    chain.key = sealer.seal(crypto.audit_next_key(key))
     chain.head = event.hash
     chain.last_id = event.id
     session.flush()
@@ -97,9 +105,10 @@ def append_sync(
     return event
 
 
-def start_chain(session: Session, first_key: bytes) -> int:
+def start_chain(session: Session, first_key: bytes, sealer: crypto.ChainKeys) -> int:
     """Start the chain with its first key, linking any events already there (a log from
-    before the chain was keyed) in order. Returns how many were linked."""
+    before the chain was keyed) in order; its next key is sealed with ``sealer``. Returns how
+    many were linked."""
     key, prev, count, last_id = first_key, GENESIS, 0, None
     for event in session.scalars(select(AuditEvent).order_by(AuditEvent.id)):
         event.prev_hash = prev
@@ -107,7 +116,7 @@ def start_chain(session: Session, first_key: bytes) -> int:
         key = crypto.audit_next_key(key)
         count += 1
         last_id = event.id
-    session.add(AuditChain(id=CHAIN_ROW, key=key, head=prev, last_id=last_id))
+    session.add(AuditChain(id=CHAIN_ROW, key=sealer.seal(key), head=prev, last_id=last_id))
     session.flush()
     return count
 
@@ -155,11 +164,23 @@ async def verify(
     session: AsyncSession, first_key: bytes, pinned: Head | None = None, batch: int = 5000
 ) -> Verdict:
     """Walk the chain from its first key: every link must match, the walk must end at the key
-    the database holds for the next event, and a ``pinned`` head must be on the way."""
+    the database holds for the next event, and a ``pinned`` head must be on the way. The
+    process must have loaded the routing key (:class:`haven.crypto.IntakeKeys`), which
+    opens the key the database holds."""
     chain = await session.get(AuditChain, CHAIN_ROW)
     if chain is None:
         return Verdict(False, 0, None, "the log has no chain")
+    try:
+        sealer = crypto.chain_keys_of(chain.key)
+        held = sealer.open(chain.key)
+    except crypto.CryptoError:  # not sealed, or under a routing key this host does not hold
+        return Verdict(False, 0, None, "the chain's key is not sealed under the routing key")
     key, prev, checked, last_id = first_key, GENESIS, 0, 0
+    # Where the chain's key, once kept in plaintext, was sealed (migration 0010): from there
+    # on, the keys also depend on the routing key, so the plaintext ones lead nowhere.
+    rekeyed_after = chain.rekeyed_after
+    if rekeyed_after == 0:
+        key = sealer.rekey(key)
     pinned_seen = pinned is None or (pinned.last_id == 0 and pinned.link == GENESIS)
     while True:
         rows = (
@@ -185,10 +206,12 @@ async def verify(
                 pinned_seen = True
             prev = event.hash
             key = crypto.audit_next_key(key)
+            if event.id == rekeyed_after:
+                key = sealer.rekey(key)
             checked += 1
             last_id = event.id
     if not pinned_seen:
         return Verdict(False, checked, None, "the pinned head's event is missing")
-    if chain.head != prev or chain.key != key or (chain.last_id or 0) != last_id:
+    if chain.head != prev or held != key or (chain.last_id or 0) != last_id:
         return Verdict(False, checked, None, "events are missing at the end of the log")
     return Verdict(True, checked)

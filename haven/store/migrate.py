@@ -41,26 +41,29 @@ async def upgrade(
 ) -> None:
     """Apply the migrations, then start the audit chain if it has not started (with
     ``audit_key``, the chain's first key; ``haven db upgrade`` finds it). ``keys``: for the
-    migrations that seal existing rows."""
+    migrations that seal existing rows, and for the chain's key."""
     async with engine.begin() as conn:
         await conn.run_sync(_upgrade, target, keys)
     if audit_key is not None:
-        await start_audit_chain(engine, audit_key)
+        if keys is None:
+            raise ValueError("starting the audit chain needs the intake keys")
+        await start_audit_chain(engine, audit_key, keys)
 
 
-def _start_chain(connection: Any, first_key: bytes) -> bool:
+def _start_chain(connection: Any, first_key: bytes, keys: IntakeKeys) -> bool:
     session = Session(bind=connection)
     if audit.has_chain(session):
         return False
-    audit.start_chain(session, first_key)
+    audit.start_chain(session, first_key, keys.chain)
     session.flush()
     return True
 
 
-async def start_audit_chain(engine: AsyncEngine, first_key: bytes) -> bool:
-    """Start the audit chain with its first key unless it has started; True if it did."""
+async def start_audit_chain(engine: AsyncEngine, first_key: bytes, keys: IntakeKeys) -> bool:
+    """Start the audit chain with its first key unless it has started (its next key sealed
+    under the routing key of ``keys``); True if it did."""
     async with engine.begin() as conn:
-        return bool(await conn.run_sync(_start_chain, first_key))
+        return bool(await conn.run_sync(_start_chain, first_key, keys))
 
 
 def _has_chain(connection: Any) -> bool:

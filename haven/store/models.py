@@ -176,7 +176,9 @@ class AuditEvent(Base):
 
 class AuditChain(Base):
     """The audit chain's state, one row: the key for the next event (earlier keys cannot be
-    derived from it) and the last event's link."""
+    derived from it), sealed under the routing key, and the last event's link.
+    ``rekeyed_after``: the event after which the key was rekeyed with the routing key (0:
+    before the first), where a chain whose key was once kept in plaintext was sealed."""
 
     __tablename__ = "audit_chain"
 
@@ -184,6 +186,7 @@ class AuditChain(Base):
     key: Mapped[bytes] = mapped_column(LargeBinary)
     head: Mapped[str] = mapped_column(String(64))
     last_id: Mapped[int | None] = mapped_column(BigId)
+    rekeyed_after: Mapped[int | None] = mapped_column(BigId)
 
 
 class WebAccess(Base):

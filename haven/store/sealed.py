@@ -46,7 +46,7 @@ NOT_SEALED_TO_CASE_KEY: dict[str, str] = {
     f"{WebAccess.__tablename__}.key_salt": "not secret: the salt of the applicant's key",
     f"{WebAccess.__tablename__}.public_key": "not secret: the applicant's public key",
     f"{WebThread.__tablename__}.body": "the applicant's own key (derived from his passphrase)",
-    f"{AuditChain.__tablename__}.key": "the audit chain's current key (one-way from the first)",
+    f"{AuditChain.__tablename__}.key": "a key derived from the routing key (the chain's next key)",
     f"{ChatMessage.__tablename__}.message": "routing key (a message id the bot may delete)",
     f"{ChatWipe.__tablename__}.address": "routing key (the chat the bot empties)",
     f"{InboxUpdate.__tablename__}.body": "routing key (an update taken, until it is handled)",

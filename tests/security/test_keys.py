@@ -13,7 +13,7 @@ from sqlalchemy import LargeBinary, select
 from haven import crypto
 from haven.console.keyholder import KeyHolder
 from haven.flows.inputs import Text
-from haven.services.admin import forget_retired_keys, rotate_keys
+from haven.services.admin import forget_retired_keys, rotate_keys, verify_audit
 from haven.services.cases import Cases
 from haven.services.handoff import Handoffs
 from haven.services.intake import Intake
@@ -71,6 +71,10 @@ async def read_everything(env: Env, refs: list[str], handoff_id: int, co) -> Non
         assert view.answers and view.code_phrase
     card = await Handoffs(env.store, env.keys).card(co, handoff_id, keyring)
     assert card.meeting_point == "Grid 7" and card.row.sector == "North"
+    # The audit chain (its first key moved into the new case.key, its next key sealed under
+    # the routing key, which no rotation changes) goes on unbroken.
+    verdict = await verify_audit(env.store, keyring)
+    assert verdict.ok and verdict.checked >= 5, verdict
 
 
 async def test_rotation_while_haven_runs_loses_nothing(env: Env) -> None:
@@ -79,6 +83,7 @@ async def test_rotation_while_haven_runs_loses_nothing(env: Env) -> None:
     handed = await verified_case(env, op, address="h1")
     issued = await issue_handoff(env, co, handed)
     old_id = env.keys.key_id
+    routing = (env.settings.keys_dir / crypto.ROUTING_KEY).read_bytes()
     steps = conversation("MIDWAY")
     for inp in steps[:7]:
         await intake.handle("telegram", "midway", inp)
@@ -102,6 +107,7 @@ async def test_rotation_while_haven_runs_loses_nothing(env: Env) -> None:
     assert count >= 3  # the hand-off's placement and details, the first case's answers ...
     assert env.keys.key_id != old_id and crypto.has_retired(env.settings.keys_dir)  # kept
     assert await sealed_key_ids(env) == {env.keys.key_id}
+    assert (env.settings.keys_dir / crypto.ROUTING_KEY).read_bytes() == routing
     await read_everything(env, [handed, midway], issued.id, co)
 
 
