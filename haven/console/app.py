@@ -649,7 +649,12 @@ def _routes(app: FastAPI, st: ConsoleState) -> None:
         async def act(form: FormData) -> object:
             canned = str(form.get("canned", "")) or None
             return await st.cases.reply(
-                reference, p.viewer, st.sender, text=str(form.get("text", "")), canned=canned
+                reference,
+                p.viewer,
+                st.sender,
+                text=str(form.get("text", "")),
+                canned=canned,
+                keyring=need_key(request, p),
             )
 
         return await case_action(request, p, reference, act)
@@ -657,7 +662,9 @@ def _routes(app: FastAPI, st: ConsoleState) -> None:
     @app.post("/cases/{reference}/note")
     async def case_note(request: Request, reference: str, p: Operator) -> Response:
         async def act(form: FormData) -> object:
-            return await st.cases.note(reference, p.viewer, str(form.get("text", "")))
+            return await st.cases.note(
+                reference, p.viewer, str(form.get("text", "")), keyring=need_key(request, p)
+            )
 
         return await case_action(request, p, reference, act)
 
@@ -698,7 +705,11 @@ def _routes(app: FastAPI, st: ConsoleState) -> None:
             if size and not (size.isdecimal() and len(size) < 4):
                 raise BadText("the group size is a number")
             return await st.cases.stage_two(
-                reference, p.viewer, str(form.get("location", "")), int(size) if size else None
+                reference,
+                p.viewer,
+                str(form.get("location", "")),
+                int(size) if size else None,
+                keyring=need_key(request, p),
             )
 
         return await case_action(request, p, reference, act)
@@ -730,7 +741,9 @@ def _routes(app: FastAPI, st: ConsoleState) -> None:
     async def call_start(request: Request, p: Operator) -> Response:
         form = await form_of(request, p)
         try:
-            step = await st.calls.start(p.viewer, str(form.get("lang", "")), p.lang)
+            step = await st.calls.start(
+                p.viewer, str(form.get("lang", "")), p.lang, keyring=need_key(request, p)
+            )
         except BadText as exc:
             return bad(request, p, exc)
         return call_render(request, p, step)
@@ -747,6 +760,7 @@ def _routes(app: FastAPI, st: ConsoleState) -> None:
             choice=choice,
             text=str(form.get("text", "")),
             skip=form.get("skip") == "1",
+            keyring=need_key(request, p),
         )
         return call_render(request, p, step)
 

@@ -265,14 +265,28 @@ class CaseKeyring:
     ) -> None:
         self.intake = intake
         self.audit_key = audit_key
+        publics = [bytes(PrivateKey(k).public_key) for k in private_keys]
         self._boxes = {
-            key_id_of(bytes(PrivateKey(k).public_key)): SealedBox(PrivateKey(k))
-            for k in private_keys
+            key_id_of(public): SealedBox(PrivateKey(k))
+            for public, k in zip(publics, private_keys, strict=True)
         }
+        self._publics = {key_id_of(public): public for public in publics}
+        #: The key ``case.pub`` named when this keyring was unlocked: what the console seals to.
+        self.current_id = intake.key_id
 
     @property
     def key_ids(self) -> frozenset[bytes]:
         return frozenset(self._boxes)
+
+    @cached_property
+    def sealing_keys(self) -> IntakeKeys:
+        """Intake keys pinned to this keyring's own current public key: what a console
+        seals with. A ``case.pub`` written after the unlock (by whoever can write the keys
+        directory) is not followed, and one that names no key of this keyring seals nothing."""
+        public = self._publics.get(self.current_id)
+        if public is None:
+            raise CryptoError("case.pub names no key of this keyring: the console stays locked")
+        return IntakeKeys(public, self.intake.routing_key)
 
     def open(self, blob: bytes) -> bytes:
         key_id, payload = _parse(blob, KIND_SEALED)

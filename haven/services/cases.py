@@ -10,7 +10,7 @@ import json
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy import ColumnElement, false, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -34,6 +34,9 @@ from haven.services.accounts import Role, Viewer
 from haven.store import audit
 from haven.store.db import Store
 from haven.store.models import AuditEvent, Case, Contact, Message, User, WebAccess, utcnow
+
+if TYPE_CHECKING:
+    from haven.services.intake import Intake
 
 
 class CaseNotFound(LookupError):
@@ -316,11 +319,6 @@ async def deliver_text(
 class Console(Cases):
     """The cases service as the console uses it: every call scoped by a viewer."""
 
-    def _keys(self) -> IntakeKeys:
-        if self.keys is None:
-            raise RuntimeError("Cases needs the intake keys to write")
-        return self.keys
-
     async def _case(
         self, session: AsyncSession, reference: str, viewer: Viewer, *, lock: bool = False
     ) -> Case:
@@ -441,10 +439,12 @@ class Console(Cases):
                 case.assigned_to = viewer.user_id
             return case.state
 
-    async def note(self, reference: str, viewer: Viewer, text: str) -> None:
+    async def note(
+        self, reference: str, viewer: Viewer, text: str, *, keyring: CaseKeyring
+    ) -> None:
         """An internal note: sealed to the case key, never sent."""
         text = clean_text(text)
-        keys = self._keys()
+        keys = keyring.sealing_keys
         async with self.store.transaction() as session:
             case = await self._case(session, reference, viewer, lock=True)
             session.add(
@@ -467,12 +467,13 @@ class Console(Cases):
         *,
         text: str | None = None,
         canned: str | None = None,
+        keyring: CaseKeyring,
     ) -> str:
         """A reply to the applicant, in their language for a canned one; returns the text sent.
 
         The first reply to a submitted case puts it in contact, and the case becomes the
         replying operator's."""
-        keys = self._keys()
+        keys = keyring.sealing_keys
         async with self.store.transaction() as session:
             case = await self._case(session, reference, viewer, lock=True)
             if case.state in (CaseState.closed.value, CaseState.draft.value):
@@ -500,7 +501,13 @@ class Console(Cases):
             return body
 
     async def stage_two(
-        self, reference: str, viewer: Viewer, location: str, group_size: int | None
+        self,
+        reference: str,
+        viewer: Viewer,
+        location: str,
+        group_size: int | None,
+        *,
+        keyring: CaseKeyring,
     ) -> None:
         """The second stage: the applicant, now at the front, gave location and group size.
 
@@ -508,7 +515,7 @@ class Console(Cases):
         location = clean_text(location, 500)
         if group_size is not None and not 1 <= group_size <= 100:
             raise BadText("a group of 1 to 100 people")
-        keys = self._keys()
+        keys = keyring.sealing_keys
         async with self.store.transaction() as session:
             case = await self._case(session, reference, viewer, lock=True)
             if CaseState(case.state) not in (CaseState.in_contact, CaseState.verified):
@@ -603,6 +610,16 @@ class Calls:
         self.intake = Intake(store, keys)
         self.store = store
 
+    def _sealing(self, keyring: CaseKeyring) -> Intake:
+        """The intake a call's answers go through: sealing with the unlocked keyring's own
+        public key (never a ``case.pub`` written since the unlock)."""
+        from haven.services.intake import Intake
+
+        keys = keyring.sealing_keys
+        if self.intake.keys is not keys:
+            self.intake = Intake(self.store, keys, engine=self.intake.engine)
+        return self.intake
+
     def _gloss(self, state: State | None, lang: str) -> Reply | None:
 
         from haven.flows import Mode
@@ -611,7 +628,9 @@ class Calls:
             return None
         return self.intake.engine.ask(state.replace(lang=lang))
 
-    async def start(self, viewer: Viewer, caller_lang: str, operator_lang: str) -> CallStep:
+    async def start(
+        self, viewer: Viewer, caller_lang: str, operator_lang: str, *, keyring: CaseKeyring
+    ) -> CallStep:
         from haven.content import LANGS
         from haven.crypto import random_token
 
@@ -620,7 +639,7 @@ class Calls:
         if caller_lang not in LANGS:
             raise BadText("unknown language")
         token = random_token(24)
-        result = await self.intake.handle(
+        result = await self._sealing(keyring).handle(
             Channel.phone.value, token, Command("start"), lang=caller_lang
         )
         state = await self._state(token)
@@ -640,6 +659,7 @@ class Calls:
         choice: str | None = None,
         text: str | None = None,
         skip: bool = False,
+        keyring: CaseKeyring,
     ) -> CallStep:
         if viewer.role is not Role.operator:
             raise Forbidden("only operators take calls")
@@ -653,7 +673,7 @@ class Calls:
             inp = Choice(choice)
         else:
             inp = Text(text or "")
-        result = await self.intake.handle(Channel.phone.value, token, inp)
+        result = await self._sealing(keyring).handle(Channel.phone.value, token, inp)
         if result.reference is not None:
             async with self.store.transaction() as session:
                 case = await session.get(Case, result.case_id)

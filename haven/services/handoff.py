@@ -342,10 +342,10 @@ class Handoffs:
             handoff = Handoff(
                 case_id=case.id,
                 sector_key=self.sector_key(keyring, sector),
-                placement=self.keys.seal_json(
+                placement=keyring.sealing_keys.seal_json(
                     placement(sector, window_start, window_end, case.group_size, case.wounded)
                 ),
-                details=self.keys.seal_json(
+                details=keyring.sealing_keys.seal_json(
                     {
                         "meeting_point": meeting_point,
                         "signal": signal,
@@ -365,7 +365,9 @@ class Handoffs:
                 case.lang, told_place, window_start, window_end, told_signal, self.check
             )
             try:
-                await deliver_text(session, self.keys, case, text, viewer.user_id, sender)
+                await deliver_text(
+                    session, keyring.sealing_keys, case, text, viewer.user_id, sender
+                )
                 sent = True
             except NoRoute:
                 sent = False

@@ -417,11 +417,6 @@ async def test_a_disabled_account_stays_disabled(env, make_console) -> None:
     assert not await sees_case(client, reference), "a rolled-back row opened a session"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="open: the console seals to whatever case.pub holds; on one host where the intake "
-    "runs as the console's user, that file is the intake host's to write",
-)
 async def test_a_case_pub_of_the_intake_hosts_own_seals_nothing_to_it(
     env, make_console, tmp_path
 ) -> None:

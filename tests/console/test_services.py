@@ -243,7 +243,8 @@ async def test_no_show_sends_the_case_back_to_verified(env) -> None:
 async def test_call_mode_makes_a_phone_case(env) -> None:
     (op,) = await users(env, ("o", "operator", ""))
     calls = Calls(env.store, env.keys)
-    step = await calls.start(op, "ko", "uk")
+    keyring = env.keyring()
+    step = await calls.start(op, "ko", "uk", keyring=keyring)
     assert step.gloss is not None and step.gloss.text != step.caller[-1].text
     assert "Хто ви" in step.gloss.text or "?" in step.gloss.text
     for kwargs in (
@@ -256,9 +257,9 @@ async def test_call_mode_makes_a_phone_case(env) -> None:
         {"text": "by phone"},
         {"choice": "yes"},
     ):
-        step = await calls.answer(op, step.token, "uk", **kwargs)
+        step = await calls.answer(op, step.token, "uk", keyring=keyring, **kwargs)
         assert not step.done
-    step = await calls.answer(op, step.token, "uk", choice="confirm")
+    step = await calls.answer(op, step.token, "uk", choice="confirm", keyring=keyring)
     assert step.done and step.reference
     async with env.store.transaction() as session:
         case = await session.scalar(select(Case).where(Case.reference == step.reference))
@@ -273,7 +274,7 @@ async def test_reply_to_a_web_applicant_is_sealed_to_their_key(env) -> None:
         case_id = await session.scalar(select(Case.id).where(Case.reference == ref))
     issued = await applicants.issue(case_id, "ru")
     cases = Console(env.store, env.keys)
-    sent = await cases.reply(ref, op, None, canned="checking")
+    sent = await cases.reply(ref, op, None, canned="checking", keyring=env.keyring())
     assert sent.startswith("Мы проверяем")
     unlocked = await applicants.unlock(ref, issued.passphrase, "session")
     thread = await applicants.thread(unlocked)
