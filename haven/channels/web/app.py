@@ -432,20 +432,19 @@ class WebIntake:
         *notes, question = replies
         if question.expects is None and not question.choices:
             notes, question = [*notes, question], Reply("")
-        return self.page(
-            request,
-            "step.html",
-            lang,
-            sid,
-            status=status,
-            notes=[n.text for n in notes],
+        csrf = self.csrf(sid)
+        form = self.templates["step.html"].render(
+            t=texts.for_lang(lang),
+            csrf=csrf,
             question=question.text,
             expects=question.expects,
             choices=question.choices,
             typed=typed,
             langs=LANGS,
-            commands=True,
         )
+        commands = csrf.join(self.holed("commands.html", lang))
+        body = form + "\n" + commands
+        return self.respond(request, lang, sid, body, status=status, notes=[n.text for n in notes])
 
     def landing(
         self, request: Request, lang: str, sid: Session, *, campaign: str = ""
