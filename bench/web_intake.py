@@ -1,4 +1,4 @@
-"""Benchmark of the web intake (issue 6), beside a bare Starlette route, in the same run.
+"""Benchmark of the web intake, beside a bare Starlette route, in the same run.
 
     .venv/bin/python bench/web_intake.py [--seconds 5] [--concurrency 32] [--postgresql]
 
@@ -16,7 +16,7 @@ slice of each, round after round, so that anything else the machine does weighs 
                contact, consent), each a sealed write of the flow state in one transaction.
 
 It prints requests per second, p50 and p99 latency, and each scenario's throughput as a ratio
-of the bare route's (the issue's target: at least 0.3).
+of the bare route's (the target: at least 0.3).
 """
 
 from __future__ import annotations

@@ -101,9 +101,9 @@ class BodyLimit:
             if refused:
                 return {"type": "http.disconnect"}
             try:
-                message = await asyncio.wait_for(
-                    receive(), timeout=max(0.001, deadline - loop.time())
-                )
+                # A deadline on this await, without the task that wait_for makes per call.
+                async with asyncio.timeout_at(deadline):
+                    message = await receive()
             except TimeoutError:
                 refused = 408
                 return {"type": "http.disconnect"}

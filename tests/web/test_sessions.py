@@ -12,6 +12,7 @@ import httpx
 import pytest
 import uvicorn
 from sqlalchemy import func, select
+from starlette.responses import HTMLResponse
 
 from haven.server import create_app
 from haven.settings import load_settings
@@ -143,6 +144,50 @@ async def test_https_cookie_is_host_prefixed_and_hsts_only_over_https(
     replaced = await fresh.get("/")
     assert replaced.headers["set-cookie"].startswith("__Host-s=")
     assert "strict-transport-security" not in replaced.headers  # HSTS off by default
+
+
+async def test_the_cookie_header_is_the_one_starlette_writes(
+    sqlite_env: Env, browser_for: BrowserFactory
+) -> None:
+    for scheme, name in (("http", "s"), ("https", "__Host-s")):
+        browser = await browser_for(sqlite_env, scheme=scheme)
+        page = await browser.get("/")
+        expected = HTMLResponse("")
+        expected.set_cookie(
+            name,
+            browser.client.cookies[name],
+            path="/",
+            httponly=True,
+            samesite="strict",
+            secure=scheme == "https",
+        )
+        assert page.headers["set-cookie"] == expected.headers["set-cookie"]
+
+
+async def test_landing_pages_differ_only_by_their_session(
+    sqlite_env: Env, browser_for: BrowserFactory
+) -> None:
+    """The landing is rendered once per language: each session still gets its own token."""
+    first = await browser_for(sqlite_env)
+    second = await browser_for(sqlite_env, same_as=first)
+    keys = first.app.state.keys
+    pages = []
+    for browser in (first, second):
+        page = await browser.get("/", headers={"accept-language": "ko"})
+        assert page.csrf == keys.lookup("web-csrf", session_id(browser.client.cookies["s"]))
+        pages.append(page)
+    one, two = pages
+    assert one.csrf and two.csrf and one.csrf != two.csrf
+    assert one.html.replace(one.csrf, "") == two.html.replace(two.csrf, "")
+    russian = await first.get("/", headers={"accept-language": "ru"})
+    assert russian.csrf == one.csrf and russian.field("l") == "ru" and one.field("l") == "ko"
+    assert russian.html.replace(one.csrf, "") != one.html.replace(one.csrf, "")
+    leaflet = await second.get("/?c=leaflet-7", headers={"accept-language": "ko"})
+    assert leaflet.field("c") == "leaflet-7" and leaflet.csrf == two.csrf
+    again = await second.get("/", headers={"accept-language": "ko"})
+    assert again.field("c") is None and again.html == two.html
+    sent = await second.post("/", choice="ko", l="ko")
+    assert sent.status == 200 and sent.csrf != two.csrf  # the first answer binds a new session
 
 
 @pytest.fixture

@@ -233,6 +233,7 @@ class WebIntake:
         }
         self.notes = self.templates["notes.html"].module.notes  # type: ignore[attr-defined]
         self.frames: dict[str, tuple[str, str]] = {}  # by language (see frame)
+        self.bodies: dict[tuple[str, str], list[str]] = {}  # by template, language (see holed)
         self.css = (HERE / "style.css").read_bytes()
         self.photo_megabytes = max(1, settings.web_photo_max_bytes // 1_000_000)
 
@@ -337,17 +338,46 @@ class WebIntake:
         **context: Any,
     ) -> HTMLResponse:
         t = texts.for_lang(lang)
-        head, foot = self.frame(lang)
         body = self.templates[template].render(t=t, csrf=self.csrf(sid), **context)
+        return self.respond(request, lang, sid, body, status=status, notes=notes, headers=headers)
+
+    def respond(
+        self,
+        request: Request,
+        lang: str,
+        sid: Session,
+        body: str,
+        *,
+        status: int = 200,
+        notes: Sequence[str] = (),
+        headers: Mapping[str, str] | None = None,
+    ) -> HTMLResponse:
+        """A page around ``body``, with the session's cookie when it is new."""
+        head, foot = self.frame(lang)
         html = head + (str(self.notes(notes)) if notes else "") + body + foot
         response = HTMLResponse(html, status_code=status, headers=headers)
         if sid.cookie:
-            name = self._cookie_name(request)
-            # No Domain, path "/": what the __Host- prefix requires over HTTPS.
-            response.set_cookie(
-                name, sid.cookie, path="/", httponly=True, samesite="strict", secure=name != COOKIE
-            )
+            response.raw_headers.append((b"set-cookie", self.set_cookie(request, sid.cookie)))
         return response
+
+    def set_cookie(self, request: Request, value: str) -> bytes:
+        """The Set-Cookie header of a session cookie, as ``http.cookies`` writes it (the value
+        is the server's own, of URL-safe characters: nothing to quote). No Domain, path
+        ``/``: what the ``__Host-`` prefix requires over HTTPS."""
+        name = self._cookie_name(request)
+        secure = "; Secure" if name != COOKIE else ""
+        return f"{name}={value}; HttpOnly; Path=/; SameSite=strict{secure}".encode("latin-1")
+
+    def holed(self, template: str, lang: str, **context: Any) -> list[str]:
+        """A body that depends only on the language and the configuration, rendered once, cut
+        where the session's CSRF token goes (join the parts with the token)."""
+        key = (template, lang)
+        parts = self.bodies.get(key)
+        if parts is None:
+            marker = "\x00csrf\x00"
+            html = self.templates[template].render(t=texts.for_lang(lang), csrf=marker, **context)
+            parts = self.bodies[key] = html.split(marker)
+        return parts
 
     def resend(
         self,
@@ -402,34 +432,32 @@ class WebIntake:
         *notes, question = replies
         if question.expects is None and not question.choices:
             notes, question = [*notes, question], Reply("")
-        return self.page(
-            request,
-            "step.html",
-            lang,
-            sid,
-            status=status,
-            notes=[n.text for n in notes],
+        csrf = self.csrf(sid)
+        form = self.templates["step.html"].render(
+            t=texts.for_lang(lang),
+            csrf=csrf,
             question=question.text,
             expects=question.expects,
             choices=question.choices,
             typed=typed,
             langs=LANGS,
-            commands=True,
         )
+        commands = csrf.join(self.holed("commands.html", lang))
+        body = form + "\n" + commands
+        return self.respond(request, lang, sid, body, status=status, notes=[n.text for n in notes])
 
     def landing(
         self, request: Request, lang: str, sid: Session, *, campaign: str = ""
     ) -> HTMLResponse:
         t = texts.for_lang(lang)
-        return self.page(
-            request,
-            "landing.html",
-            lang,
-            sid,
-            choose=t(texts.CHOOSE_LANG),
-            languages=[(code, LANGUAGE_NAMES[code]) for code in LANGS],
-            campaign=campaign,
-        )
+        context = {
+            "choose": t(texts.CHOOSE_LANG),
+            "languages": [(code, LANGUAGE_NAMES[code]) for code in LANGS],
+        }
+        if campaign:
+            return self.page(request, "landing.html", lang, sid, campaign=campaign, **context)
+        body = self.csrf(sid).join(self.holed("landing.html", lang, campaign="", **context))
+        return self.respond(request, lang, sid, body)
 
     # -- the questionnaire ----------------------------------------------------------------
 
