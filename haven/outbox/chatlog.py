@@ -73,23 +73,31 @@ def note(session: Session, keys: IntakeKeys, written: Sequence[Written], wipe_af
         if w.chat not in latest or latest[w.chat].at < w.at:
             latest[w.chat] = w
     upsert = pg_insert if connection.dialect.name == "postgresql" else sqlite_insert
-    for chat in sorted(latest):  # one order for every writer: no deadlock between two
-        w = latest[chat]
-        due = w.at + timedelta(seconds=wipe_after)
-        statement = upsert(ChatWipe).values(
-            chat=chat, channel=w.channel, address=w.address, reason="idle", due_at=due, attempts=0
-        )
-        statement = statement.on_conflict_do_update(
-            index_elements=[ChatWipe.chat],
-            set_={
-                "due_at": case(
-                    (ChatWipe.reason == "forget", ChatWipe.due_at),
-                    (ChatWipe.due_at > statement.excluded.due_at, ChatWipe.due_at),
-                    else_=statement.excluded.due_at,
-                )
-            },
-        )
-        connection.execute(statement)
+    statement = upsert(ChatWipe)
+    statement = statement.on_conflict_do_update(
+        index_elements=[ChatWipe.chat],
+        set_={
+            "due_at": case(
+                (ChatWipe.reason == "forget", ChatWipe.due_at),
+                (ChatWipe.due_at > statement.excluded.due_at, ChatWipe.due_at),
+                else_=statement.excluded.due_at,
+            )
+        },
+    )
+    connection.execute(
+        statement,
+        [
+            {
+                "chat": chat,
+                "channel": latest[chat].channel,
+                "address": latest[chat].address,
+                "reason": "idle",
+                "due_at": latest[chat].at + timedelta(seconds=wipe_after),
+                "attempts": 0,
+            }
+            for chat in sorted(latest)  # one order for every writer: no deadlock between two
+        ],
+    )
 
 
 def forget(session: Session, chat: str) -> None:

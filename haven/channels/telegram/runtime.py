@@ -82,10 +82,10 @@ class TelegramRuntime:
             raise ValueError("HAVEN_TELEGRAM_TOKEN does not look like a bot token (123456:ABC…)")
         self.settings = settings
         self.bot = make_bot(settings.telegram_token, settings.telegram_api)
-        self.outbox = Outbox(keys)
+        wipe_after = settings.telegram_wipe_after * 60
+        self.outbox = Outbox(keys, wipe_after=wipe_after)
         self.intake = Intake(store, keys, outbox=self.outbox)
         sender = TelegramSender(self.bot)
-        wipe_after = settings.telegram_wipe_after * 60
         self.worker = Worker(
             store,
             keys,
