@@ -775,9 +775,8 @@ class TelegramChannel:
                 continue
             offset = max(u.update_id for u in updates) + 1
 
-    async def feed_webhook(self, data: dict[str, Any]) -> None:
+    async def feed_webhook(self, update: Update) -> None:
         """One webhook request: handled and committed before Telegram gets its 200."""
-        update = Update.model_validate(data, context={"bot": self.bot})
         await self.submit(update)
 
 
