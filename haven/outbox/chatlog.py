@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import functools
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import case, insert, update
+from sqlalchemy import Insert, case, insert, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -72,24 +73,38 @@ def note(session: Session, keys: IntakeKeys, written: Sequence[Written], wipe_af
     for w in written:
         if w.chat not in latest or latest[w.chat].at < w.at:
             latest[w.chat] = w
-    upsert = pg_insert if connection.dialect.name == "postgresql" else sqlite_insert
-    for chat in sorted(latest):  # one order for every writer: no deadlock between two
-        w = latest[chat]
-        due = w.at + timedelta(seconds=wipe_after)
-        statement = upsert(ChatWipe).values(
-            chat=chat, channel=w.channel, address=w.address, reason="idle", due_at=due, attempts=0
-        )
-        statement = statement.on_conflict_do_update(
-            index_elements=[ChatWipe.chat],
-            set_={
-                "due_at": case(
-                    (ChatWipe.reason == "forget", ChatWipe.due_at),
-                    (ChatWipe.due_at > statement.excluded.due_at, ChatWipe.due_at),
-                    else_=statement.excluded.due_at,
-                )
-            },
-        )
-        connection.execute(statement)
+    statement = _wipe_upsert(connection.dialect.name)
+    connection.execute(
+        statement,
+        [
+            {
+                "chat": chat,
+                "channel": latest[chat].channel,
+                "address": latest[chat].address,
+                "reason": "idle",
+                "due_at": latest[chat].at + timedelta(seconds=wipe_after),
+                "attempts": 0,
+            }
+            for chat in sorted(latest)  # one order for every writer: no deadlock between two
+        ],
+    )
+
+
+@functools.cache
+def _wipe_upsert(dialect: str) -> Insert:
+    """A chat's wipe moved on to a later time (kept when a ``forget`` wipe is pending), built
+    once: making the statement costs more than running it."""
+    statement = (pg_insert if dialect == "postgresql" else sqlite_insert)(ChatWipe)
+    return statement.on_conflict_do_update(
+        index_elements=[ChatWipe.chat],
+        set_={
+            "due_at": case(
+                (ChatWipe.reason == "forget", ChatWipe.due_at),
+                (ChatWipe.due_at > statement.excluded.due_at, ChatWipe.due_at),
+                else_=statement.excluded.due_at,
+            )
+        },
+    )
 
 
 def forget(session: Session, chat: str) -> None:

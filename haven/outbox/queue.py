@@ -134,9 +134,14 @@ def row_values(
 class Outbox:
     """The intake's reply sink (:class:`haven.services.intake.ReplySink`) and a thin facade."""
 
-    def __init__(self, keys: IntakeKeys, text_max: int = 4096) -> None:
+    def __init__(
+        self, keys: IntakeKeys, text_max: int = 4096, wipe_after: float | None = None
+    ) -> None:
         self.keys = keys
         self.text_max = text_max
+        #: Seconds of silence after which a private chat is emptied; the applicant's messages
+        #: are noted in the chat log (:mod:`.chatlog`). ``None``: nothing is noted.
+        self.wipe_after = wipe_after
 
     def rows(
         self,
@@ -186,6 +191,20 @@ class Outbox:
                 )
             )
         connection.execute(insert(OutboxMessage), rows)
+
+    def note(
+        self, session: Session, seen: Sequence[tuple[ContactValues, int]], at: datetime
+    ) -> None:
+        """Note the applicant's messages (contact, message id) of private chats in the chat log,
+        in the caller's transaction: the transaction that handles them, so that an id is
+        durable before anything is answered to it, at no commit of its own."""
+        if self.wipe_after is None or not seen:
+            return
+        written = [
+            chatlog.Written(c.channel, c.lookup, c.address, message_id, at)
+            for c, message_id in seen
+        ]
+        chatlog.note(session, self.keys, written, self.wipe_after)
 
     def forget(self, session: Session, contact: ContactValues) -> None:
         """Erase every message to this contact's chat, sent or not, and have the chat

@@ -110,6 +110,13 @@ class ReplySink(Protocol):
 
     def forget(self, session: Session, contact: ContactValues) -> None: ...
 
+    def note(
+        self, session: Session, seen: Sequence[tuple[ContactValues, int]], at: datetime
+    ) -> None:
+        """The channel's ids of the inputs' messages (``handle(..., message_id=)``), for the
+        chat to be emptied later; written in the batch's transaction, before its erasures."""
+        ...
+
 
 def context_of(state: State) -> str:
     """A short token of the question being asked; buttons carry it back, so that a button of
@@ -146,6 +153,8 @@ class _Job:
     update_key: str | None
     future: asyncio.Future[IntakeResult]
     lookup: str = ""
+    #: The channel's id of the applicant's message, noted with the input (see ReplySink.note).
+    message_id: int | None = None
     retried: bool = False
     #: Only read where the conversation stands (:meth:`Intake.state`): nothing is written.
     peek: bool = False
@@ -275,6 +284,7 @@ class Intake:
         context: str | None = None,
         notice: Notice | None = None,
         notice_args: Mapping[str, object] | None = None,
+        message_id: int | None = None,
     ) -> IntakeResult:
         """Run one input through the flow, in one transaction (retried once on a race).
 
@@ -283,7 +293,9 @@ class Intake:
         idempotent (a redelivered update changes nothing and queues nothing). ``context`` is
         what a pressed button carried back (see :func:`context_of`). ``notice`` (a message id,
         or a function of the language) is said first, in the applicant's language;
-        ``inp=None`` only re-asks the question.
+        ``inp=None`` only re-asks the question. ``message_id`` (the channel's id of the
+        applicant's message) is noted through the outbox in the same transaction, unless the
+        update was handled before.
 
         The input runs in the intake's own transaction (possibly shared with other inputs):
         never call this while holding a transaction of the same store, which on SQLite would
@@ -301,6 +313,7 @@ class Intake:
             _Extra(deliver, context, notice, notice_args),
             update_key,
             loop.create_future(),
+            message_id=message_id,
         )
         # A caller that gives up (a closed connection) cancels only its wait: the job stays
         # queued and runs (its result is then dropped).
@@ -444,6 +457,14 @@ class Intake:
                 fresh.setdefault(job.lookup, job)
         for conv in self._insert(session, list(fresh.values())):
             batch.convs[conv.lookup] = conv
+        if self.outbox is not None:
+            seen: list[tuple[ContactValues, int]] = []
+            for job in live:
+                if job is not None and job.message_id is not None:
+                    conv = batch.convs[job.lookup]
+                    assert conv is not None  # every live input has one by now
+                    seen.append((conv, job.message_id))
+            self.outbox.note(session, seen, batch.now)
         results = []
         with session.no_autoflush:
             for job in live:

@@ -12,7 +12,17 @@ from datetime import datetime, timedelta
 import pytest
 from sqlalchemy import func, select
 
-from haven.outbox import ChatLog, Payload, RetryLater, Wiper, Written, chat_key, enqueue
+from haven.outbox import (
+    PENDING,
+    SENDING,
+    ChatLog,
+    Payload,
+    RetryLater,
+    Wiper,
+    Written,
+    chat_key,
+    enqueue,
+)
 from haven.outbox.chatlog import forget
 from haven.settings import SettingsError, load_settings
 from haven.store.models import (
@@ -58,6 +68,20 @@ async def wipes(env: Env) -> list[tuple[int | None, dict[str, int]]]:
             select(AuditEvent.case_id, AuditEvent.detail).where(AuditEvent.action == "chat.wiped")
         )
         return [(case_id, json.loads(detail)) for case_id, detail in rows]
+
+
+async def noted(env: Env) -> set[int]:
+    """The message ids in the chat log."""
+    async with env.store.transaction() as s:
+        sealed = (await s.scalars(select(ChatMessage.message))).all()
+    return {int(env.keys.open_routing(m)) for m in sealed}
+
+
+async def all_sent(env: Env) -> bool:
+    """The outbox recorded every send (none pending or in flight)."""
+    async with env.store.transaction() as s:
+        waiting = select(func.count()).where(OutboxMessage.state.in_((PENDING, SENDING)))
+        return not await s.scalar(waiting)
 
 
 async def _audited(env: Env) -> bool:
@@ -159,8 +183,10 @@ async def test_the_chat_empties_itself_after_silence(
 
 
 async def test_the_wipe_survives_a_kill(sqlite_env: Env, fake: FakeBotAPI) -> None:
-    """The bot is killed (SIGKILL) right after the questionnaire; once restarted, it still
-    empties the chat."""
+    """The bot is killed (SIGKILL) after the questionnaire; once restarted, it still empties
+    the chat. Each of the applicant's message ids is in the chat log, on disk, by the time the
+    bot has answered it. (The kill waits for the outbox to record its last send: a message
+    sent in the outbox's crash window is sent twice, and its first id is never known.)"""
     from tests.pg import free_port
 
     environ = {
@@ -179,7 +205,10 @@ async def test_the_wipe_survives_a_kill(sqlite_env: Env, fake: FakeBotAPI) -> No
         chat = Chat(fake, 604)
         await questionnaire(chat, "en")
         await eventually(lambda: len(chat.received) == 12, 20, "the whole questionnaire")
+        applicant = {i for i, side in fake.history["604"].items() if side == "user"}
+        assert len(applicant) == 5 and applicant <= await noted(sqlite_env)
         assert await count(sqlite_env, ChatWipe) == 1
+        await eventually(lambda: all_sent(sqlite_env), 10, "the sends recorded")
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(10)
         assert len(fake.in_chat(604)) == 17 and not fake.deleted

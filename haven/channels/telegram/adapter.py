@@ -11,9 +11,10 @@
   what it took is in the inbox and is queued again at the restart, what it did not take
   Telegram delivers again. An update is erased from the inbox once handled.
 * The chat itself is kept small: the applicant's message ids are noted in the chat log
-  (:mod:`haven.outbox.chatlog`) before the update is handled, the bot's own as the outbox
-  sends them, and the wiper deletes them all after a while of silence or after ``/forget``.
-  ``/help`` and the end of the questionnaire say so, and how to keep the phone clean.
+  (:mod:`haven.outbox.chatlog`) in the intake's transaction that handles the update (before
+  anything is answered to it), the bot's own as the outbox sends them, and the wiper deletes
+  them all after a while of silence or after ``/forget``. ``/help`` and the end of the
+  questionnaire say so, and how to keep the phone clean.
 * Floods: a chat over the per-chat limit gets one notice and is then ignored for a while.
   What is handled next is decided by :class:`Admission` (chats that never wrote before get
   their share of turns, newest first), no faster than the global limit and only while the
@@ -538,24 +539,30 @@ class TelegramChannel:
         if item is None:
             return False
         message = update.message
+        # Noted in the transaction that handles it: once the update is confirmed (or
+        # answered), its id is known.
+        message_id = None
         if self.chat_log is not None and message is not None:
-            # Noted before it is handled: once the update is confirmed, its id is known.
-            lookup = self.intake.lookup(CHANNEL, item.address)
-            written = self.chat_log.written(CHANNEL, lookup, item.address, message.message_id)
-            await self.chat_log.note([written])
+            message_id = message.message_id
         if self.chat_log is not None and item.inp == Command("help"):
             await self._advise(item.address, (M_WIPE_RULE, PHONE_ADVICE))
-        result = await self.intake.handle(
-            CHANNEL,
-            item.address,
-            item.inp,
-            campaign=item.campaign,
-            deliver=True,
-            update_key=f"telegram:{self.bot_id}:{update.update_id}",
-            context=item.context,
-            notice=item.notice,
-            notice_args=item.notice_args,
-        )
+        try:
+            result = await self.intake.handle(
+                CHANNEL,
+                item.address,
+                item.inp,
+                campaign=item.campaign,
+                deliver=True,
+                update_key=f"telegram:{self.bot_id}:{update.update_id}",
+                context=item.context,
+                notice=item.notice,
+                notice_args=item.notice_args,
+                message_id=message_id,
+            )
+        except Exception:
+            if self.chat_log is not None and message_id is not None:
+                await self._note_unhandled(item.address, message_id)
+            raise
         self.handled += 1
         if self.chat_log is not None and result.effect is Effect.submit:
             # The last message before the chat empties itself: what to learn by heart first.
@@ -567,6 +574,16 @@ class TelegramChannel:
         if item.callback is not None:
             self._spawn(self._answer_callback(item.callback, remove=not result.duplicate))
         return result.effect is Effect.erase
+
+    async def _note_unhandled(self, address: str, message_id: int) -> None:
+        """A message the intake failed on is noted all the same (in a transaction of its
+        own): should it be given up, the chat is still emptied of it."""
+        assert self.chat_log is not None
+        lookup = self.intake.lookup(CHANNEL, address)
+        try:
+            await self.chat_log.note([self.chat_log.written(CHANNEL, lookup, address, message_id)])
+        except Exception as exc:
+            log.error("telegram event=chat_log_failed type=%s", type(exc).__name__)
 
     async def translate(self, update: Update) -> Translated | None:
         if update.message is not None:
@@ -758,9 +775,8 @@ class TelegramChannel:
                 continue
             offset = max(u.update_id for u in updates) + 1
 
-    async def feed_webhook(self, data: dict[str, Any]) -> None:
+    async def feed_webhook(self, update: Update) -> None:
         """One webhook request: handled and committed before Telegram gets its 200."""
-        update = Update.model_validate(data, context={"bot": self.bot})
         await self.submit(update)
 
 

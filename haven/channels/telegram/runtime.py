@@ -8,7 +8,6 @@ import hmac
 import json
 import logging
 from dataclasses import dataclass
-from typing import Any
 from urllib.parse import urlparse
 
 from aiogram import Bot
@@ -49,8 +48,8 @@ class Unparsed:
     update_id: int | None
 
 
-def unparsed_update(body: bytes) -> dict[str, Any] | Unparsed:
-    """The webhook body as a JSON object that validates as an aiogram ``Update``, or
+def parse_update(body: bytes, bot: Bot | None = None) -> Update | Unparsed:
+    """The webhook body as an aiogram ``Update`` (bound to ``bot``), validated once, or
     :class:`Unparsed`. Nothing of the body is kept in what this raises or returns."""
     try:
         data = json.loads(body)
@@ -61,10 +60,9 @@ def unparsed_update(body: bytes) -> dict[str, Any] | Unparsed:
     uid = data.get("update_id")
     plain_id = uid if type(uid) is int and 0 <= uid < 2**63 else None
     try:
-        Update.model_validate(data)
+        return Update.model_validate(data, context={"bot": bot} if bot is not None else None)
     except (ValidationError, ValueError, TypeError, RecursionError):
         return Unparsed(plain_id)
-    return data
 
 
 class TelegramRuntime:
@@ -82,10 +80,10 @@ class TelegramRuntime:
             raise ValueError("HAVEN_TELEGRAM_TOKEN does not look like a bot token (123456:ABC…)")
         self.settings = settings
         self.bot = make_bot(settings.telegram_token, settings.telegram_api)
-        self.outbox = Outbox(keys)
+        wipe_after = settings.telegram_wipe_after * 60
+        self.outbox = Outbox(keys, wipe_after=wipe_after)
         self.intake = Intake(store, keys, outbox=self.outbox)
         sender = TelegramSender(self.bot)
-        wipe_after = settings.telegram_wipe_after * 60
         self.worker = Worker(
             store,
             keys,
@@ -145,12 +143,12 @@ class TelegramRuntime:
         given = request.headers.get(SECRET_HEADER, "")
         if not hmac.compare_digest(given.encode(), self.secret.encode()):
             return Response(status_code=403)
-        data = unparsed_update(await request.body())
-        if isinstance(data, Unparsed):
-            log.info("telegram event=update_unparsed update=%s", data.update_id)
+        update = parse_update(await request.body(), self.bot)
+        if isinstance(update, Unparsed):
+            log.info("telegram event=update_unparsed update=%s", update.update_id)
             return Response(status_code=200)
         try:
-            await self.channel.feed_webhook(data)
+            await self.channel.feed_webhook(update)
         except Exception as exc:
             log.error("telegram event=webhook_failed error=%s", type(exc).__name__)
             return Response(status_code=500)  # Telegram will deliver it again
