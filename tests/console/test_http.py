@@ -257,7 +257,8 @@ async def test_passwords_are_checked_off_the_event_loop_a_few_at_a_time(sqlite_e
 
     slow = SlowHasher(time_cost=1, memory_cost=1024, parallelism=1)
     accounts = Accounts(sqlite_env.store, sqlite_env.keys, hasher=slow)
-    from haven.services.accounts import LOGIN_WORKERS, BadLogin, Throttled
+    from haven.services.accounts import BadLogin, Throttled
+    from haven.services.throttle import LOGIN_WORKERS
 
     async def attempt(n: int) -> str:
         try:
