@@ -14,11 +14,10 @@ from haven.services.accounts import (
     BadSetup,
     Locked,
     NotSealed,
-    Principal,
-    Role,
     Throttled,
     WeakPassword,
 )
+from haven.services.identity import Principal, Role
 
 from .deps import (
     PRE_COOKIE,

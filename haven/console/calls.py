@@ -8,8 +8,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from haven.content import LANGS, LANGUAGE_NAMES
-from haven.services.accounts import Principal
 from haven.services.cases import BadText
+from haven.services.identity import Principal
 
 from .deps import Operator, bad, form_of, need_key, render, state
 

@@ -12,7 +12,6 @@ from starlette.datastructures import FormData
 from haven.content import LANGUAGE_NAMES
 from haven.domain.cases import CaseState, IllegalTransition
 from haven.domain.codephrase import cyrillic
-from haven.services.accounts import Principal
 from haven.services.cases import (
     OPERATOR_CLOSE_REASONS,
     BadText,
@@ -21,6 +20,7 @@ from haven.services.cases import (
     canned_for,
     operator_targets,
 )
+from haven.services.identity import Principal
 
 from .deps import Operator, bad, form_of, need_key, problem, render, root, state
 from .i18n import translator

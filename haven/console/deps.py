@@ -16,10 +16,11 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.datastructures import FormData
 
 from haven import crypto
-from haven.services.accounts import Accounts, Principal, Role
+from haven.services.accounts import Accounts
 from haven.services.auditlog import record
 from haven.services.cases import Calls, Console, Sender
 from haven.services.handoff import Handoffs
+from haven.services.identity import Principal, Role
 from haven.services.queue import Queue
 from haven.settings import Settings
 from haven.store.db import Store

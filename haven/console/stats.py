@@ -13,7 +13,6 @@ from haven.campaigns import report
 from haven.campaigns.links import links as campaign_links
 from haven.content import LANGS, LANGUAGE_NAMES
 from haven.domain.cases import CaseState
-from haven.services.accounts import Principal
 from haven.services.auditlog import record
 from haven.services.campaigns import (
     CampaignError,
@@ -22,6 +21,7 @@ from haven.services.campaigns import (
     CampaignSpec,
     by_campaign,
 )
+from haven.services.identity import Principal
 from haven.services.stats import case_counts
 
 from .deps import Admin, Analyst, bad, form_of, render, state
