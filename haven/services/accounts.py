@@ -1,8 +1,8 @@
 """Console accounts: users and roles, argon2id passwords, mandatory TOTP, one-time setup links,
-the slow-down and lock-out after failed logins, and sessions with an idle timeout.
+the slow-down after failed logins (:mod:`haven.services.throttle`), and sessions with an idle
+timeout (:mod:`haven.services.sessions`, in the console process's memory only).
 
-Sessions live in the console process's memory only: the intake writes the same database,
-and a session row it could add would be a login. Each account row carries a seal, a keyed hash
+Each account row carries a seal, a keyed hash
 under a key that only an unlocked console holds (:meth:`haven.crypto.CaseKeyring.console_lookup`):
 while the case key is unlocked, a row whose seal does not match (written by anyone but the
 console, or by a console that was locked) opens no session. While the console is locked, rows
@@ -13,24 +13,15 @@ SHA-256 only; the TOTP secret is kept under the routing key.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from enum import StrEnum
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
-import anyio
-import pyotp
 from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
-from cachetools import TTLCache
-from limits import parse as parse_limit
-from limits.storage import MemoryStorage
-from limits.strategies import MovingWindowRateLimiter
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from haven import crypto
@@ -38,37 +29,21 @@ from haven.store import audit
 from haven.store.db import Store
 from haven.store.models import User, utcnow
 
-from . import seals
+from . import seals, totp
+from .identity import Principal, parse_sectors
+from .identity import Role as Role
+from .identity import Viewer as Viewer
 from .seals import Seals
+from .sessions import Live, Sessions, digest
+from .throttle import LOGIN_BUDGET, SLOW_AFTER, LoginThrottle
 
 log = logging.getLogger("haven.accounts")
-
-
-class Role(StrEnum):
-    operator = "operator"
-    coordinator = "coordinator"
-    analyst = "analyst"
-    admin = "admin"
 
 
 CONSOLE_LANGS: tuple[str, ...] = ("uk", "en")
 PASSWORD_MIN = 12
 NAME_MAX = 64
-#: Failed logins (password or TOTP) after which each attempt must wait 1, 2, 4… seconds, the
-#: same for a name that exists and one that does not; the wait ends by itself.
-SLOW_AFTER = 3
-#: The longest wait between two attempts on one name (``haven user unlock`` lifts it at once).
-SLOW_MAX_SECONDS = 900
-#: Password checks (argon2, tens of milliseconds of CPU each) run at most this many at a time,
-#: in threads, never on the event loop.
-LOGIN_WORKERS = 2
-#: Password checks allowed overall, whoever asks: the rest are told to wait a second.
-LOGIN_BUDGET = "10/second"
 SETUP_HOURS = 72
-SESSION_MAX_HOURS = 12
-#: Sessions held at once (the oldest idle one goes first beyond it).
-SESSIONS_MAX = 10_000
-TOTP_ISSUER = "haven"
 
 
 class AccountError(Exception):
@@ -114,42 +89,6 @@ async def no_keyring() -> crypto.CaseKeyring | None:
 
 
 @dataclass(frozen=True)
-class Viewer:
-    """Who asks: every service query that touches cases is built from this."""
-
-    user_id: int
-    role: Role
-    #: Coordinators' sectors; ``None`` means every sector.
-    sectors: frozenset[str] | None = None
-
-    @property
-    def actor(self) -> str:
-        return f"user:{self.user_id}"
-
-
-@dataclass(frozen=True)
-class Principal:
-    """A console session as the web app sees it."""
-
-    session_id: str
-    user_id: int
-    name: str
-    role: Role
-    lang: str
-    stage: str  # password | full
-    csrf: str
-    totp_enrolled: bool
-    sectors: frozenset[str] | None
-    #: The case keyring as it was when this session was checked (``None``: locked). Handlers
-    #: use this one, never a keyring unlocked while the request ran, whose row went unchecked.
-    keyring: crypto.CaseKeyring | None = field(default=None, repr=False, compare=False)
-
-    @property
-    def viewer(self) -> Viewer:
-        return Viewer(self.user_id, self.role, self.sectors)
-
-
-@dataclass(frozen=True)
 class UserRow:
     id: int
     name: str
@@ -164,28 +103,6 @@ class UserRow:
     created_at: datetime
     #: Whether the row's seal holds (``None``: the console is locked and cannot tell).
     sealed: bool | None = None
-
-
-@dataclass
-class _Live:
-    """A session, in this process's memory only; ``fingerprint`` is the account row as it was
-    when the session opened: a row changed behind the console's back ends the session."""
-
-    user_id: int
-    stage: str  # password (TOTP still due) | full
-    csrf: str
-    created_at: datetime
-    last_seen: datetime
-    fingerprint: str
-
-
-def digest(token: str) -> str:
-    return hashlib.sha256(token.encode("utf-8")).hexdigest()
-
-
-def parse_sectors(text: str) -> frozenset[str] | None:
-    parts = {p.strip() for p in text.replace(";", ",").split(",") if p.strip()}
-    return None if "*" in parts else frozenset(parts)
 
 
 class Accounts:
@@ -206,20 +123,13 @@ class Accounts:
         self.seals = seals or Seals()
         self.keyring = keyring
         self.keys = keys
-        self.idle = timedelta(minutes=idle_minutes)
         self.clock = clock
         self.hasher = hasher or PasswordHasher()
-        self.slow_after = slow_after
         self._decoy = self.hasher.hash(crypto.random_token(16))
-        self._workers = anyio.CapacityLimiter(LOGIN_WORKERS)
-        self._budget = parse_limit(login_budget)
-        self._limiter = MovingWindowRateLimiter(MemoryStorage())
-        #: Failures of names that are no account (or a disabled one): (count, wait until),
-        #: so that they are throttled exactly like real ones and no answer tells them apart.
-        self._strangers: TTLCache[str, tuple[int, datetime]] = TTLCache(
-            maxsize=50_000, ttl=2 * SLOW_MAX_SECONDS
+        self.throttle = LoginThrottle(
+            clock=clock, hasher=self.hasher, slow_after=slow_after, login_budget=login_budget
         )
-        self._live: dict[str, _Live] = {}
+        self.sessions = Sessions(idle=timedelta(minutes=idle_minutes), clock=clock)
 
     async def _keyring_for(self, by: Principal | None) -> crypto.CaseKeyring | None:
         """The keyring an admin's action runs under: the one his session was checked with
@@ -230,10 +140,6 @@ class Accounts:
         """Where the console's unlocked keyring comes from (rows are checked and sealed
         with it)."""
         self.keyring = source
-
-    def _seal(self, keyring: crypto.CaseKeyring | None, user: User) -> None:
-        """Seal ``user`` as it is now; locked, the row is left unsealed."""
-        self.seals.seal(keyring, user)
 
     @asynccontextmanager
     async def _tx(self) -> AsyncIterator[AsyncSession]:
@@ -307,7 +213,7 @@ class Accounts:
             token = self._new_setup(user)
             session.add(user)
             await session.flush()
-            self._seal(keyring, user)
+            self.seals.seal(keyring, user)
             await audit.append(session, actor, "user.added", None, {"user": user.id, "role": role})
         return token
 
@@ -328,8 +234,8 @@ class Accounts:
             user.locked_until = None
             user.disabled = False
             token = self._new_setup(user)
-            self._seal(keyring, user)
-            self._end_sessions(user_id)
+            self.seals.seal(keyring, user)
+            self.sessions.end_user(user_id)
             await audit.append(session, actor, "user.reset", None, {"user": user_id})
         return token
 
@@ -348,9 +254,9 @@ class Accounts:
                 self._check(keyring, user)
             user.disabled = disabled
             if held:
-                self._seal(keyring, user)
+                self.seals.seal(keyring, user)
             if disabled:
-                self._end_sessions(user_id)
+                self.sessions.end_user(user_id)
             action = "user.disabled" if disabled else "user.enabled"
             await audit.append(session, actor, action, None, {"user": user_id})
 
@@ -372,7 +278,7 @@ class Accounts:
             for user in rows:
                 user.setup_token = None
                 user.setup_expires = None
-                self._seal(keyring, user)
+                self.seals.seal(keyring, user)
             await audit.append(session, actor, "user.sealed", None, {"users": len(rows)})
             return [(user.name, user.role) for user in rows]
 
@@ -380,7 +286,7 @@ class Accounts:
         """At an unlock: seal the row of the admin who unlocked, if it is still the row he
         logged in with (he proved the passphrase; nobody vouches for anyone else)."""
         keyring = await self.keyring()
-        live = self._live.get(digest(token)) if token else None
+        live = self.sessions.peek(token)
         if keyring is None or live is None:
             return False
         async with self._tx() as session:
@@ -396,7 +302,7 @@ class Accounts:
             ):
                 return False
             if not self.seals.holds(keyring, user):
-                self._seal(keyring, user)
+                self.seals.seal(keyring, user)
                 live.fingerprint = seals.fingerprint(user)  # the console's own change
                 await audit.append(session, f"user:{user.id}", "user.sealed", None, {"users": 1})
             return True
@@ -433,10 +339,6 @@ class Accounts:
                 .order_by(User.name)
             )
             return [(int(i), str(n)) for i, n in rows]
-
-    async def count(self) -> int:
-        async with self._tx() as session:
-            return int(await session.scalar(select(func.count(User.id))) or 0)
 
     # -- setup links --------------------------------------------------------------------------
 
@@ -480,55 +382,20 @@ class Accounts:
             user.totp_enrolled = False
             user.failed_logins = 0
             user.locked_until = None
-            self._seal(keyring, user)
+            self.seals.seal(keyring, user)
             await audit.append(session, f"user:{user.id}", "user.setup", None, {})
             return self._open_session(user, "password")
 
     # -- login ----------------------------------------------------------------------------------
 
     def _open_session(self, user: User, stage: str) -> str:
-        token = crypto.random_token(32)
-        now = self.clock()
-        if len(self._live) >= SESSIONS_MAX:
-            self.purge_sessions()
-        while len(self._live) >= SESSIONS_MAX:
-            oldest = min(self._live, key=lambda k: self._live[k].last_seen)
-            del self._live[oldest]
-        self._live[digest(token)] = _Live(
-            user_id=user.id,
-            stage=stage,
-            csrf=crypto.random_token(24),
-            created_at=now,
-            last_seen=now,
-            fingerprint=seals.fingerprint(user),
-        )
-        return token
-
-    def _end_sessions(self, user_id: int) -> None:
-        for key in [k for k, live in self._live.items() if live.user_id == user_id]:
-            del self._live[key]
-
-    def _wait(self, failures: int) -> timedelta | None:
-        """How long a name must wait after ``failures`` failed attempts (None: not at all)."""
-        if failures < self.slow_after:
-            return None
-        return timedelta(seconds=min(2 ** (failures - self.slow_after), SLOW_MAX_SECONDS))
-
-    def _gate_until(self, until: datetime | None) -> None:
-        now = self.clock()
-        if until is not None and until > now:
-            raise Throttled(max(1, int((until - now).total_seconds() + 0.999)))
+        return self.sessions.open(user.id, stage, seals.fingerprint(user))
 
     def _gate(self, user: User) -> None:
-        self._gate_until(user.locked_until)
-
-    def _fail(self, user: User) -> None:
-        user.failed_logins += 1
-        wait = self._wait(user.failed_logins)
-        user.locked_until = self.clock() + wait if wait is not None else None
-
-    def _stranger(self, name: str) -> str:
-        return self.keys.lookup("login-name", name.casefold())
+        """Throttled while ``user`` must still wait after failed attempts."""
+        left = self.throttle.retry_after(user.locked_until)
+        if left is not None:
+            raise Throttled(left)
 
     async def login(self, name: str, password: str) -> str:
         """Check name and password; returns a session token at stage ``password``
@@ -539,7 +406,7 @@ class Accounts:
         budget for all. A name that is no account fails, waits and takes as long as one that
         is: the answers never tell them apart."""
         name = name.strip()[:NAME_MAX]
-        if not self._limiter.hit(self._budget, "login"):
+        if not self.throttle.in_budget():
             raise Throttled(1)
         keyring = await self.keyring()
         async with self._tx() as session:
@@ -551,20 +418,16 @@ class Accounts:
                 log.warning("accounts event=row_not_sealed user=%s", user.id if user else "")
             if user is None or user.disabled or user.password_hash is None or unsealed:
                 user_id, password_hash, before, seen = None, self._decoy, None, ""
-                key = self._stranger(name)
-                failures, until = self._strangers.get(key, (0, None))
-                self._gate_until(until)
-                wait = self._wait(failures + 1)
-                self._strangers[key] = (failures + 1, self.clock() + wait if wait else None)
+                left = self.throttle.stranger(self.keys.lookup("login-name", name.casefold()))
+                if left is not None:
+                    raise Throttled(left)
             else:
                 self._gate(user)
                 user_id, password_hash = user.id, user.password_hash
                 before = (user.failed_logins, user.locked_until)
                 seen = seals.fingerprint(user)  # the row whose password is checked
-                self._fail(user)  # counted now; given back if the password is right
-        ok = await anyio.to_thread.run_sync(
-            self._verify, password_hash, password, limiter=self._workers
-        )
+                self.throttle.fail(user)  # counted now; given back if the password is right
+        ok = await self.throttle.verify(password_hash, password)
         token = ""
         async with self._tx() as session:
             user = None if user_id is None else await session.get(User, user_id)
@@ -585,7 +448,7 @@ class Accounts:
                 else:
                     if keyring is not None and self.hasher.check_needs_rehash(password_hash):
                         user.password_hash = self.hasher.hash(password)
-                        self._seal(keyring, user)
+                        self.seals.seal(keyring, user)
                     token = self._open_session(user, "password")
         if not ok:
             raise BadLogin("wrong name, password or code")
@@ -600,12 +463,6 @@ class Accounts:
             user.failed_logins = 0
             user.locked_until = None
             await audit.append(session, actor, "user.unlocked", None, {"user": user.id})
-
-    def _verify(self, password_hash: str, password: str) -> bool:
-        try:
-            return bool(self.hasher.verify(password_hash, password))
-        except (VerificationError, InvalidHashError):
-            return False
 
     # -- TOTP --------------------------------------------------------------------------------
 
@@ -626,27 +483,12 @@ class Accounts:
             secret = self._secret(user)
             if secret is None:
                 self._locked_setup(keyring, user)
-                secret = pyotp.random_base32()
+                secret = totp.new_secret()
                 user.totp_secret = self.keys.seal_routing(secret.encode("ascii"))
-                self._seal(keyring, user)
+                self.seals.seal(keyring, user)
                 live.fingerprint = seals.fingerprint(user)
-            uri = pyotp.TOTP(secret).provisioning_uri(name=user.name, issuer_name=TOTP_ISSUER)
+            uri = totp.provisioning_uri(secret, user.name)
             return secret, uri
-
-    def _match(self, secret: str, code: str, last_step: int | None) -> int | None:
-        code = "".join(code.split())
-        if not (code.isascii() and code.isdecimal() and len(code) == 6):
-            return None
-        totp = pyotp.TOTP(secret)
-        now = self.clock().replace(tzinfo=UTC)
-        for offset in (-1, 0, 1):
-            moment = now + timedelta(seconds=30 * offset)
-            step = int(totp.timecode(moment))
-            if last_step is not None and step <= last_step:
-                continue
-            if hmac.compare_digest(totp.at(moment), code):
-                return step
-        return None
 
     async def verify_totp(self, token: str, code: str) -> str:
         """Second factor (or the first code of an enrolment): returns the token of a new,
@@ -659,9 +501,13 @@ class Accounts:
             key, _live, user = found
             self._gate(user)
             secret = self._secret(user)
-            step = None if secret is None else self._match(secret, code, user.totp_last_step)
+            step = (
+                None
+                if secret is None
+                else totp.matching_step(secret, code, user.totp_last_step, self.clock())
+            )
             if step is None:
-                self._fail(user)
+                self.throttle.fail(user)
                 await audit.append(
                     session, f"user:{user.id}", "login.failed", None, {"step": "totp"}
                 )
@@ -672,12 +518,12 @@ class Accounts:
                 if first:
                     self._locked_setup(keyring, user)
                     user.totp_enrolled = True
-                    self._seal(keyring, user)
+                    self.seals.seal(keyring, user)
                 user.totp_last_step = step
                 user.failed_logins = 0
                 user.locked_until = None
                 # A new session token at the privilege change: no fixation of the old one.
-                del self._live[key]
+                self.sessions.drop(key)
                 new_token = self._open_session(user, "full")
                 await audit.append(
                     session, f"user:{user.id}", "login", None, {"totp_enrolled_now": first}
@@ -688,28 +534,15 @@ class Accounts:
 
     # -- sessions ---------------------------------------------------------------------------
 
-    def _expired(self, live: _Live) -> bool:
-        now = self.clock()
-        return (
-            now - live.last_seen > self.idle
-            or now - live.created_at > timedelta(hours=SESSION_MAX_HOURS)
-            or (live.stage != "full" and now - live.created_at > timedelta(minutes=15))
-        )
-
     async def _session_user(
         self, session: AsyncSession, token: str, keyring: crypto.CaseKeyring | None
-    ) -> tuple[str, _Live, User] | None:
+    ) -> tuple[str, Live, User] | None:
         """The live session of ``token`` and its account row, if both still hold: not idle
         too long, the row unchanged since the login, and sealed when the console can tell."""
-        if not token or len(token) > 200:
+        found = self.sessions.get(token)
+        if found is None:
             return None
-        key = digest(token)
-        live = self._live.get(key)
-        if live is None:
-            return None
-        if self._expired(live):
-            del self._live[key]
-            return None
+        key, live = found
         user = await session.get(User, live.user_id)
         if (
             user is None
@@ -719,7 +552,7 @@ class Accounts:
         ):
             if user is not None:
                 log.warning("accounts event=session_refused user=%s", user.id)
-            self._live.pop(key, None)
+            self.sessions.drop(key)
             return None
         return key, live, user
 
@@ -747,17 +580,14 @@ class Accounts:
             )
 
     async def logout(self, token: str) -> None:
-        live = self._live.pop(digest(token), None) if token else None
+        live = self.sessions.pop(token)
         if live is not None:
             async with self._tx() as session:
                 await audit.append(session, f"user:{live.user_id}", "logout", None, {})
 
     def purge_sessions(self) -> int:
         """Drop sessions that have run out (housekeeping)."""
-        gone = [k for k, live in self._live.items() if self._expired(live)]
-        for key in gone:
-            del self._live[key]
-        return len(gone)
+        return self.sessions.purge()
 
 
 def check_password(password: str) -> None:

@@ -24,7 +24,8 @@ from tests.pg import free_port
 from tests.test_cli import haven
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "haven" / "console" / "templates"
-APP = TEMPLATES.parent / "app.py"
+#: The console's routers and helpers, whose problem() and error= messages are shown.
+CODE = sorted(TEMPLATES.parent.glob("*.py"))
 
 
 def test_every_console_string_has_a_ukrainian_translation() -> None:
@@ -35,7 +36,7 @@ def test_every_console_string_has_a_ukrainian_translation() -> None:
             m.replace('\\"', '"') for m in re.findall(r'_\(\s*"((?:[^"\\]|\\.)*)"\s*\)', source)
         }
     # Messages the app shows through problem()/error=.
-    app = APP.read_text("utf-8")
+    app = "\n".join(path.read_text("utf-8") for path in CODE)
     wanted |= set(
         re.findall(
             r'problem\(\s*request,\s*(?:p|None|getattr\(request\.state, "principal", None\)),'

@@ -27,7 +27,7 @@ async def users(env, *specs: tuple[str, str, str]) -> list[Viewer]:
         await accounts.add_user(name, role, "test", sectors=sectors)
     rows = {u.name: u for u in await accounts.users()}
     for name, role, sectors in specs:
-        from haven.services.accounts import parse_sectors
+        from haven.services.identity import parse_sectors
 
         scope = parse_sectors(sectors) if role == "coordinator" else None
         out.append(Viewer(rows[name].id, Role(role), scope))
