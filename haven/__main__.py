@@ -1,3 +1,6 @@
+"""``python -m haven``: the same program as ``haven``."""
+
 from haven.cli import main
 
-main()
+if __name__ == "__main__":
+    main()
