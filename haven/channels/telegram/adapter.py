@@ -617,11 +617,7 @@ class TelegramChannel:
 
     async def _campaign(self, payload: str) -> str | None:
         """The deep-link payload's campaign; an unknown one is kept as ``unknown``."""
-        payload = payload.strip()
-        if not payload:
-            return None
-        code = await self.campaigns.known_code(payload[:64])
-        return code or "unknown"
+        return await self.campaigns.link_code(payload)
 
     def _callback(self, query: CallbackQuery) -> Translated | None:
         chat = query.message.chat if query.message is not None else None

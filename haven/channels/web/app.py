@@ -46,6 +46,7 @@ from haven.services.applicant import (
     Unlocked,
     WrongCredentials,
 )
+from haven.services.campaigns import Campaigns, link_form
 from haven.services.intake import Intake, IntakeResult, PhotoData
 from haven.services.verify import check_text, verify_for
 from haven.settings import Settings
@@ -64,8 +65,6 @@ CHANNEL = "web"
 FORM_LIMIT = 128 * 1024
 #: A cookie: ``u`` (unbound) or ``b`` (bound), the random id, ``.``, the MAC.
 _COOKIE = re.compile(r"([ub])([A-Za-z0-9_-]{32})\.([0-9a-f]{32})")
-#: Campaign codes as the campaigns service stores them (lower case), from ``?c=``.
-_CAMPAIGN = re.compile(r"[a-z0-9][a-z0-9_-]{1,63}")
 COMMANDS = ("lang", "restart", "forget")
 #: How long the progress of a session is remembered after its last answer, and for how many
 #: sessions (in this process's memory, by the session's random id).
@@ -188,12 +187,6 @@ def _str(form: Form, name: str, limit: int = 20_000) -> str:
     return value[:limit] if isinstance(value, str) else ""
 
 
-def campaign_code(text: str) -> str:
-    """A campaign code from ``?c=`` (like a Telegram deep link), or "" if it is not one."""
-    code = text.strip().lower()
-    return code if _CAMPAIGN.fullmatch(code) else ""
-
-
 def _minutes(seconds: int) -> int:
     return max(1, math.ceil(seconds / 60))
 
@@ -205,6 +198,7 @@ class WebIntake:
         # The intake batches concurrent inputs into one transaction (group commit), and the
         # store queues SQLite's writers in order: no lock of our own here.
         self.intake = Intake(store, keys)
+        self.campaigns = Campaigns(store)
         self.applicants = Applicants(
             store,
             keys,
@@ -464,7 +458,9 @@ class WebIntake:
     async def home(self, request: Request) -> Response:
         sid = self.session_of(request)
         lang = self.lang_of(request)
-        campaign = campaign_code(request.query_params.get("c", ""))
+        # Only its form here (the page is served without the database): whether the campaign
+        # exists is asked when the choice is posted.
+        campaign = link_form(request.query_params.get("c", "")) or ""
         if sid is None:
             return self.landing(request, lang, self.new_session(bound=False), campaign=campaign)
         wait = self.limited(sid)
@@ -560,9 +556,8 @@ class WebIntake:
             inp = Text(typed)
         if not sid.bound:
             sid = self.bind()
-        result = await self.intake.handle(
-            CHANNEL, sid.id, inp, campaign=campaign_code(_str(form, "c", 64)) or None
-        )
+        campaign = await self.campaigns.link_code(_str(form, "c", 64))
+        result = await self.intake.handle(CHANNEL, sid.id, inp, campaign=campaign)
         self.note_progress(sid, result.state)
         return await self.after(request, sid, result, typed)
 
