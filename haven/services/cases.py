@@ -7,7 +7,6 @@ viewer may see is part of each query (:func:`case_scope`), not only of the templ
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
@@ -29,6 +28,7 @@ from haven.domain.cases import (
     transition,
 )
 from haven.domain.reference import normalize
+from haven.domain.text import clean
 from haven.flows import Reply, State
 from haven.flows.engine import M_READ_ALONE
 from haven.flows.inputs import Choice, Command, Input, Text
@@ -181,7 +181,6 @@ CANNED_IDS = dict(CANNED)
 
 #: Longest reply or note an operator can write.
 TEXT_MAX = 4000
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u202a-\u202e\u2066-\u2069]")
 
 #: What an operator may move a case to by hand (hand-offs move it to scheduled/arrived).
 OPERATOR_TARGETS = frozenset({CaseState.in_contact, CaseState.verified, CaseState.closed})
@@ -246,7 +245,9 @@ def move_case(
 
 
 def clean_text(text: str, max_len: int = TEXT_MAX) -> str:
-    text = _CONTROL.sub("", text).strip()
+    """An operator's text as kept (:func:`haven.domain.text.clean`); :class:`BadText` when
+    nothing is left or it is longer than ``max_len``."""
+    text = clean(text)
     if not text:
         raise BadText("the text is empty")
     if len(text) > max_len:
