@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from haven.content import LANGS, LANGUAGE_NAMES, N_, Nn_, texts
+from haven.content import LANGS, LANGUAGE_NAMES, N_, Nn_, in_every_language, texts
 from haven.domain.text import clean
 
 from .definition import Flow, Step
@@ -552,12 +552,7 @@ class Engine:
 
 def multilingual(translate: Translate, message: str) -> str:
     """A message in every language, for before the applicant has chosen one."""
-    seen: list[str] = []
-    for lang in LANGS:
-        text = translate(lang, message)
-        if text not in seen:
-            seen.append(text)
-    return "\n".join(seen)
+    return in_every_language(message, translate)
 
 
 def _as_command(inp: Input) -> Input:

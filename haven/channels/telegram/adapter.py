@@ -40,7 +40,7 @@ from aiogram.types import CallbackQuery, Message, PhotoSize, Update
 from limits import parse
 from sqlalchemy import select
 
-from haven.content import LANGS, gettext_for
+from haven.content import gettext_for, in_every_language
 from haven.content.texts import PHONE_ADVICE
 from haven.crypto import BadEnvelope, IntakeKeys
 from haven.flows import Effect
@@ -774,12 +774,7 @@ def _address_of(update: Update) -> str | None:
 
 
 def _multilingual(message: str) -> str:
-    out: list[str] = []
-    for lang in LANGS:
-        text = gettext_for(lang)(message)
-        if text not in out:
-            out.append(text)
-    return "\n\n".join(out)
+    return in_every_language(message)
 
 
 def _mb(size: int) -> str:
