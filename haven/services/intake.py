@@ -30,6 +30,7 @@ from haven.crypto import IntakeKeys
 from haven.domain import risk
 from haven.domain.cases import CaseState, transition
 from haven.domain.codephrase import new_code_phrase
+from haven.domain.contacts import contact_lookup
 from haven.domain.reference import new_reference
 from haven.flows import Effect, Engine, Mode, Outcome, Reply, State, load
 from haven.flows.engine import multilingual
@@ -260,7 +261,7 @@ class Intake:
         self._drainer: asyncio.Task[None] | None = None
 
     def lookup(self, channel: str, address: str) -> str:
-        return self.keys.lookup(f"contact:{channel}", address)
+        return contact_lookup(self.keys, channel, address)
 
     async def handle(
         self,
