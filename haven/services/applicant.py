@@ -38,7 +38,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from haven import crypto
-from haven.content import passphrase_words
+from haven.content import LANGS, passphrase_words
 from haven.domain import codephrase
 from haven.domain.cases import CaseState
 from haven.domain.reference import BadReference, normalize
@@ -198,7 +198,7 @@ class Applicants:
 
     async def issue(self, case_id: int, lang: str) -> Issued:
         """Make the passphrase of a just-submitted web case (once; it is never shown again)."""
-        lang = lang if lang in ("ko", "ru", "uk", "en") else "en"
+        lang = lang if lang in LANGS else "en"
         phrase = codephrase.new_passphrase(passphrase_words(lang), PASSPHRASE_WORDS)
         normal = normalize_passphrase(phrase)
         salt = crypto.applicant_salt()
