@@ -24,7 +24,6 @@ from markupsafe import Markup
 from sqlalchemy import and_, func, select, true
 from starlette.datastructures import FormData
 from starlette.staticfiles import StaticFiles
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from haven import crypto
 from haven.campaigns import report
@@ -32,6 +31,7 @@ from haven.campaigns.links import links as campaign_links
 from haven.content import LANGS, LANGUAGE_NAMES
 from haven.domain import risk
 from haven.domain.cases import CaseState, IllegalTransition
+from haven.httpheaders import ConsoleHeaders as SecurityHeaders
 from haven.services.accounts import (
     CONSOLE_LANGS,
     AccountError,
@@ -80,20 +80,6 @@ log = logging.getLogger("haven.console")
 
 SESSION_COOKIE = "__Host-haven-console"
 PRE_COOKIE = "__Host-haven-pre"
-CSP = (
-    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
-    "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
-)
-HEADERS: dict[str, str] = {
-    "Content-Security-Policy": CSP,
-    "Referrer-Policy": "no-referrer",
-    "X-Frame-Options": "DENY",
-    "X-Content-Type-Options": "nosniff",
-    "Cache-Control": "no-store",
-    "Cross-Origin-Opener-Policy": "same-origin",
-    "Cross-Origin-Resource-Policy": "same-origin",
-    "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
-}
 ALL_ROLES = frozenset(Role)
 AUDIT_PAGE = 100
 #: Aggregates below this are shown as "<5" on the analyst's page (no person stands out).
@@ -107,41 +93,6 @@ class Redirect(Exception):
 
 class Denied(Exception):
     """403: a session whose role the route does not admit, or a bad CSRF token."""
-
-
-class SecurityHeaders:
-    """Adds the console's security headers to every response (pure ASGI, cheap), and turns a
-    crash into a plain 500 page with them, whose log line names only the exception type."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-        self.raw = [(k.lower().encode(), v.encode()) for k, v in HEADERS.items()]
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-
-        started = False
-
-        async def wrapped(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-                names = {k.lower() for k, _ in message.get("headers", [])}
-                extra = [(k, v) for k, v in self.raw if k not in names]
-                message["headers"] = list(message.get("headers", [])) + extra
-            await send(message)
-
-        try:
-            await self.app(scope, receive, wrapped)
-        except Exception as exc:
-            # Not re-raised: the server would log the traceback, and its message (which could
-            # hold case content).
-            log.error("console event=error type=%s", type(exc).__name__)
-            if not started:
-                page = "<!doctype html><title>500</title><p>500</p>"
-                await HTMLResponse(page, status_code=500)(scope, receive, wrapped)
 
 
 @dataclass

@@ -32,13 +32,14 @@ from starlette.middleware.exceptions import ExceptionMiddleware
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route, Router
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp
 
 from haven import crypto
 from haven.content import LANGS, LANGUAGE_NAMES
 from haven.flows import Effect, Mode, Reply, State
 from haven.flows import engine as flow_engine
 from haven.flows.inputs import Choice, Command, Input, Text
+from haven.httpheaders import APPLICANT_HEADERS, SecurityHeaders
 from haven.services.applicant import (
     Applicants,
     Gate,
@@ -71,67 +72,19 @@ COMMANDS = ("lang", "restart", "forget")
 PROGRESS_SECONDS = 12 * 3600
 PROGRESS_MAX = 100_000
 
-CSP = (
-    "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
-    "frame-ancestors 'none'; base-uri 'none'"
-)
-HEADERS = {
-    "cache-control": "no-store",
-    "referrer-policy": "no-referrer",
-    "x-content-type-options": "nosniff",
-    "x-frame-options": "DENY",
-    "content-security-policy": CSP,
-    "permissions-policy": "camera=(), microphone=(), geolocation=()",
-}
 
+class WebApp(SecurityHeaders):
+    """The web intake behind its security headers (what :func:`create_web_app` returns)."""
 
-class SecurityHeaders:
-    """Adds the headers to every response, and turns any crash into a plain 500 page whose
-    log line names only the exception type (a message could hold what someone typed)."""
-
-    #: The web intake behind (for tests and introspection).
-    web: WebIntake
-
-    def __init__(self, app: ASGIApp, onion_url: str, hsts_seconds: int = 0) -> None:
-        self.app = app
-        self.onion_url = onion_url.rstrip("/")
-        self.headers = [(name.encode(), value.encode()) for name, value in HEADERS.items()]
-        self.hsts = (
-            [(b"strict-transport-security", f"max-age={hsts_seconds}".encode())]
-            if hsts_seconds
-            else []
+    def __init__(self, web: WebIntake, app: ASGIApp, settings: Settings) -> None:
+        super().__init__(
+            app,
+            APPLICANT_HEADERS,
+            area="web",
+            onion_url=settings.onion_url,
+            hsts_seconds=settings.hsts_seconds,
         )
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        extra = self.headers
-        if self.onion_url:
-            location = (self.onion_url + scope.get("path", "/")).encode()
-            extra = [*extra, (b"onion-location", location)]
-        if self.hsts and scope.get("scheme") == "https":
-            extra = [*extra, *self.hsts]
-        started = False
-
-        async def send_with_headers(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-                headers = list(message.get("headers", ()))
-                present = {name.lower() for name, _ in headers}
-                headers += [header for header in extra if header[0] not in present]
-                message = {**message, "headers": headers}
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_with_headers)
-        except Exception as exc:
-            # Not re-raised: the server would log the traceback, and its message.
-            log.error("web event=error type=%s", type(exc).__name__)
-            if not started:
-                response = HTMLResponse("<!doctype html><title>500</title><p>500</p>", 500)
-                await response(scope, receive, send_with_headers)
+        self.web = web
 
 
 def session_cookie(keys: crypto.IntakeKeys, sid: str, *, bound: bool) -> str:
@@ -702,7 +655,7 @@ class WebIntake:
         return self.notice(request, lang, sid, [note], status=status)
 
 
-def create_web_app(settings: Settings, store: Store, keys: crypto.IntakeKeys) -> SecurityHeaders:
+def create_web_app(settings: Settings, store: Store, keys: crypto.IntakeKeys) -> WebApp:
     """The web intake as an ASGI app, to be mounted at ``/`` by the composition root."""
     web = WebIntake(settings, store, keys)
     router = Router(
@@ -716,10 +669,6 @@ def create_web_app(settings: Settings, store: Store, keys: crypto.IntakeKeys) ->
     )
     # No Starlette app of its own (the composition root's is around it): only the handler
     # of its 404 and 405 pages, and the security headers (which also answer any crash).
-    app = SecurityHeaders(
-        ExceptionMiddleware(router, handlers={HTTPException: web.not_found}),
-        settings.onion_url,
-        settings.hsts_seconds,
+    return WebApp(
+        web, ExceptionMiddleware(router, handlers={HTTPException: web.not_found}), settings
     )
-    app.web = web
-    return app
