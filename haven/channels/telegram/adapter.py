@@ -37,7 +37,6 @@ from typing import Any
 from aiogram import Bot
 from aiogram.exceptions import TelegramAPIError, TelegramConflictError
 from aiogram.types import CallbackQuery, Message, PhotoSize, Update
-from limits import parse
 from sqlalchemy import select
 
 from haven.content import gettext_for, in_every_language
@@ -106,9 +105,7 @@ class FloodGuard:
     """Per-chat and global limits on what the bot accepts (the ``limits`` library)."""
 
     def __init__(self, per_chat: str, overall: str, pause: float) -> None:
-        self.limiter = ratelimit.limiter()
-        self.per_chat = parse(per_chat)
-        self.overall = parse(overall)
+        self.limits = ratelimit.Limiter(ratelimit.Rules.of(own=per_chat, shared=overall))
         self.pause = pause
         self.muted: dict[str, float] = {}
 
@@ -120,7 +117,7 @@ class FloodGuard:
             if now < until:
                 return "ignore"
             del self.muted[chat]
-        if self.limiter.hit(self.per_chat, "chat", chat):
+        if not self.limits.hit(chat, own_only=True):
             return "ok"
         self.muted[chat] = now + self.pause
         if len(self.muted) > 50_000:
@@ -129,7 +126,7 @@ class FloodGuard:
 
     async def admit(self) -> None:
         """Wait for room under the global limit."""
-        while not self.limiter.hit(self.overall, "global"):  # noqa: ASYNC110 - a rate, not an event
+        while self.limits.hit():  # noqa: ASYNC110 - a rate, not an event
             await asyncio.sleep(0.005)
 
 

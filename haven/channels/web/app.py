@@ -26,7 +26,6 @@ from typing import Any
 
 from cachetools import TTLCache
 from jinja2 import Environment, FileSystemLoader, select_autoescape
-from limits import parse
 from starlette.exceptions import HTTPException
 from starlette.middleware.exceptions import ExceptionMiddleware
 from starlette.requests import ClientDisconnect, Request
@@ -40,9 +39,9 @@ from haven.flows import Effect, Mode, Reply, State
 from haven.flows import engine as flow_engine
 from haven.flows.inputs import Choice, Command, Input, Text
 from haven.httpheaders import APPLICANT_HEADERS, SecurityHeaders
+from haven.services import ratelimit
 from haven.services.applicant import (
     Applicants,
-    Gate,
     RateLimited,
     Unlocked,
     WrongCredentials,
@@ -158,10 +157,13 @@ class WebIntake:
             per_case_limit=settings.web_unlock_limit,
             global_limit=settings.web_unlock_global_limit,
         )
-        self.gate = Gate()
-        self.per_session = parse(settings.web_session_limit)
-        self.overall = parse(settings.web_global_limit)
-        self.reserve = parse(settings.web_progress_limit)
+        self.limits = ratelimit.Limiter(
+            ratelimit.Rules.of(
+                own=settings.web_session_limit,
+                shared=settings.web_global_limit,
+                reserve=settings.web_progress_limit,
+            )
+        )
         self.progress_answers = settings.web_progress_answers
         #: Session id -> answers the intake recorded for it (or the threshold, for a session
         #: that proved a passphrase): what lets it go ahead of new sessions (see limited).
@@ -196,7 +198,7 @@ class WebIntake:
         before (not the one of a cookie someone may have planted). This post counts against
         the new id's limit too, so the limit stays one per browser session."""
         sid = self.new_session(bound=True)
-        self.gate.hit([(self.per_session, sid.id)])
+        self.limits.hit(sid.id, own_only=True)
         return sid
 
     @staticmethod
@@ -235,11 +237,7 @@ class WebIntake:
         has recorded enough answers for goes ahead of new ones: past the global limit it
         draws on a reserve of its own, and the global limit's room goes to it first, so a
         flood of new sessions competes only for what the applicants under way leave."""
-        own = [(self.per_session, sid.id)]
-        shared = [(self.overall, "all")]
-        if self.progress.get(sid.id, 0) >= self.progress_answers:
-            return self.gate.hit_ahead(own, shared, [(self.reserve, "progress")])
-        return self.gate.hit(own + shared)
+        return self.limits.hit(sid.id, ahead=self.progress.get(sid.id, 0) >= self.progress_answers)
 
     def note_progress(self, sid: Session, state: State | None) -> None:
         """Remember how far the intake has recorded this session's conversation."""
