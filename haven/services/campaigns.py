@@ -7,6 +7,7 @@ shown: nothing here ever names or returns a single case.
 
 from __future__ import annotations
 
+import builtins
 import json
 import re
 from collections import defaultdict
@@ -264,7 +265,7 @@ class Campaigns:
 
     # --- the funnel --------------------------------------------------------------------
 
-    async def funnel(self) -> list[FunnelRow]:
+    async def funnel(self) -> builtins.list[FunnelRow]:
         """Exact counts per campaign, language, sector and week (the report hides small ones)."""
         day = func.date(Case.created_at)
         query = (
@@ -329,7 +330,7 @@ class Campaigns:
             )
             return _post(row)
 
-    async def posts(self) -> list[PostRecord]:
+    async def posts(self) -> builtins.list[PostRecord]:
         async with self.store.transaction() as session:
             rows = await session.scalars(select(ChannelPost).order_by(ChannelPost.scheduled_at))
             return [_post(r) for r in rows]
@@ -343,7 +344,7 @@ class Campaigns:
             await audit.append(session, actor, "post.cancel", None, {"post": post_id})
             return _post(row)
 
-    async def due_posts(self, now: datetime | None = None) -> list[PostRecord]:
+    async def due_posts(self, now: datetime | None = None) -> builtins.list[PostRecord]:
         moment = now or utcnow()
         async with self.store.transaction() as session:
             rows = await session.scalars(

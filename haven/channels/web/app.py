@@ -395,7 +395,7 @@ class WebIntake:
         self, request: Request, lang: str, sid: Session, *, campaign: str = ""
     ) -> HTMLResponse:
         t = texts.for_lang(lang)
-        context = {
+        context: dict[str, Any] = {
             "choose": t(texts.CHOOSE_LANG),
             "languages": [(code, LANGUAGE_NAMES[code]) for code in LANGS],
         }
