@@ -16,6 +16,8 @@ from typing import Any
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
+from haven.httpheaders import APPLICANT_HEADERS
+
 
 class TimedH11Protocol(H11Protocol):
     """uvicorn's h11 protocol with a deadline for each request's line and headers."""
@@ -119,13 +121,17 @@ class BodyLimit:
             await _refuse(send, refused)
 
 
+#: A refusal page runs no script, whichever server refuses.
+_REFUSAL_HEADERS = [(name.encode(), value.encode()) for name, value in APPLICANT_HEADERS.items()]
+
+
 async def _refuse(send: Send, status: int) -> None:
     body = b"<!doctype html><title>%d</title><p>%d</p>" % (status, status)
     headers: list[Any] = [
         (b"content-type", b"text/html; charset=utf-8"),
         (b"content-length", str(len(body)).encode()),
-        (b"cache-control", b"no-store"),
         (b"connection", b"close"),
+        *_REFUSAL_HEADERS,
     ]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})

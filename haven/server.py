@@ -33,20 +33,13 @@ from starlette.types import ASGIApp
 from haven import crypto
 from haven.channels.web import create_web_app
 from haven.hardening import refuse_inspection
+from haven.httpheaders import APPLICANT_HEADERS
 from haven.httplimits import BodyLimit, TimedH11Protocol
 from haven.services.erasure import purge_drafts
 from haven.settings import Settings
 from haven.store.db import Store
 
 log = logging.getLogger("haven.server")
-
-SECURITY_HEADERS = {
-    "Cache-Control": "no-store",
-    "Referrer-Policy": "no-referrer",
-    "X-Content-Type-Options": "nosniff",
-    "Content-Security-Policy": "default-src 'none'; style-src 'self'; img-src 'self'; "
-    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
-}
 
 
 def serve_forever(
@@ -92,7 +85,7 @@ def create_app(settings: Settings) -> Starlette:
     store = Store(settings.db_url)
 
     async def health(_request: Request) -> PlainTextResponse:
-        return PlainTextResponse("ok", headers=SECURITY_HEADERS)
+        return PlainTextResponse("ok", headers=APPLICANT_HEADERS)
 
     # The Telegram bot: long polling, or a webhook route when a webhook URL is set.
     telegram = None

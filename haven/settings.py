@@ -6,6 +6,7 @@ Unknown or malformed settings fail at start with one clear line (:class:`Setting
 from __future__ import annotations
 
 import os
+import re
 from enum import StrEnum
 from functools import cached_property
 from pathlib import Path
@@ -14,7 +15,11 @@ from typing import Annotated
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from haven.content import LANGS
+
 PREFIX = "HAVEN_"
+#: A Telegram bot token: the bot's numeric id, a colon, the secret.
+BOT_TOKEN = re.compile(r"([0-9]{1,20}):[A-Za-z0-9_-]+")
 
 
 class SettingsError(Exception):
@@ -120,9 +125,22 @@ class Settings(BaseSettings):
     @field_validator("default_lang")
     @classmethod
     def _known_lang(cls, value: str) -> str:
-        if value not in ("ko", "ru", "uk", "en"):
-            raise ValueError("must be one of ko, ru, uk, en")
+        if value not in LANGS:
+            raise ValueError(f"must be one of {', '.join(LANGS)}")
         return value
+
+    @field_validator("telegram_token")
+    @classmethod
+    def _bot_token(cls, value: str) -> str:
+        if value and not BOT_TOKEN.fullmatch(value):
+            raise ValueError("not a bot token (123456:ABC…)")  # the value itself is secret
+        return value
+
+    @cached_property
+    def telegram_bot_id(self) -> int | None:
+        """The numeric id the bot token starts with; ``None`` without a token."""
+        found = BOT_TOKEN.fullmatch(self.telegram_token)
+        return int(found.group(1)) if found else None
 
     @cached_property
     def db_url(self) -> str:

@@ -56,7 +56,7 @@ async def test_a_whole_conversation_makes_a_sealed_case(env: Env) -> None:
         assert (case.lang, case.channel, case.campaign) == ("ko", "telegram", "leaflet-a6-ko")
         assert case.group_size == 3 and case.wounded is True
         events = (await s.scalars(select(AuditEvent.action))).all()
-        assert events == ["case.submitted"]
+        assert events == ["case.transition"]
         # The draft is erased once the answers are sealed to the case key.
         state = State.from_json(json.loads(env.keys.open_routing(contact.flow_state)))
         assert state.answers == {} and state.mode is Mode.submitted

@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from haven import crypto
+from haven.content import LANGS
 from haven.flows import Reply
 from haven.flows.inputs import Command, Text
 from haven.services.intake import Intake
@@ -45,8 +46,8 @@ async def chat(
     lang: Annotated[str | None, typer.Option(help="Language: ko, ru, uk or en.")] = None,
 ) -> None:
     """The questionnaire in the terminal, against the real store. Reads lines when piped."""
-    if lang is not None and lang not in ("ko", "ru", "uk", "en"):
-        raise CliError("--lang must be one of ko, ru, uk, en")
+    if lang is not None and lang not in LANGS:
+        raise CliError(f"--lang must be one of {', '.join(LANGS)}")
     cfg = settings()
     keys = crypto.load_intake_keys(cfg.keys_dir)
     store = await open_store(cfg)

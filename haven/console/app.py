@@ -16,11 +16,12 @@ import logging
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import RedirectResponse, Response
 from starlette.staticfiles import StaticFiles
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from haven import crypto
+from haven.httpheaders import CONSOLE_HEADERS as HEADERS
+from haven.httpheaders import ConsoleHeaders as SecurityHeaders
 from haven.services.accounts import Accounts
 from haven.services.cases import Calls, CaseNotFound, Console, Forbidden, Sender
 from haven.services.handoff import Handoffs
@@ -58,56 +59,6 @@ __all__ = [
 ]
 
 log = logging.getLogger("haven.console")
-
-CSP = (
-    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
-    "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
-)
-HEADERS: dict[str, str] = {
-    "Content-Security-Policy": CSP,
-    "Referrer-Policy": "no-referrer",
-    "X-Frame-Options": "DENY",
-    "X-Content-Type-Options": "nosniff",
-    "Cache-Control": "no-store",
-    "Cross-Origin-Opener-Policy": "same-origin",
-    "Cross-Origin-Resource-Policy": "same-origin",
-    "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
-}
-
-
-class SecurityHeaders:
-    """Adds the console's security headers to every response (pure ASGI, cheap), and turns a
-    crash into a plain 500 page with them, whose log line names only the exception type."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-        self.raw = [(k.lower().encode(), v.encode()) for k, v in HEADERS.items()]
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-
-        started = False
-
-        async def wrapped(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-                names = {k.lower() for k, _ in message.get("headers", [])}
-                extra = [(k, v) for k, v in self.raw if k not in names]
-                message["headers"] = list(message.get("headers", [])) + extra
-            await send(message)
-
-        try:
-            await self.app(scope, receive, wrapped)
-        except Exception as exc:
-            # Not re-raised: the server would log the traceback, and its message (which could
-            # hold case content).
-            log.error("console event=error type=%s", type(exc).__name__)
-            if not started:
-                page = "<!doctype html><title>500</title><p>500</p>"
-                await HTMLResponse(page, status_code=500)(scope, receive, wrapped)
 
 
 def outbox_sender(keys: crypto.IntakeKeys) -> Sender:

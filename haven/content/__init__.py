@@ -54,6 +54,18 @@ def gettext_for(lang: str) -> Gettext:
     return translations(lang).gettext
 
 
+def in_every_language(message: str, translate: Callable[[str, str], str] | None = None) -> str:
+    """``message`` in every language of :data:`LANGS`, for someone whose language is not known
+    yet: each distinct text once, in that order, a blank line between them. ``translate``
+    (language, message) defaults to the catalogs."""
+    texts: list[str] = []
+    for lang in LANGS:
+        text = translate(lang, message) if translate else gettext_for(lang)(message)
+        if text not in texts:
+            texts.append(text)
+    return "\n\n".join(texts)
+
+
 def _word_list(folder: str, lang: str) -> list[str]:
     text = (resources.files(__package__) / folder / f"{lang}.txt").read_text("utf-8")
     out = [line.strip() for line in text.splitlines()]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 
@@ -83,3 +85,49 @@ def check_transition(
         raise ValueError("closing a case needs a reason")
     if target is not CaseState.closed and reason is not None:
         raise ValueError("only closing takes a reason")
+
+
+#: The audit action every change of a case's state is recorded under.
+TRANSITION_EVENT = "case.transition"
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    """A checked change of state, and the audit event that records it."""
+
+    current: CaseState
+    target: CaseState
+    reason: CloseReason | None = None
+    #: What else the audit event notes (a hand-off id, the channel, what triggered it).
+    context: Mapping[str, object] = field(default_factory=dict)
+
+    @property
+    def event(self) -> str:
+        return TRANSITION_EVENT
+
+    @property
+    def detail(self) -> dict[str, object]:
+        """The audit event's detail: from, to, the close reason if any, and the context."""
+        out: dict[str, object] = {"from": self.current.value, "to": self.target.value}
+        out.update(self.context)
+        if self.reason is not None:
+            out["reason"] = self.reason.value
+        return out
+
+
+def transition(
+    current: CaseState | str,
+    target: CaseState | str,
+    reason: CloseReason | str | None = None,
+    **context: object,
+) -> Transition:
+    """Check ``current -> target`` (:func:`check_transition`) and return the transition with
+    its audit event; raises :class:`IllegalTransition` or ``ValueError`` when not allowed."""
+    move = Transition(
+        CaseState(current),
+        CaseState(target),
+        CloseReason(reason) if reason is not None else None,
+        context,
+    )
+    check_transition(move.current, move.target, move.reason)
+    return move

@@ -11,14 +11,13 @@ applicant's language, saying what is expected.
 from __future__ import annotations
 
 import math
-import re
-import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from haven.content import LANGS, LANGUAGE_NAMES, N_, Nn_, texts
+from haven.content import LANGS, LANGUAGE_NAMES, N_, Nn_, in_every_language, texts
+from haven.domain.text import clean
 
 from .definition import Flow, Step
 from .inputs import Choice, Command, Input, Location, Photo, Text, Unsupported
@@ -33,8 +32,6 @@ COMMANDS = ("start", "help", "lang", "restart", "forget", "skip", "verify")
 
 #: Longest text an applicant can send after submission, in one message.
 MESSAGE_MAX = 4000
-
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
 
 
 class Mode(StrEnum):
@@ -378,7 +375,7 @@ class Engine:
 
     def _message(self, state: State, inp: Input) -> Outcome:
         if isinstance(inp, Text):
-            text = _clean(inp.text)
+            text = clean(inp.text)
             if not text:
                 return Outcome(state, (Reply(self._(state, M_EMPTY)),))
             if len(text) > MESSAGE_MAX:
@@ -421,7 +418,7 @@ class Engine:
         if isinstance(inp, Choice):
             return inp.value if any(o.value == inp.value for o in options) else None
         if isinstance(inp, Text):
-            typed = _clean(inp.text).casefold()
+            typed = clean(inp.text).casefold()
             if not typed:
                 return None
             if typed.isdecimal() and len(typed) < 4 and 1 <= int(typed) <= len(options):
@@ -481,7 +478,7 @@ class Engine:
         if not isinstance(inp, Text):
             expected = M_TEXT_OR_LOCATION if step.kind == "location" else M_EMPTY
             return invalid(self._(state, expected))
-        text = _clean(inp.text)
+        text = clean(inp.text)
         if not text:
             return invalid(self._(state, M_EMPTY))
         if len(text) > step.max_length:
@@ -555,12 +552,7 @@ class Engine:
 
 def multilingual(translate: Translate, message: str) -> str:
     """A message in every language, for before the applicant has chosen one."""
-    seen: list[str] = []
-    for lang in LANGS:
-        text = translate(lang, message)
-        if text not in seen:
-            seen.append(text)
-    return "\n".join(seen)
+    return in_every_language(message, translate)
 
 
 def _as_command(inp: Input) -> Input:
@@ -575,13 +567,8 @@ def _as_command(inp: Input) -> Input:
     return inp
 
 
-def _clean(text: str) -> str:
-    text = unicodedata.normalize("NFC", text)
-    return _CONTROL.sub("", text).strip()
-
-
 def _parse_int(text: str) -> int | None:
-    text = _clean(text)
+    text = clean(text)
     if not text or len(text) > 6:
         return None
     try:

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from haven.crypto import IntakeKeys
+from haven.domain.contacts import contact_lookup
 from haven.flows import Reply
 from haven.store.models import ContactValues, OutboxMessage, utcnow
 
@@ -39,7 +40,7 @@ AUTOMATED = (UNDER_WAY, FIRST)
 
 def chat_key(keys: IntakeKeys, channel: str, address: str) -> str:
     """The keyed hash a destination is known by (the same as :attr:`Contact.lookup`)."""
-    return keys.lookup(f"contact:{channel}", address)
+    return contact_lookup(keys, channel, address)
 
 
 def enqueue(

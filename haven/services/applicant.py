@@ -21,7 +21,6 @@ session and a short expiry.
 from __future__ import annotations
 
 import logging
-import math
 import time
 import unicodedata
 from dataclasses import dataclass
@@ -33,12 +32,11 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from argon2.profiles import RFC_9106_LOW_MEMORY
 from cachetools import TTLCache
-from limits import RateLimitItem, parse
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from haven import crypto
-from haven.content import passphrase_words
+from haven.content import LANGS, passphrase_words
 from haven.domain import codephrase
 from haven.domain.cases import CaseState
 from haven.domain.reference import BadReference, normalize
@@ -89,55 +87,6 @@ class RateLimited(ApplicantError):
         self.retry_after = retry_after
 
 
-class Gate:
-    """Rate limits checked together, each keyed by its own identity (in-process memory)."""
-
-    def __init__(self) -> None:
-        self.limiter = ratelimit.limiter()
-
-    def retry_after(self, checks: list[tuple[RateLimitItem, str]]) -> int:
-        """0 if every limit has room, else the seconds until the longest-blocked one frees."""
-        wait = 0
-        for item, key in checks:
-            if not self.limiter.test(item, key):
-                wait = max(wait, self._wait(item, key))
-        return wait
-
-    def hit(self, checks: list[tuple[RateLimitItem, str]]) -> int:
-        """Count one event against every limit; like :meth:`retry_after` when one is full, and
-        then nothing is counted (a genuine sender refused during a flood keeps its own quota
-        for when the flood is over)."""
-        wait = self.retry_after(checks)
-        if wait:
-            return wait
-        for item, key in checks:
-            self.limiter.hit(item, key)
-        return 0
-
-    def hit_ahead(
-        self,
-        own: list[tuple[RateLimitItem, str]],
-        shared: list[tuple[RateLimitItem, str]],
-        reserve: list[tuple[RateLimitItem, str]] | None = None,
-    ) -> int:
-        """Count one event of a sender that has earned its turn (a server-recorded proof, not
-        something it claims): only its own limits and the ``reserve`` kept for such senders
-        can stop it, and it takes its share of the ``shared`` limits first, so that everyone
-        else competes for what it leaves. With the reserve full it competes like anyone."""
-        wait = self.hit(own + (reserve or []))
-        if not wait:
-            for item, key in shared:
-                self.limiter.hit(item, key)  # counted even past the limit: it goes first
-            return 0
-        if reserve and not self.retry_after(own):
-            return self.hit(own + shared)
-        return wait
-
-    def _wait(self, item: RateLimitItem, key: str) -> int:
-        reset = self.limiter.get_window_stats(item, key).reset_time
-        return max(math.ceil(reset - time.time()), 1)
-
-
 @dataclass(frozen=True)
 class Issued:
     reference: str
@@ -185,9 +134,7 @@ class Applicants:
         self.keys = keys
         self.hasher = hasher or PasswordHasher.from_parameters(RFC_9106_LOW_MEMORY)
         self.engine = engine or default_engine()
-        self.gate = Gate()
-        self.per_case = parse(per_case_limit)
-        self.overall = parse(global_limit)
+        self.limits = ratelimit.Limiter(ratelimit.Rules.of(per_case_limit, global_limit))
         self.proven: TTLCache[str, bool] = TTLCache(PROVEN_MAX, PROVEN_SECONDS)
 
     @cached_property
@@ -198,7 +145,7 @@ class Applicants:
 
     async def issue(self, case_id: int, lang: str) -> Issued:
         """Make the passphrase of a just-submitted web case (once; it is never shown again)."""
-        lang = lang if lang in ("ko", "ru", "uk", "en") else "en"
+        lang = lang if lang in LANGS else "en"
         phrase = codephrase.new_passphrase(passphrase_words(lang), PASSPHRASE_WORDS)
         normal = normalize_passphrase(phrase)
         salt = crypto.applicant_salt()
@@ -230,12 +177,8 @@ class Applicants:
         and 0, or the seconds to wait (then nothing was counted). Synchronous, so that
         concurrent attempts are counted one after the other."""
         mine = self.keys.lookup("web-unlock", f"{reference}|{session_id}")
-        own: list[tuple[RateLimitItem, str]] = [(self.per_case, mine)]
-        everyone: list[tuple[RateLimitItem, str]] = [(self.overall, "all")]
-        if mine not in self.proven:
-            return mine, self.gate.hit(own + everyone)
-        # It proved the passphrase before: only its own share can stop it.
-        return mine, self.gate.hit_ahead(own, everyone)
+        # One that proved the passphrase before goes ahead: only its own share can stop it.
+        return mine, self.limits.hit(mine, ahead=mine in self.proven)
 
     async def _access(self, reference: str) -> tuple[WebAccess, Case] | None:
         """The web access record of a case, with the case, by its reference."""

@@ -26,7 +26,11 @@ from haven.store import audit
 from haven.store.db import Store
 from haven.store.models import Campaign, Case, ChannelPost, utcnow
 
-CODE = re.compile(r"^[a-z0-9][a-z0-9_-]{1,31}$")
+#: A campaign code: 2 to 32 of a-z, 0-9, '-' or '_', starting with a letter or digit.
+CODE = re.compile(r"\A[a-z0-9][a-z0-9_-]{1,31}\Z")
+#: What a link's campaign is recorded as when no campaign has its code (kept apart in the
+#: funnel, so that a misprinted or forged link is seen without inventing a campaign).
+UNKNOWN = "unknown"
 NO_CAMPAIGN = "(none)"
 NO_SECTOR = "-"
 
@@ -53,12 +57,14 @@ class CampaignSpec:
     ends_on: date | None = None
 
     def validated(self) -> CampaignSpec:
-        code = normalize_code(self.code)
-        if not CODE.match(code):
+        code = code_of(self.code)
+        if code is None:
             raise CampaignError(
                 f"campaign code {self.code!r}: 2 to 32 of a-z, 0-9, '-' or '_', "
                 "starting with a letter or digit"
             )
+        if code == UNKNOWN:
+            raise CampaignError(f"{UNKNOWN!r} is what links of no campaign are counted as")
         name = " ".join(self.name.split())
         if not name or len(name) > 200:
             raise CampaignError("a campaign needs a name of 1 to 200 characters")
@@ -79,6 +85,20 @@ class CampaignSpec:
 def normalize_code(text: str) -> str:
     """A code as an applicant may type it (spaces, capitals) in the stored form."""
     return text.strip().lower()
+
+
+def code_of(text: str) -> str | None:
+    """``text`` as a campaign code in its stored form, or ``None`` if it cannot be one."""
+    code = normalize_code(text[:64])
+    return code if CODE.fullmatch(code) else None
+
+
+def link_form(payload: str) -> str | None:
+    """A link's payload before it is looked up: its code, :data:`UNKNOWN` if it cannot be
+    one, ``None`` if there is none (:meth:`Campaigns.link_code` looks it up)."""
+    if not payload.strip():
+        return None
+    return code_of(payload) or UNKNOWN
 
 
 @dataclass(frozen=True)
@@ -229,11 +249,19 @@ class Campaigns:
 
     async def known_code(self, text: str) -> str | None:
         """The campaign code an applicant typed (``start`` parameter or a word), if it exists."""
-        code = normalize_code(text)
-        if not CODE.match(code):
+        code = code_of(text)
+        if code is None:
             return None
         async with self.store.transaction() as session:
             return await session.scalar(select(Campaign.code).where(Campaign.code == code))
+
+    async def link_code(self, payload: str) -> str | None:
+        """The campaign a link carried (a Telegram ``/start`` payload, the web's ``?c=``): its
+        code if the campaign exists, :data:`UNKNOWN` if not, ``None`` for no payload."""
+        code = link_form(payload)
+        if code is None or code == UNKNOWN:
+            return code
+        return await self.known_code(code) or UNKNOWN
 
     # --- the funnel --------------------------------------------------------------------
 

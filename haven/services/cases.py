@@ -7,13 +7,13 @@ viewer may see is part of each query (:func:`case_scope`), not only of the templ
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy import ColumnElement, false, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from haven.content import N_, gettext_for
 from haven.crypto import CaseKeyring, IntakeKeys
@@ -23,10 +23,12 @@ from haven.domain.cases import (
     Channel,
     CloseReason,
     IllegalTransition,
+    Transition,
     allowed_targets,
-    check_transition,
+    transition,
 )
 from haven.domain.reference import normalize
+from haven.domain.text import clean
 from haven.flows import Reply, State
 from haven.flows.engine import M_READ_ALONE
 from haven.flows.inputs import Choice, Command, Input, Text
@@ -179,7 +181,6 @@ CANNED_IDS = dict(CANNED)
 
 #: Longest reply or note an operator can write.
 TEXT_MAX = 4000
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u202a-\u202e\u2066-\u2069]")
 
 #: What an operator may move a case to by hand (hand-offs move it to scheduled/arrived).
 OPERATOR_TARGETS = frozenset({CaseState.in_contact, CaseState.verified, CaseState.closed})
@@ -221,8 +222,32 @@ def case_scope(viewer: Viewer) -> ColumnElement[bool]:
     return false()
 
 
+def move_case(
+    session: Session,
+    /,
+    case: Case,
+    target: CaseState,
+    reason: CloseReason | None,
+    actor: str,
+    **context: object,
+) -> Transition:
+    """Move ``case`` to ``target`` and audit the transition, in the caller's transaction: the
+    one place a case changes state (``await session.run_sync(move_case, ...)`` when async)."""
+    move = transition(case.state, target, reason, **context)
+    now = utcnow()
+    case.state = move.target.value
+    if move.target is CaseState.closed:
+        case.close_reason = move.reason.value if move.reason else None
+        case.closed_at = now
+    case.updated_at = now
+    audit.append_sync(session, actor, move.event, case.id, move.detail)
+    return move
+
+
 def clean_text(text: str, max_len: int = TEXT_MAX) -> str:
-    text = _CONTROL.sub("", text).strip()
+    """An operator's text as kept (:func:`haven.domain.text.clean`); :class:`BadText` when
+    nothing is left or it is longer than ``max_len``."""
+    text = clean(text)
     if not text:
         raise BadText("the text is empty")
     if len(text) > max_len:
@@ -397,27 +422,6 @@ class Console(Cases):
                 )
             return [_message_view(m, keyring) for m in rows]
 
-    async def _move(
-        self,
-        session: AsyncSession,
-        case: Case,
-        target: CaseState,
-        reason: CloseReason | None,
-        actor: str,
-        **detail: object,
-    ) -> None:
-        current = CaseState(case.state)
-        check_transition(current, target, reason)
-        case.state = target.value
-        if target is CaseState.closed:
-            case.close_reason = reason.value if reason else None
-            case.closed_at = utcnow()
-        case.updated_at = utcnow()
-        info: dict[str, object] = {"from": current.value, "to": target.value, **detail}
-        if reason is not None:
-            info["reason"] = reason.value
-        await audit.append(session, actor, "case.transition", case.id, info)
-
     async def transition(
         self,
         reference: str,
@@ -434,7 +438,7 @@ class Console(Cases):
             raise ValueError("not a reason an operator can give")
         async with self.store.transaction() as session:
             case = await self._case(session, reference, viewer, lock=True)
-            await self._move(session, case, target, reason, viewer.actor)
+            await session.run_sync(move_case, case, target, reason, viewer.actor)
             if case.assigned_to is None:
                 case.assigned_to = viewer.user_id
             return case.state
@@ -488,8 +492,8 @@ class Console(Cases):
             if case.assigned_to is None:
                 case.assigned_to = viewer.user_id
             if case.state == CaseState.submitted.value:
-                await self._move(
-                    session, case, CaseState.in_contact, None, viewer.actor, auto="reply"
+                await session.run_sync(
+                    move_case, case, CaseState.in_contact, None, viewer.actor, auto="reply"
                 )
             await audit.append(
                 session,
@@ -642,10 +646,11 @@ class Calls:
         result = await self._sealing(keyring).handle(
             Channel.phone.value, token, Command("start"), lang=caller_lang
         )
-        state = await self._state(token)
+        # The intake commits the draft in a transaction of its own (it takes no other work
+        # into it), so the audit event follows in a second one.
         async with self.store.transaction() as session:
             await audit.append(session, viewer.actor, "call.started", result.case_id, {})
-        return CallStep(token, result.replies, self._gloss(state, operator_lang))
+        return CallStep(token, result.replies, self._gloss(result.state, operator_lang))
 
     async def _state(self, token: str) -> State | None:
         return await self.intake.state(Channel.phone.value, token)
@@ -681,8 +686,7 @@ class Calls:
                     case.assigned_to = viewer.user_id
                 await audit.append(session, viewer.actor, "call.submitted", result.case_id, {})
             return CallStep(token, result.replies, None, result.reference, True)
-        state = await self._state(token)
-        return CallStep(token, result.replies, self._gloss(state, operator_lang))
+        return CallStep(token, result.replies, self._gloss(result.state, operator_lang))
 
 
 def canned_for(lang: str) -> list[tuple[str, str]]:

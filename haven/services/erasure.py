@@ -14,7 +14,8 @@ from datetime import timedelta
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from haven.domain.cases import CaseState, CloseReason, check_transition
+from haven.domain.cases import CaseState, CloseReason
+from haven.services.cases import move_case
 from haven.store import audit
 from haven.store.db import Store, mark_wipe
 from haven.store.models import (
@@ -57,17 +58,14 @@ def wipe(session: Session, case: Case, *, contacts: bool = True) -> int:
 
 
 def erase(session: Session, case: Case, actor: str, channel: str, *, contacts: bool = True) -> None:
-    """The applicant's erase-me: wipe, close an open case as ``erased``, audit it.
+    """The applicant's erase-me: wipe, close an open case as ``erased`` (a transition like
+    any other), and audit the erasure.
 
     Synchronous like :func:`wipe`: ``await session.run_sync(erase, case, actor, channel)``.
     """
     wipe(session, case, contacts=contacts)
-    state = CaseState(case.state)
-    if state is not CaseState.closed and state is not CaseState.arrived:
-        check_transition(state, CaseState.closed, CloseReason.erased)
-        case.state = CaseState.closed.value
-        case.close_reason = CloseReason.erased.value
-        case.closed_at = utcnow()
+    if case.state not in (CaseState.closed, CaseState.arrived):
+        move_case(session, case, CaseState.closed, CloseReason.erased, actor, channel=channel)
     audit.append_sync(session, actor, "case.erased", case.id, {"channel": channel})
 
 

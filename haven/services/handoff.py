@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from haven.content import N_, gettext_for, texts
 from haven.crypto import CaseKeyring, IntakeKeys
-from haven.domain.cases import CaseState, check_transition
+from haven.domain.cases import CaseState
 from haven.domain.codephrase import cyrillic
 from haven.services.accounts import Role, Viewer
 from haven.services.cases import (
@@ -33,6 +33,7 @@ from haven.services.cases import (
     Sender,
     clean_text,
     deliver_text,
+    move_case,
 )
 from haven.services.verify import Check, check_text, verify_for
 from haven.store import audit
@@ -338,7 +339,6 @@ class Handoffs:
             )
             if case is None or case.state != CaseState.verified.value:
                 raise CaseNotFound(reference[:16])
-            check_transition(CaseState.verified, CaseState.scheduled)
             handoff = Handoff(
                 case_id=case.id,
                 sector_key=self.sector_key(keyring, sector),
@@ -358,9 +358,10 @@ class Handoffs:
                 issued_at=utcnow(),
             )
             session.add(handoff)
-            case.state = CaseState.scheduled.value
-            case.updated_at = utcnow()
             await session.flush()
+            await session.run_sync(
+                move_case, case, CaseState.scheduled, None, viewer.actor, handoff=handoff.id
+            )
             text = applicant_text(
                 case.lang, told_place, window_start, window_end, told_signal, self.check
             )
@@ -371,13 +372,6 @@ class Handoffs:
                 sent = True
             except NoRoute:
                 sent = False
-            await audit.append(
-                session,
-                viewer.actor,
-                "case.transition",
-                case.id,
-                {"from": "verified", "to": "scheduled", "handoff": handoff.id},
-            )
             await audit.append(
                 session,
                 viewer.actor,
@@ -442,20 +436,11 @@ class Handoffs:
             if handoff.status != ISSUED or case.state != CaseState.scheduled.value:
                 raise BadText("this hand-off already has an outcome")
             target = CaseState.arrived if arrived else CaseState.verified
-            check_transition(CaseState.scheduled, target)
             handoff.status = ARRIVED if arrived else NO_SHOW
             handoff.outcome_reason = None if arrived else reason
             handoff.outcome_by = viewer.user_id
             handoff.outcome_at = utcnow()
-            case.state = target.value
-            case.updated_at = utcnow()
-            await audit.append(
-                session,
-                viewer.actor,
-                "case.transition",
-                case.id,
-                {"from": "scheduled", "to": target.value, "handoff": handoff.id},
-            )
+            await session.run_sync(move_case, case, target, None, viewer.actor, handoff=handoff.id)
             await audit.append(
                 session,
                 viewer.actor,

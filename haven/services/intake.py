@@ -28,8 +28,9 @@ from sqlalchemy.orm import Session
 from haven.content import N_, gettext_for, ngettext_for, words
 from haven.crypto import IntakeKeys
 from haven.domain import risk
-from haven.domain.cases import CaseState, check_transition
+from haven.domain.cases import CaseState, transition
 from haven.domain.codephrase import new_code_phrase
+from haven.domain.contacts import contact_lookup
 from haven.domain.reference import new_reference
 from haven.flows import Effect, Engine, Mode, Outcome, Reply, State, load
 from haven.flows.engine import multilingual
@@ -269,7 +270,7 @@ class Intake:
         self._drainer: asyncio.Task[None] | None = None
 
     def lookup(self, channel: str, address: str) -> str:
-        return self.keys.lookup(f"contact:{channel}", address)
+        return contact_lookup(self.keys, channel, address)
 
     async def handle(
         self,
@@ -725,14 +726,20 @@ class Intake:
     def _submit(
         self, session: Session, batch: _Batch, case: _CaseRow, state: State
     ) -> tuple[tuple[Reply, ...], str]:
-        check_transition(CaseState(case.state), CaseState.submitted)
+        move = transition(
+            case.state,
+            CaseState.submitted,
+            channel=case.channel,
+            flow=case.flow,
+            version=case.flow_version,
+        )
         mark_wipe(session)  # the draft's earlier versions go from SQLite's log as well
         lang = state.lang or "en"
         answers = self.engine.answers_for_case(state)
         phrase = new_code_phrase(words(lang))
         group = state.answers.get("group_size", {}).get("value")
         case.risk_flags = risk.encode(risk.decode(case.risk_flags) | risk.triage_flags(group))
-        case.state = CaseState.submitted.value
+        case.state = move.target.value
         case.lang = lang
         batch.case_rows.setdefault(case.id, {}).update(
             group_size=int(group) if group is not None else 1,
@@ -744,13 +751,7 @@ class Intake:
             lang=lang,
             submitted_at=utcnow(),
         )
-        audit.append_sync(
-            session,
-            "intake",
-            "case.submitted",
-            case.id,
-            {"channel": case.channel, "flow": case.flow, "version": case.flow_version},
-        )
+        audit.append_sync(session, "intake", move.event, case.id, move.detail)
         return self.engine.completion(state, case.reference, phrase, case.channel), case.reference
 
     def _message(self, session: Session, batch: _Batch, case: _CaseRow, message: Input) -> None:

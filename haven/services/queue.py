@@ -9,6 +9,7 @@ with the defaults a wounded applicant goes ahead of anyone who has waited less t
 
 from __future__ import annotations
 
+import builtins
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -210,7 +211,7 @@ class Queue:
             ]
             return Page(rows, total, page, pages)
 
-    async def facets(self) -> dict[str, list[str]]:
+    async def facets(self) -> dict[str, builtins.list[str]]:
         """Values the filters offer (languages, channels, campaigns in the open queue);
         cached for a minute, as they change slowly and cost three scans."""
         now = time.monotonic()
@@ -220,7 +221,7 @@ class Queue:
         self._facets = (now, out)
         return out
 
-    async def _load_facets(self) -> dict[str, list[str]]:
+    async def _load_facets(self) -> dict[str, builtins.list[str]]:
         async with self.store.transaction() as session:
             out: dict[str, list[str]] = {}
             for name, column in (

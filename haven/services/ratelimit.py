@@ -1,4 +1,7 @@
-"""In-process rate limits that stay cheap however many keys there are.
+"""Inbound rate limits: one limiter, whose rules (each sender's own limit, the limit everyone
+shares, a reserve for senders that have earned their turn) are data (:class:`Rules`).
+
+The counters are in-process and stay cheap however many keys there are.
 
 The ``limits`` library's ``MemoryStorage`` expires its keys with a timer that walks every key a
 hundred times a second. With a limit per chat or per browser session, a flood from thousands
@@ -11,10 +14,13 @@ It serves ``limits.FixedWindowRateLimiter`` (the strategy that needs only counte
 
 from __future__ import annotations
 
+import math
 import threading
 import time
+from dataclasses import dataclass
 
 from cachetools import TLRUCache
+from limits import RateLimitItem, parse
 from limits.storage import Storage
 from limits.strategies import FixedWindowRateLimiter
 
@@ -83,3 +89,78 @@ class LazyMemoryStorage(Storage):
 def limiter(maxsize: int = MAXSIZE) -> FixedWindowRateLimiter:
     """A rate limiter for many keys (chats, sessions, case references) in this process."""
     return FixedWindowRateLimiter(LazyMemoryStorage(maxsize=maxsize))
+
+
+#: One limit and the key it is counted under.
+Check = tuple[RateLimitItem, str]
+
+
+@dataclass(frozen=True, slots=True)
+class Rules:
+    """What a :class:`Limiter` counts; a rule left out limits nothing."""
+
+    #: Each sender's own limit (a chat, a browser session, a reference tried from a session).
+    own: RateLimitItem | None = None
+    #: The limit all senders share.
+    shared: RateLimitItem | None = None
+    #: Room kept for senders that have earned their turn, past the shared limit.
+    reserve: RateLimitItem | None = None
+
+    @classmethod
+    def of(
+        cls, own: str | None = None, shared: str | None = None, reserve: str | None = None
+    ) -> Rules:
+        """Rules from rates in the ``limits`` notation (``"20/minute"``)."""
+        return cls(*(parse(rate) if rate else None for rate in (own, shared, reserve)))
+
+
+class Limiter:
+    """Counts inbound events by :class:`Rules`, in this process's memory.
+
+    An event refused by one limit is counted against none (a genuine sender refused during
+    a flood keeps its own quota for when the flood is over).
+    """
+
+    def __init__(self, rules: Rules, maxsize: int = MAXSIZE) -> None:
+        self.rules = rules
+        self.limiter = limiter(maxsize)
+
+    def hit(self, sender: str | None = None, *, ahead: bool = False, own_only: bool = False) -> int:
+        """Count one event of ``sender`` (``None``: the shared limit only): 0, or the seconds
+        until the longest-blocked limit frees (and nothing was counted). ``own_only`` counts
+        it against the sender's own limit alone.
+
+        ``ahead`` is for a sender that has earned its turn (a server-recorded proof, not
+        something it claims): only its own limit and the reserve can stop it, and it takes
+        its share of the shared limit first, so that everyone else competes for what it
+        leaves. With the reserve full (or none) it competes like anyone."""
+        rules = self.rules
+        own: list[Check] = [(rules.own, sender)] if rules.own and sender is not None else []
+        shared: list[Check] = [] if own_only or not rules.shared else [(rules.shared, "all")]
+        if not ahead:
+            return self._hit(own + shared)
+        reserve: list[Check] = [(rules.reserve, "reserve")] if rules.reserve else []
+        wait = self._hit(own + reserve)
+        if not wait:
+            for item, key in shared:
+                self.limiter.hit(item, key)  # counted even past the limit: it goes first
+            return 0
+        if reserve and not self._retry_after(own):
+            return self._hit(own + shared)
+        return wait
+
+    def _hit(self, checks: list[Check]) -> int:
+        wait = self._retry_after(checks)
+        if wait:
+            return wait
+        for item, key in checks:
+            self.limiter.hit(item, key)
+        return 0
+
+    def _retry_after(self, checks: list[Check]) -> int:
+        wait = 0
+        for item, key in checks:
+            if not self.limiter.test(item, key):
+                reset = self.limiter.get_window_stats(item, key).reset_time
+                wait = max(wait, math.ceil(reset - time.time()), 1)
+        return wait

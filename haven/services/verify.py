@@ -105,9 +105,3 @@ def check_text(lang: str, check: Check) -> CheckText:
         code_line=_(CHECK_LINE).format(check=check.code),
         note=_(CHECK_NOTE) if check.username else _(CHECK_NOTE_NO_BOT),
     )
-
-
-def bot_id_from_token(token: str) -> int | None:
-    """The numeric bot id a Telegram token starts with (``123456:ABC…``), or ``None``."""
-    head = token.split(":", 1)[0]
-    return int(head) if head.isdigit() else None

@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from haven.console import create_console_app
-from haven.console.app import HEADERS
+from haven.httpheaders import CONSOLE_HEADERS as HEADERS
 from tests.conftest import Env
 
 

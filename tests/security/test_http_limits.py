@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from haven import crypto
+from haven.httpheaders import APPLICANT_HEADERS
 from tests.conftest import make_environ
 from tests.pg import free_port
 from tests.processes import stop
@@ -126,6 +127,9 @@ def test_a_huge_body_is_refused_before_it_is_read(servers, which: str) -> None:
     )
     assert answer.startswith(b"HTTP/1.1 413"), answer[:80]
     assert time.monotonic() - started < 5
+    head = answer.split(b"\r\n\r\n", 1)[0].decode().lower()
+    for name, value in APPLICANT_HEADERS.items():  # a refusal runs no script either
+        assert f"\r\n{name}: {value}".lower() in head, name
 
 
 def test_a_chunked_body_too_large_is_refused(servers) -> None:

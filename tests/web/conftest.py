@@ -98,9 +98,12 @@ class Browser:
             self.last = page
         return page
 
-    async def apply(self, steps: list[dict[str, str]] | None = None) -> Page:
-        """The whole Korean application; returns the page with reference and passphrase."""
-        landing = await self.get("/?c=Leaflet-7", headers={"accept-language": "ko-KP,ko;q=0.9"})
+    async def apply(
+        self, steps: list[dict[str, str]] | None = None, link: str = "/?c=Leaflet-7"
+    ) -> Page:
+        """The whole Korean application from ``link``; returns the page with reference and
+        passphrase."""
+        landing = await self.get(link, headers={"accept-language": "ko-KP,ko;q=0.9"})
         hidden = {"c": landing.field("c") or "", "l": landing.field("l") or ""}
         page = None
         for fields in steps or KOREAN_APPLICATION:

@@ -8,6 +8,7 @@ from sqlalchemy import select
 
 from haven.content import LANGUAGE_NAMES
 from haven.services.applicant import Applicants
+from haven.services.campaigns import Campaigns, CampaignSpec
 from haven.store.models import Case, Contact, Message, WebAccess, WebThread
 from tests.conftest import Env
 from tests.web.conftest import KOREAN_APPLICATION, STYLE_BYTES_LIMIT, Browser, BrowserFactory
@@ -44,6 +45,7 @@ async def test_landing_offers_each_language_in_itself_and_preselects(browser: Br
 
 async def test_korean_application_end_to_end(env: Env, browser_for: BrowserFactory) -> None:
     """On SQLite and PostgreSQL: apply, get reference and passphrase, read a reply, write."""
+    await Campaigns(env.store).add(CampaignSpec("leaflet-7", "Leaflet 7"))
     browser = await browser_for(env)
     done = await browser.apply()
     reference, passphrase = done.reference, done.passphrase
@@ -288,3 +290,22 @@ async def test_reload_after_submission_does_not_create_a_case(browser: Browser) 
     again = await browser.post("/", csrf=browser.pages[-2].csrf, choice="confirm")
     assert again.status == 403
     assert done.reference not in again.html
+
+
+async def test_a_link_of_no_campaign_counts_as_unknown_as_on_telegram(
+    sqlite_env: Env, browser_for: BrowserFactory
+) -> None:
+    """The web and the bot record a link's campaign alike: a code of no campaign, or text
+    that cannot be a code, as ``unknown``."""
+    await Campaigns(sqlite_env.store).add(CampaignSpec("known-1", "Known"))
+    links = {
+        "/?c=KNOWN-1": "known-1",
+        "/?c=no-such-leaflet": "unknown",
+        "/?c=" + "a" * 33: "unknown",
+        "/": "None",
+    }
+    for link in links:
+        await (await browser_for(sqlite_env)).apply(link=link)
+    async with sqlite_env.store.transaction() as session:
+        campaigns = sorted(map(str, (await session.scalars(select(Case.campaign))).all()))
+    assert campaigns == sorted(links.values())

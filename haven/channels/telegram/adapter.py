@@ -38,10 +38,9 @@ from typing import Any
 from aiogram import Bot
 from aiogram.exceptions import TelegramAPIError, TelegramConflictError
 from aiogram.types import CallbackQuery, Message, PhotoSize, Update
-from limits import parse
 from sqlalchemy import select
 
-from haven.content import LANGS, gettext_for
+from haven.content import gettext_for, in_every_language
 from haven.content.texts import PHONE_ADVICE
 from haven.crypto import BadEnvelope, IntakeKeys
 from haven.flows import Effect
@@ -107,9 +106,7 @@ class FloodGuard:
     """Per-chat and global limits on what the bot accepts (the ``limits`` library)."""
 
     def __init__(self, per_chat: str, overall: str, pause: float) -> None:
-        self.limiter = ratelimit.limiter()
-        self.per_chat = parse(per_chat)
-        self.overall = parse(overall)
+        self.limits = ratelimit.Limiter(ratelimit.Rules.of(own=per_chat, shared=overall))
         self.pause = pause
         self.muted: dict[str, float] = {}
 
@@ -121,7 +118,7 @@ class FloodGuard:
             if now < until:
                 return "ignore"
             del self.muted[chat]
-        if self.limiter.hit(self.per_chat, "chat", chat):
+        if not self.limits.hit(chat, own_only=True):
             return "ok"
         self.muted[chat] = now + self.pause
         if len(self.muted) > 50_000:
@@ -130,7 +127,7 @@ class FloodGuard:
 
     async def admit(self) -> None:
         """Wait for room under the global limit."""
-        while not self.limiter.hit(self.overall, "global"):  # noqa: ASYNC110 - a rate, not an event
+        while self.limits.hit():  # noqa: ASYNC110 - a rate, not an event
             await asyncio.sleep(0.005)
 
 
@@ -634,11 +631,7 @@ class TelegramChannel:
 
     async def _campaign(self, payload: str) -> str | None:
         """The deep-link payload's campaign; an unknown one is kept as ``unknown``."""
-        payload = payload.strip()
-        if not payload:
-            return None
-        code = await self.campaigns.known_code(payload[:64])
-        return code or "unknown"
+        return await self.campaigns.link_code(payload)
 
     def _callback(self, query: CallbackQuery) -> Translated | None:
         chat = query.message.chat if query.message is not None else None
@@ -794,12 +787,7 @@ def _address_of(update: Update) -> str | None:
 
 
 def _multilingual(message: str) -> str:
-    out: list[str] = []
-    for lang in LANGS:
-        text = gettext_for(lang)(message)
-        if text not in out:
-            out.append(text)
-    return "\n\n".join(out)
+    return in_every_language(message)
 
 
 def _mb(size: int) -> str:

@@ -22,7 +22,7 @@ from starlette.routing import Route
 from haven.crypto import IntakeKeys, random_token
 from haven.outbox import ChatLog, Outbox, Wiper, Worker
 from haven.services.intake import Intake
-from haven.services.verify import bot_id_from_token, bot_username, verify_for
+from haven.services.verify import bot_username, verify_for
 from haven.settings import Settings
 from haven.store.db import Store
 
@@ -75,7 +75,7 @@ class TelegramRuntime:
         concurrency: int = 64,
         run_worker: bool = True,
     ) -> None:
-        bot_id = bot_id_from_token(settings.telegram_token)
+        bot_id = settings.telegram_bot_id
         if bot_id is None:
             raise ValueError("HAVEN_TELEGRAM_TOKEN does not look like a bot token (123456:ABC…)")
         self.settings = settings

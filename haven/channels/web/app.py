@@ -26,26 +26,27 @@ from typing import Any
 
 from cachetools import TTLCache
 from jinja2 import Environment, FileSystemLoader, select_autoescape
-from limits import parse
 from starlette.exceptions import HTTPException
 from starlette.middleware.exceptions import ExceptionMiddleware
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route, Router
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp
 
 from haven import crypto
 from haven.content import LANGS, LANGUAGE_NAMES
 from haven.flows import Effect, Mode, Reply, State
 from haven.flows import engine as flow_engine
 from haven.flows.inputs import Choice, Command, Input, Text
+from haven.httpheaders import APPLICANT_HEADERS, SecurityHeaders
+from haven.services import ratelimit
 from haven.services.applicant import (
     Applicants,
-    Gate,
     RateLimited,
     Unlocked,
     WrongCredentials,
 )
+from haven.services.campaigns import Campaigns, link_form
 from haven.services.intake import Intake, IntakeResult, PhotoData
 from haven.services.verify import check_text, verify_for
 from haven.settings import Settings
@@ -64,75 +65,25 @@ CHANNEL = "web"
 FORM_LIMIT = 128 * 1024
 #: A cookie: ``u`` (unbound) or ``b`` (bound), the random id, ``.``, the MAC.
 _COOKIE = re.compile(r"([ub])([A-Za-z0-9_-]{32})\.([0-9a-f]{32})")
-#: Campaign codes as the campaigns service stores them (lower case), from ``?c=``.
-_CAMPAIGN = re.compile(r"[a-z0-9][a-z0-9_-]{1,63}")
 COMMANDS = ("lang", "restart", "forget")
 #: How long the progress of a session is remembered after its last answer, and for how many
 #: sessions (in this process's memory, by the session's random id).
 PROGRESS_SECONDS = 12 * 3600
 PROGRESS_MAX = 100_000
 
-CSP = (
-    "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
-    "frame-ancestors 'none'; base-uri 'none'"
-)
-HEADERS = {
-    "cache-control": "no-store",
-    "referrer-policy": "no-referrer",
-    "x-content-type-options": "nosniff",
-    "x-frame-options": "DENY",
-    "content-security-policy": CSP,
-    "permissions-policy": "camera=(), microphone=(), geolocation=()",
-}
 
+class WebApp(SecurityHeaders):
+    """The web intake behind its security headers (what :func:`create_web_app` returns)."""
 
-class SecurityHeaders:
-    """Adds the headers to every response, and turns any crash into a plain 500 page whose
-    log line names only the exception type (a message could hold what someone typed)."""
-
-    #: The web intake behind (for tests and introspection).
-    web: WebIntake
-
-    def __init__(self, app: ASGIApp, onion_url: str, hsts_seconds: int = 0) -> None:
-        self.app = app
-        self.onion_url = onion_url.rstrip("/")
-        self.headers = [(name.encode(), value.encode()) for name, value in HEADERS.items()]
-        self.hsts = (
-            [(b"strict-transport-security", f"max-age={hsts_seconds}".encode())]
-            if hsts_seconds
-            else []
+    def __init__(self, web: WebIntake, app: ASGIApp, settings: Settings) -> None:
+        super().__init__(
+            app,
+            APPLICANT_HEADERS,
+            area="web",
+            onion_url=settings.onion_url,
+            hsts_seconds=settings.hsts_seconds,
         )
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        extra = self.headers
-        if self.onion_url:
-            location = (self.onion_url + scope.get("path", "/")).encode()
-            extra = [*extra, (b"onion-location", location)]
-        if self.hsts and scope.get("scheme") == "https":
-            extra = [*extra, *self.hsts]
-        started = False
-
-        async def send_with_headers(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-                headers = list(message.get("headers", ()))
-                present = {name.lower() for name, _ in headers}
-                headers += [header for header in extra if header[0] not in present]
-                message = {**message, "headers": headers}
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_with_headers)
-        except Exception as exc:
-            # Not re-raised: the server would log the traceback, and its message.
-            log.error("web event=error type=%s", type(exc).__name__)
-            if not started:
-                response = HTMLResponse("<!doctype html><title>500</title><p>500</p>", 500)
-                await response(scope, receive, send_with_headers)
+        self.web = web
 
 
 def session_cookie(keys: crypto.IntakeKeys, sid: str, *, bound: bool) -> str:
@@ -188,12 +139,6 @@ def _str(form: Form, name: str, limit: int = 20_000) -> str:
     return value[:limit] if isinstance(value, str) else ""
 
 
-def campaign_code(text: str) -> str:
-    """A campaign code from ``?c=`` (like a Telegram deep link), or "" if it is not one."""
-    code = text.strip().lower()
-    return code if _CAMPAIGN.fullmatch(code) else ""
-
-
 def _minutes(seconds: int) -> int:
     return max(1, math.ceil(seconds / 60))
 
@@ -205,16 +150,20 @@ class WebIntake:
         # The intake batches concurrent inputs into one transaction (group commit), and the
         # store queues SQLite's writers in order: no lock of our own here.
         self.intake = Intake(store, keys)
+        self.campaigns = Campaigns(store)
         self.applicants = Applicants(
             store,
             keys,
             per_case_limit=settings.web_unlock_limit,
             global_limit=settings.web_unlock_global_limit,
         )
-        self.gate = Gate()
-        self.per_session = parse(settings.web_session_limit)
-        self.overall = parse(settings.web_global_limit)
-        self.reserve = parse(settings.web_progress_limit)
+        self.limits = ratelimit.Limiter(
+            ratelimit.Rules.of(
+                own=settings.web_session_limit,
+                shared=settings.web_global_limit,
+                reserve=settings.web_progress_limit,
+            )
+        )
         self.progress_answers = settings.web_progress_answers
         #: Session id -> answers the intake recorded for it (or the threshold, for a session
         #: that proved a passphrase): what lets it go ahead of new sessions (see limited).
@@ -249,7 +198,7 @@ class WebIntake:
         before (not the one of a cookie someone may have planted). This post counts against
         the new id's limit too, so the limit stays one per browser session."""
         sid = self.new_session(bound=True)
-        self.gate.hit([(self.per_session, sid.id)])
+        self.limits.hit(sid.id, own_only=True)
         return sid
 
     @staticmethod
@@ -288,11 +237,7 @@ class WebIntake:
         has recorded enough answers for goes ahead of new ones: past the global limit it
         draws on a reserve of its own, and the global limit's room goes to it first, so a
         flood of new sessions competes only for what the applicants under way leave."""
-        own = [(self.per_session, sid.id)]
-        shared = [(self.overall, "all")]
-        if self.progress.get(sid.id, 0) >= self.progress_answers:
-            return self.gate.hit_ahead(own, shared, [(self.reserve, "progress")])
-        return self.gate.hit(own + shared)
+        return self.limits.hit(sid.id, ahead=self.progress.get(sid.id, 0) >= self.progress_answers)
 
     def note_progress(self, sid: Session, state: State | None) -> None:
         """Remember how far the intake has recorded this session's conversation."""
@@ -450,7 +395,7 @@ class WebIntake:
         self, request: Request, lang: str, sid: Session, *, campaign: str = ""
     ) -> HTMLResponse:
         t = texts.for_lang(lang)
-        context = {
+        context: dict[str, Any] = {
             "choose": t(texts.CHOOSE_LANG),
             "languages": [(code, LANGUAGE_NAMES[code]) for code in LANGS],
         }
@@ -464,7 +409,9 @@ class WebIntake:
     async def home(self, request: Request) -> Response:
         sid = self.session_of(request)
         lang = self.lang_of(request)
-        campaign = campaign_code(request.query_params.get("c", ""))
+        # Only its form here (the page is served without the database): whether the campaign
+        # exists is asked when the choice is posted.
+        campaign = link_form(request.query_params.get("c", "")) or ""
         if sid is None:
             return self.landing(request, lang, self.new_session(bound=False), campaign=campaign)
         wait = self.limited(sid)
@@ -560,9 +507,8 @@ class WebIntake:
             inp = Text(typed)
         if not sid.bound:
             sid = self.bind()
-        result = await self.intake.handle(
-            CHANNEL, sid.id, inp, campaign=campaign_code(_str(form, "c", 64)) or None
-        )
+        campaign = await self.campaigns.link_code(_str(form, "c", 64))
+        result = await self.intake.handle(CHANNEL, sid.id, inp, campaign=campaign)
         self.note_progress(sid, result.state)
         return await self.after(request, sid, result, typed)
 
@@ -707,7 +653,7 @@ class WebIntake:
         return self.notice(request, lang, sid, [note], status=status)
 
 
-def create_web_app(settings: Settings, store: Store, keys: crypto.IntakeKeys) -> SecurityHeaders:
+def create_web_app(settings: Settings, store: Store, keys: crypto.IntakeKeys) -> WebApp:
     """The web intake as an ASGI app, to be mounted at ``/`` by the composition root."""
     web = WebIntake(settings, store, keys)
     router = Router(
@@ -721,10 +667,6 @@ def create_web_app(settings: Settings, store: Store, keys: crypto.IntakeKeys) ->
     )
     # No Starlette app of its own (the composition root's is around it): only the handler
     # of its 404 and 405 pages, and the security headers (which also answer any crash).
-    app = SecurityHeaders(
-        ExceptionMiddleware(router, handlers={HTTPException: web.not_found}),
-        settings.onion_url,
-        settings.hsts_seconds,
+    return WebApp(
+        web, ExceptionMiddleware(router, handlers={HTTPException: web.not_found}), settings
     )
-    app.web = web
-    return app
