@@ -4,7 +4,8 @@
   shared by Telegram and the web intake, its outbox, and (with a bot token) the Telegram
   runtime with the outbox worker and the wiper.
 * The **console process** (``haven console``): the store, the keys, the console app.
-* The **outbox worker** alone (``haven outbox work``): the store, the keys, a worker.
+* The **outbox worker** alone (``haven outbox work``): a worker built as ``haven serve``'s.
+* A **CLI command** that runs the questionnaire (``haven chat``): an intake without outbox.
 
 Nothing else constructs these; :mod:`haven.server` serves what is built here.
 """
@@ -124,3 +125,8 @@ def console_process(settings: Settings) -> ConsoleProcess:
     keys = crypto.load_intake_keys(settings.keys_dir)
     store = Store(settings.db_url)
     return ConsoleProcess(settings, store, keys, create_console_app(settings, store, keys))
+
+
+def command_intake(settings: Settings, store: Store) -> Intake:
+    """The intake of a CLI command (``haven chat``): no outbox, its replies are printed."""
+    return Intake(store, crypto.load_intake_keys(settings.keys_dir))
