@@ -128,7 +128,7 @@ async def run(db_url: str, updates: int, chats: int) -> tuple[float | None, dict
     """Seconds from the applicant's ``/start`` to the first answer (``None``: none within
     :data:`WAIT`), and what the fake server counted."""
     from haven import crypto
-    from haven.channels.telegram import TelegramRuntime
+    from haven.bootstrap import telegram_runtime
     from haven.services.admin import prepare_database
     from haven.settings import load_settings
     from haven.store.db import Store
@@ -151,7 +151,7 @@ async def run(db_url: str, updates: int, chats: int) -> tuple[float | None, dict
             keys = crypto.init_keys(settings.keys_dir, "bench passphrase 123", "interactive")
             store = Store(settings.db_url)
             await prepare_database(store, settings.keys_dir)
-            runtime = TelegramRuntime(settings, store, keys)
+            runtime = telegram_runtime(settings, store, keys)
             if updates:
                 await fake.ask(f"flood {updates} {chats}")
             await runtime.start()

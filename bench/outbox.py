@@ -177,7 +177,7 @@ async def run(db_url: str, messages: int, chats: int, order: str) -> Result:
     from sqlalchemy import func, select
 
     from haven import crypto
-    from haven.channels.telegram import TelegramRuntime
+    from haven.bootstrap import telegram_runtime
     from haven.outbox import PENDING, SENDING, Payload
     from haven.services.admin import prepare_database
     from haven.settings import load_settings
@@ -201,7 +201,7 @@ async def run(db_url: str, messages: int, chats: int, order: str) -> Result:
             keys = crypto.init_keys(settings.keys_dir, "bench passphrase 123", "interactive")
             store = Store(settings.db_url)
             await prepare_database(store, settings.keys_dir)
-            runtime = TelegramRuntime(settings, store, keys)
+            runtime = telegram_runtime(settings, store, keys)
 
             marker = f"bench-{secrets.token_hex(4)}"
             queued: dict[str, int] = {}

@@ -42,7 +42,7 @@ def serve_haven(data_dir: str, db_url: str, port: int) -> None:
     from starlette.applications import Starlette
 
     from haven import crypto
-    from haven.channels.telegram import TelegramRuntime
+    from haven.bootstrap import telegram_runtime
     from haven.server import settle_heap
     from haven.services.admin import prepare_database
     from haven.settings import load_settings
@@ -68,7 +68,7 @@ def serve_haven(data_dir: str, db_url: str, port: int) -> None:
     store = Store(settings.db_url)
     asyncio.run(prepare_database(store, settings.keys_dir))
     store = Store(settings.db_url)
-    runtime = TelegramRuntime(settings, store, keys, run_worker=False)
+    runtime = telegram_runtime(settings, store, keys, run_worker=False)
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette):  # type: ignore[no-untyped-def]

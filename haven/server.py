@@ -1,4 +1,5 @@
-"""The composition root: the ASGI apps of haven's two processes, and the pair of them.
+"""The servers: the ASGI apps of haven's two processes (built by :mod:`haven.bootstrap`),
+serving them, and the pair of them.
 
 * The **intake** (``haven serve``) faces the internet: the web intake, the Telegram bot and
   the outbox worker. It holds the case *public* key and the routing key only.
@@ -7,7 +8,7 @@
 * ``haven run`` starts both as two fresh programs, the intake without the passphrase in its
   environment, and stops both together.
 
-No entry point imports another: they meet here.
+No entry point imports another: they meet in :mod:`haven.bootstrap`.
 """
 
 from __future__ import annotations
@@ -30,8 +31,7 @@ from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.types import ASGIApp
 
-from haven import crypto
-from haven.channels.web import create_web_app
+from haven import bootstrap, crypto
 from haven.hardening import refuse_inspection
 from haven.httpheaders import APPLICANT_HEADERS
 from haven.httplimits import BodyLimit, TimedH11Protocol
@@ -77,22 +77,16 @@ def settle_heap() -> None:
 
 
 def create_app(settings: Settings) -> Starlette:
-    """The intake process's app: health check, Telegram (when configured), the web intake.
+    """The intake process's app: health check, Telegram (when configured), the web intake,
+    as :func:`haven.bootstrap.intake_process` builds them.
 
     Nothing of the console is here: the public port answers 404 for every console path.
     """
-    keys = crypto.load_intake_keys(settings.keys_dir)
-    store = Store(settings.db_url)
+    process = bootstrap.intake_process(settings)
+    store, telegram = process.store, process.telegram
 
     async def health(_request: Request) -> PlainTextResponse:
         return PlainTextResponse("ok", headers=APPLICANT_HEADERS)
-
-    # The Telegram bot: long polling, or a webhook route when a webhook URL is set.
-    telegram = None
-    if settings.telegram_token:
-        from haven.channels.telegram import TelegramRuntime
-
-        telegram = TelegramRuntime(settings, store, keys)
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
@@ -112,13 +106,14 @@ def create_app(settings: Settings) -> Starlette:
 
     routes: list[Route | Mount] = [Route("/healthz", health)]
     if telegram is not None:
+        # The Telegram bot: long polling, or a webhook route when a webhook URL is set.
         routes += telegram.routes()
     # The web intake last: it serves "/" and answers every path the others do not.
-    routes.append(Mount("", app=create_web_app(settings, store, keys)))
+    routes.append(Mount("", app=process.web))
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.settings = settings
     app.state.store = store
-    app.state.keys = keys
+    app.state.keys = process.keys
     app.add_middleware(
         BodyLimit,
         max_bytes=intake_max_body(settings),
@@ -152,11 +147,8 @@ async def purge_drafts_forever(store: Store, hours: int) -> None:
 def create_console(settings: Settings) -> Starlette:
     """The console process's app: the console under ``/console`` (and ``/console`` without
     the slash), ``/`` redirecting there."""
-    from haven.console import create_console_app
-
-    keys = crypto.load_intake_keys(settings.keys_dir)
-    store = Store(settings.db_url)
-    console = create_console_app(settings, store, keys)
+    process = bootstrap.console_process(settings)
+    store = process.store
 
     async def index(_request: Request) -> Response:
         return RedirectResponse("/console/", status_code=303)
@@ -171,7 +163,7 @@ def create_console(settings: Settings) -> Starlette:
     routes: list[Route | Mount] = [
         Route("/", index),
         Route("/console", index),
-        Mount("/console", app=console),
+        Mount("/console", app=process.console),
     ]
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.store = store
@@ -237,20 +229,11 @@ def run_both(settings: Settings) -> int:
 async def run_outbox_worker(settings: Settings) -> None:
     """An outbox worker alone (``haven outbox work``): more senders beside ``haven serve``."""
     from haven.channels.telegram import TelegramSender, make_bot
-    from haven.outbox import Worker
 
     keys = crypto.load_intake_keys(settings.keys_dir)
     store = Store(settings.db_url)
     bot = make_bot(settings.telegram_token, settings.telegram_api)
-    worker = Worker(
-        store,
-        keys,
-        {"telegram": TelegramSender(bot)},
-        rate=settings.outbox_rate,
-        per_chat_rate=settings.outbox_per_chat_rate,
-        lease=settings.outbox_lease_seconds,
-        newest_first_after=settings.outbox_newest_first_after,
-    )
+    worker = bootstrap.outbox_worker(settings, store, keys, TelegramSender(bot))
     try:
         await worker.run()
     finally:

@@ -435,7 +435,7 @@ class Worker:
             job.outcome, job.error = "retry", type(exc).__name__[:64]
 
     def backoff(self, attempts: int) -> float:
-        base = min(self.backoff_max, self.backoff_base * 2 ** max(0, attempts - 1))
+        base = min(self.backoff_max, self.backoff_base * 2.0 ** max(0, attempts - 1))
         return base * (0.5 + random.random() / 2)  # noqa: S311 - jitter, not a secret
 
     async def _record(self, jobs: list[_Job]) -> None:

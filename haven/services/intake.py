@@ -1,31 +1,26 @@
 """Intake: an applicant's input from any channel -> run the flow -> seal and store -> replies.
 
 The intake holds only the case *public* key and the routing key (:class:`IntakeKeys`): it
-seals what the applicant says and can never read it back. Each input runs in one
-transaction, shared with the inputs that arrived while the previous one was under way
-(group commit, see :class:`Intake`).
+seals what the applicant says and can never read it back. Each input runs in one unit of
+work (flow step, sealed state, stored input, outbox rows), shared with the inputs that
+arrived while the previous one was under way (group commit, :mod:`haven.store.batch`).
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextvars
 import hashlib
 import json
 import logging
 import secrets
-import time
-from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
-from sqlalchemy import bindparam, delete, insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from haven.content import N_, gettext_for, ngettext_for, words
+from haven.content import LANGS, N_, gettext_for, ngettext_for, words
 from haven.crypto import IntakeKeys
 from haven.domain import risk
 from haven.domain.cases import CaseState, transition
@@ -35,9 +30,12 @@ from haven.domain.reference import new_reference
 from haven.flows import Effect, Engine, Mode, Outcome, Reply, State, load
 from haven.flows.engine import multilingual
 from haven.flows.inputs import Choice, Input, Location, Photo, Text
+from haven.outbox import Payload, enqueue
 from haven.services import erasure
 from haven.services.campaigns import CODE, normalize_code
-from haven.store import audit, updates
+from haven.store import audit, conversations, updates
+from haven.store.batch import GroupCommit
+from haven.store.conversations import CaseRow, Conv
 from haven.store.db import Store, mark_wipe
 from haven.store.models import (
     Attachment,
@@ -50,9 +48,6 @@ from haven.store.models import (
 )
 
 log = logging.getLogger("haven.intake")
-
-#: At most this many seconds of batches back to back before other writers get their turn.
-HOLD = 0.05
 
 M_CODE_NOTED = N_("Thank you. The code {code} is noted.")
 
@@ -143,86 +138,20 @@ _NO_EXTRA = _Extra()
 
 @dataclass(slots=True)
 class _Job:
-    """One input waiting for its turn in a batch."""
+    """One input, as it waits for its turn in a batch."""
 
     channel: str
     address: str
+    lookup: str
     inp: Input | PhotoData | None
-    campaign: str | None
-    lang: str | None
-    extra: _Extra
-    update_key: str | None
-    future: asyncio.Future[IntakeResult]
-    lookup: str = ""
+    campaign: str | None = None
+    lang: str | None = None
+    extra: _Extra = _NO_EXTRA
+    update_key: str | None = None
     #: The channel's id of the applicant's message, noted with the input (see ReplySink.note).
     message_id: int | None = None
-    retried: bool = False
     #: Only read where the conversation stands (:meth:`Intake.state`): nothing is written.
     peek: bool = False
-
-
-@dataclass(slots=True)
-class _CaseRow:
-    """The columns of a case that a step reads; changes go back as one UPDATE per batch."""
-
-    id: int
-    reference: str
-    state: str
-    lang: str
-    channel: str
-    campaign: str | None
-    flow: str
-    flow_version: int
-    risk_flags: str
-
-
-@dataclass(slots=True)
-class _Conv:
-    """One conversation as a batch sees it: its contact's columns (a :class:`ContactValues`)
-    and its case's, read as plain values rather than ORM objects."""
-
-    id: int
-    channel: str
-    lookup: str
-    address: bytes
-    flow_state: bytes | None
-    lang: str | None
-    unreachable: bool
-    case_id: int | None
-    case: _CaseRow | None = None
-
-
-_contacts, _cases = Contact.__table__.c, Case.__table__.c
-_CONTACT_COLUMNS = (
-    _contacts.id,
-    _contacts.channel,
-    _contacts.lookup,
-    _contacts.address,
-    _contacts.flow_state,
-    _contacts.lang,
-    _contacts.unreachable,
-    _contacts.case_id,
-)
-_CASE_COLUMNS = (
-    _cases.id,
-    _cases.reference,
-    _cases.state,
-    _cases.lang,
-    _cases.channel,
-    _cases.campaign,
-    _cases.flow,
-    _cases.flow_version,
-    _cases.risk_flags,
-)
-#: The columns a new draft case is inserted with (all of :class:`_CaseRow` but its id).
-_DRAFT_COLUMNS = tuple(column.key for column in _CASE_COLUMNS[1:])
-#: Every conversation of a batch with its case, locked for the transaction (PostgreSQL).
-_FIND = (
-    select(*_CONTACT_COLUMNS, *_CASE_COLUMNS)
-    .select_from(Contact.__table__.outerjoin(Case.__table__, _cases.id == _contacts.case_id))
-    .where(_contacts.lookup.in_(bindparam("lookups", expanding=True)))
-    .with_for_update(of=Contact.__table__)
-)
 
 
 @dataclass
@@ -231,7 +160,7 @@ class _Batch:
     it writes together at the end."""
 
     #: lookup -> conversation, for every lookup of the batch (``None``: none yet, or erased).
-    convs: dict[str, _Conv | None] = field(default_factory=dict)
+    convs: dict[str, Conv | None] = field(default_factory=dict)
     campaign_codes: set[str] | None = None
     #: Pending UPDATEs, by contact id and by case id (see :meth:`Intake._write`).
     contact_rows: dict[int, dict[str, object]] = field(default_factory=dict)
@@ -245,12 +174,11 @@ class _Batch:
 class Intake:
     """Runs applicants' inputs through the flow and the store.
 
-    Group commit: inputs that arrive while a transaction is under way wait and are then run
-    together, in arrival order, in ONE transaction (at most ``max_batch``), with their
-    contacts, cases and update ids looked up in one query each and the rows written in bulk
-    by the ORM's unit of work. Results are handed back only after the commit, so every
-    caller sees exactly the guarantees of a transaction of its own. If a batch fails, each
-    of its inputs is run again alone, so one bad input cannot fail the others.
+    Every input is one unit of work: its conversation read, the flow's step run, its state
+    sealed and written back, what it said stored, its replies queued in the outbox. Inputs
+    that arrive together share a transaction (:class:`haven.store.batch.GroupCommit`): their
+    conversations and update ids are looked up in one query each and their rows written in
+    bulk (:mod:`haven.store.conversations`). One Intake per process, shared by its channels.
     """
 
     def __init__(
@@ -265,9 +193,9 @@ class Intake:
         self.keys = keys
         self.engine = engine or default_engine()
         self.outbox = outbox
-        self.max_batch = max_batch
-        self._pending: deque[_Job] = deque()  # appended on the loop, taken in the store
-        self._drainer: asyncio.Task[None] | None = None
+        self._commits: GroupCommit[_Job, IntakeResult] = GroupCommit(
+            store, self._batch, max_batch=max_batch, name="intake"
+        )
 
     def lookup(self, channel: str, address: str) -> str:
         return contact_lookup(self.keys, channel, address)
@@ -304,160 +232,64 @@ class Intake:
         """
         if deliver and self.outbox is None:
             raise ValueError("deliver=True needs an Intake made with an outbox")
-        loop = asyncio.get_running_loop()
         job = _Job(
             channel,
             address,
+            self.lookup(channel, address),
             inp,
             campaign,
             lang,
             _Extra(deliver, context, notice, notice_args),
             update_key,
-            loop.create_future(),
-            message_id=message_id,
+            message_id,
         )
         # A caller that gives up (a closed connection) cancels only its wait: the job stays
         # queued and runs (its result is then dropped).
-        return await self._queue(job)
+        return await self._commits.submit(job)
 
     async def state(self, channel: str, address: str) -> State | None:
         """Where a conversation stands (read only; ``None`` if there is none): what a web page
         shows on a plain GET. Read in the next batch, after the inputs queued before it."""
-        loop = asyncio.get_running_loop()
-        job = _Job(channel, address, None, None, None, _NO_EXTRA, None, loop.create_future())
-        job.peek = True
-        result = await self._queue(job)
+        job = _Job(channel, address, self.lookup(channel, address), None, peek=True)
+        result = await self._commits.submit(job)
         return result.state
 
-    def _queue(self, job: _Job) -> asyncio.Future[IntakeResult]:
-        """Queue a job for the next batch (a drainer runs while jobs wait); its future."""
-        if self.store.in_transaction():
-            raise RuntimeError("an input queued inside a transaction() would wait for itself")
-        loop = job.future.get_loop()
-        job.lookup = self.lookup(job.channel, job.address)
-        self._pending.append(job)
-        if self._drainer is None or self._drainer.done() or self._drainer.get_loop() is not loop:
-            # In a context of its own: not the caller's, whatever that caller holds.
-            self._drainer = loop.create_task(self._drain(), context=contextvars.Context())
-        return job.future
-
-    async def _drain(self) -> None:
-        try:
-            while self._pending:
-                await self.store.hold_writer(self._run_batches)
-        except BaseException as exc:
-            # The store could not run the batches (closed, or the process is stopping): the
-            # inputs still waiting get the error instead of waiting for ever.
-            log.error("intake event=drain_failed type=%s", type(exc).__name__)
-            failed = []
-            while True:
-                try:
-                    failed.append(self._pending.popleft())
-                except IndexError:
-                    break
-            error = exc if isinstance(exc, Exception) else RuntimeError("the intake stopped")
-            self._hand_back(failed, error)
-            if not isinstance(exc, Exception):
-                raise
-
-    def _run_batches(self, session: Session) -> None:
-        """Batches back to back for as long as inputs wait, within :data:`HOLD` seconds.
-
-        Runs where the store runs synchronous work (its own thread): the next batch starts
-        as soon as the last one is committed, while the event loop hands out the results,
-        instead of after a trip through the loop.
-        """
-        until = time.monotonic() + HOLD
-        while self._pending and time.monotonic() < until:
-            count = min(self.max_batch, len(self._pending))
-            jobs = [self._pending.popleft() for _ in range(count)]
-            try:
-                self._run(session, jobs)
-            except BaseException as exc:  # not an input's fault: fail the batch, stop
-                self._hand_back(jobs, exc)
-                raise
-
-    def _run(self, session: Session, jobs: list[_Job]) -> None:
-        """One batch in one transaction; if it fails, each input again alone (so one bad
-        input cannot fail the others), and a race on a new contact once more."""
-        try:
-            results = self._batch(session, jobs)
-            session.commit()
-        except Exception as exc:
-            session.rollback()
-            if len(jobs) > 1:
-                for job in jobs:
-                    self._run(session, [job])
-                return
-            job = jobs[0]
-            if isinstance(exc, IntegrityError) and not job.retried:
-                job.retried = True
-                self._run(session, [job])
-            else:
-                self._hand_back(jobs, exc)
-            return
-        finally:
-            session.expunge_all()
-        self._hand_back(jobs, results)
-
-    @classmethod
-    def _hand_back(cls, jobs: list[_Job], outcome: list[IntakeResult] | BaseException) -> None:
-        """Results (or a failure) to the callers, each on its own event loop, from any thread."""
-        loops: dict[asyncio.AbstractEventLoop, list[int]] = {}
-        for index, job in enumerate(jobs):
-            loops.setdefault(job.future.get_loop(), []).append(index)
-        for loop, indexes in loops.items():
-            part = [jobs[i] for i in indexes]
-            out = outcome if isinstance(outcome, BaseException) else [outcome[i] for i in indexes]
-            try:
-                loop.call_soon_threadsafe(cls._settle, part, out)
-            except RuntimeError:  # that loop is closed: its callers are gone
-                pass
-
-    @staticmethod
-    def _settle(jobs: list[_Job], outcome: list[IntakeResult] | BaseException) -> None:
-        """Hand results (or the failure) to the callers (on their event loop)."""
-        for index, job in enumerate(jobs):
-            if job.future.done():  # its caller gave up
-                continue
-            if isinstance(outcome, BaseException):
-                job.future.set_exception(outcome)
-            else:
-                job.future.set_result(outcome[index])
+    async def notify(
+        self, channel: str, address: str, messages: Sequence[str], **args: object
+    ) -> None:
+        """Queue one notice to a chat, of several texts in its language (in every language
+        for a chat not known yet), through the outbox, in a transaction of its own."""
+        lookup = self.lookup(channel, address)
+        async with self.store.transaction() as session:
+            contact = await session.scalar(select(Contact).where(Contact.lookup == lookup))
+            langs = (contact.lang,) if contact is not None and contact.lang else LANGS
+            parts = []
+            for message in messages:
+                texts: list[str] = []
+                for lang in langs:
+                    text = self.engine.translate(lang, message).format(**args)
+                    if text not in texts:
+                        texts.append(text)
+                parts.append("\n\n".join(texts))
+            text = "\n\n".join(parts)
+            target: Contact | tuple[str, str] = contact or (channel, address)
+            enqueue(session, self.keys, target, Payload(text), kind="notice")
 
     def _batch(self, session: Session, jobs: list[_Job]) -> list[IntakeResult]:
         """One transaction for the inputs of a batch, in arrival order.
 
         The common step (read a conversation, run the flow, write its sealed state back) goes
-        through Core statements: one SELECT for every conversation of the batch, one
-        ``executemany`` UPDATE for every state written. ORM objects are only made for the
-        rare rows (messages, photos, audit events, an erasure).
+        through :mod:`haven.store.conversations` (Core statements, in bulk). ORM objects are
+        only made for the rare rows (messages, photos, audit events, an erasure).
         """
-        batch = _Batch()
-        lookups = {job.lookup for job in jobs}
-        batch.convs = dict.fromkeys(lookups)
-        found = session.connection().execute(_FIND, {"lookups": list(lookups)})
-        width = len(_CONTACT_COLUMNS)
-        for row in found:
-            conv = _Conv(*row[:width])
-            if row[width] is not None:
-                conv.case = _CaseRow(*row[width:])
-            batch.convs[conv.lookup] = conv
-        claimed = updates.claim(session, {j.update_key for j in jobs if j.update_key is not None})
-        live: list[_Job | None] = []
-        for job in jobs:
-            if job.update_key is not None:
-                if job.update_key not in claimed:  # handled before, or earlier in this batch
-                    live.append(None)
-                    continue
-                claimed.discard(job.update_key)
-            live.append(job)
+        batch = _Batch(convs=conversations.find(session, {job.lookup for job in jobs}))
+        live = self._claim(session, jobs)
         fresh: dict[str, _Job] = {}
         for job in live:
             if job is not None and not job.peek and batch.convs[job.lookup] is None:
                 fresh.setdefault(job.lookup, job)
-        for conv in self._insert(session, list(fresh.values())):
-            batch.convs[conv.lookup] = conv
+        for new in self._insert(session, list(fresh.values())):
+            batch.convs[new.lookup] = new
         if self.outbox is not None:
             seen: list[tuple[ContactValues, int]] = []
             for job in live:
@@ -478,36 +310,37 @@ class Intake:
         self._write(session, batch)
         return results
 
+    @staticmethod
+    def _claim(session: Session, jobs: list[_Job]) -> list[_Job | None]:
+        """The jobs with their update ids claimed; ``None`` for an update handled before (or
+        earlier in this batch)."""
+        claimed = updates.claim(session, {j.update_key for j in jobs if j.update_key is not None})
+        live: list[_Job | None] = []
+        for job in jobs:
+            if job.update_key is not None:
+                if job.update_key not in claimed:
+                    live.append(None)
+                    continue
+                claimed.discard(job.update_key)
+            live.append(job)
+        return live
+
     def _write(self, session: Session, batch: _Batch) -> None:
-        """The batch's pending rows: state UPDATEs (one statement per shape) and outbox rows."""
-        connection = session.connection()
-        if batch.contact_rows:
-            connection.execute(_UPDATE_CONTACT, list(batch.contact_rows.values()))
-            batch.contact_rows = {}
-        shapes: dict[tuple[str, ...], list[dict[str, object]]] = {}
-        for case_id, values in batch.case_rows.items():
-            row = {"_id": case_id, **{f"v_{name}": value for name, value in values.items()}}
-            shapes.setdefault(tuple(sorted(values)), []).append(row)
-        batch.case_rows = {}
-        for names, rows in shapes.items():
-            statement = (
-                update(Case.__table__)
-                .where(Case.__table__.c.id == bindparam("_id"))
-                .values({name: bindparam(f"v_{name}") for name in names})
-            )
-            connection.execute(statement, rows)
+        """The batch's pending rows: state UPDATEs and outbox rows."""
+        conversations.write_changes(session, list(batch.contact_rows.values()), batch.case_rows)
+        batch.contact_rows, batch.case_rows = {}, {}
         if batch.outgoing and self.outbox is not None:
             self.outbox.write(session, batch.outgoing)
         batch.outgoing = []
 
-    def _insert(self, session: Session, jobs: Sequence[_Job]) -> list[_Conv]:
+    def _insert(self, session: Session, jobs: Sequence[_Job]) -> list[Conv]:
         """New conversations, each with its draft case: two INSERTs for all of them."""
         if not jobs:
             return []
         cases = [self._draft(job) for job in jobs]
         self._insert_cases(session, cases)
         convs = [
-            _Conv(
+            Conv(
                 id=0,
                 channel=job.channel,
                 lookup=job.lookup,
@@ -520,33 +353,12 @@ class Intake:
             )
             for job, case in zip(jobs, cases, strict=True)
         ]
-        contact_ids = (
-            session.connection()
-            .execute(
-                insert(Contact.__table__).returning(
-                    Contact.__table__.c.id, sort_by_parameter_order=True
-                ),
-                [
-                    {
-                        "channel": c.channel,
-                        "lookup": c.lookup,
-                        "address": c.address,
-                        "lang": c.lang,
-                        "unreachable": False,
-                        "case_id": c.case_id,
-                    }
-                    for c in convs
-                ],
-            )
-            .scalars()
-        )
-        for conv, contact_id in zip(convs, contact_ids, strict=True):
-            conv.id = contact_id
+        conversations.insert_contacts(session, convs)
         return convs
 
-    def _draft(self, job: _Job) -> _CaseRow:
+    def _draft(self, job: _Job) -> CaseRow:
         """A new draft case for a conversation (its id is set once it is inserted)."""
-        return _CaseRow(
+        return CaseRow(
             id=0,
             reference=new_reference(),
             state=CaseState.draft.value,
@@ -559,21 +371,15 @@ class Intake:
         )
 
     @staticmethod
-    def _insert_cases(session: Session, cases: list[_CaseRow]) -> None:
+    def _insert_cases(session: Session, cases: list[CaseRow]) -> None:
         """One INSERT for new draft cases, which get their ids.
 
         References are not checked one by one (40 random bits; the unique constraint fails
         the batch on a clash, and its inputs are then run again alone, once more if need be).
         """
-        rows = [{name: getattr(case, name) for name in _DRAFT_COLUMNS} for case in cases]
-        ids = session.connection().execute(
-            insert(Case.__table__).returning(Case.__table__.c.id, sort_by_parameter_order=True),
-            rows,
-        )
-        for case, case_id in zip(cases, ids.scalars(), strict=True):
-            case.id = case_id
+        conversations.insert_cases(session, cases)
 
-    def _conv(self, session: Session, job: _Job, batch: _Batch) -> tuple[_Conv, _CaseRow]:
+    def _conv(self, session: Session, job: _Job, batch: _Batch) -> tuple[Conv, CaseRow]:
         conv = batch.convs.get(job.lookup)
         if conv is None:  # erased earlier in this batch, and writing again
             (conv,) = self._insert(session, [job])
@@ -583,8 +389,7 @@ class Intake:
             conv.case = self._draft(job)
             self._insert_cases(session, [conv.case])
             conv.case_id = conv.case.id
-            relink = update(Contact).where(Contact.id == conv.id).values(case_id=conv.case_id)
-            session.execute(relink)
+            conversations.relink(session, conv)
         return conv, conv.case
 
     def _peek(self, job: _Job, batch: _Batch) -> IntakeResult:
@@ -595,7 +400,7 @@ class Intake:
             return IntakeResult(0, 0, ())
         return IntakeResult(conv.id, conv.case_id or 0, (), lang=state.lang, state=state)
 
-    def _load_state(self, conv: _Conv) -> State | None:
+    def _load_state(self, conv: Conv) -> State | None:
         if conv.flow_state is None:
             return None
         return State.from_json(json.loads(self.keys.open_routing(conv.flow_state).decode()))
@@ -692,7 +497,7 @@ class Intake:
         )
 
     def _typed_campaign(
-        self, session: Session, batch: _Batch, case: _CaseRow, state: State, inp: object
+        self, session: Session, batch: _Batch, case: CaseRow, state: State, inp: object
     ) -> str | None:
         """The code of a known campaign, if the applicant typed one before submitting."""
         if case.campaign or state.mode is Mode.submitted or not isinstance(inp, Text):
@@ -708,7 +513,7 @@ class Intake:
         batch.case_rows.setdefault(case.id, {})["campaign"] = code
         return code
 
-    def _photo(self, session: Session, case: _CaseRow, state: State, photo: PhotoData) -> Photo:
+    def _photo(self, session: Session, case: CaseRow, state: State, photo: PhotoData) -> Photo:
         wanted = state.mode is Mode.submitted or (
             state.mode is Mode.ask and self.engine.flow.step(state.step).kind == "photo"
         )
@@ -724,7 +529,7 @@ class Intake:
         return Photo(ref=attachment.id, size=len(photo.data))
 
     def _submit(
-        self, session: Session, batch: _Batch, case: _CaseRow, state: State
+        self, session: Session, batch: _Batch, case: CaseRow, state: State
     ) -> tuple[tuple[Reply, ...], str]:
         move = transition(
             case.state,
@@ -754,7 +559,7 @@ class Intake:
         audit.append_sync(session, "intake", move.event, case.id, move.detail)
         return self.engine.completion(state, case.reference, phrase, case.channel), case.reference
 
-    def _message(self, session: Session, batch: _Batch, case: _CaseRow, message: Input) -> None:
+    def _message(self, session: Session, batch: _Batch, case: CaseRow, message: Input) -> None:
         if isinstance(message, Text):
             kind, body = "text", self.keys.seal_json({"text": message.text})
         elif isinstance(message, Location):
@@ -769,7 +574,7 @@ class Intake:
         session.add(Message(case_id=case.id, direction="in", kind=kind, body=body))
         batch.case_rows.setdefault(case.id, {})["updated_at"] = utcnow()
 
-    def _erase(self, session: Session, batch: _Batch, conv: _Conv) -> None:
+    def _erase(self, session: Session, batch: _Batch, conv: Conv) -> None:
         """The applicant's erase-me: the case wiped and closed, the conversation deleted."""
         batch.contact_rows.pop(conv.id, None)
         self._write(session, batch)  # so that the erasure takes this batch's rows too
@@ -782,15 +587,3 @@ class Intake:
         session.execute(delete(Contact).where(Contact.id == conv.id))
         session.flush()
         batch.convs[conv.lookup] = None
-
-
-_UPDATE_CONTACT = (
-    update(Contact.__table__)
-    .where(Contact.__table__.c.id == bindparam("_id"))
-    .values(
-        flow_state=bindparam("v_flow_state"),
-        lang=bindparam("v_lang"),
-        unreachable=bindparam("v_unreachable"),
-        updated_at=bindparam("v_updated_at"),
-    )
-)

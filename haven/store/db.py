@@ -166,13 +166,14 @@ class Store:
         """One unit of work written as synchronous SQLAlchemy code: ``work(session)`` runs in a
         transaction that is committed when it returns and rolled back if it raises.
 
-        For hot paths (the intake runs its batches through :meth:`hold_writer`). It runs in
-        the store's own thread: on SQLite through the synchronous driver, one hand-over to the
-        thread and back (the async driver hands every statement to its thread and back, four
-        times, which costs more than the statement whenever the event loop is busy); on
-        PostgreSQL through the async driver on an event loop of the thread's own. Either way
-        units of work run one at a time, and a caller that stops waiting does not stop its
-        unit. Never call it while holding a :meth:`transaction` of the same store.
+        For hot paths (group commit, :mod:`haven.store.batch`, runs through
+        :meth:`hold_writer`). It runs in the store's own thread: on SQLite through the
+        synchronous driver, one hand-over to the thread and back (the async driver hands every
+        statement to its thread and back, four times, which costs more than the statement
+        whenever the event loop is busy); on PostgreSQL through the async driver on an event
+        loop of the thread's own. Either way units of work run one at a time, and a caller that
+        stops waiting does not stop its unit. Never call it while holding a :meth:`transaction`
+        of the same store.
         """
 
         def unit(session: Session) -> T:
@@ -183,8 +184,9 @@ class Store:
 
     async def hold_writer(self, work: Callable[[Session], T]) -> T:
         """Like :meth:`run_sync`, but ``work`` ends its transactions itself: it may commit (or
-        roll back) several, one after another, while it holds the writer. The intake runs
-        its batches back to back this way, with no trip through the event loop between two.
+        roll back) several, one after another, while it holds the writer. Group commit
+        (:mod:`haven.store.batch`) runs its batches back to back this way, with no trip
+        through the event loop between two.
         Other writers wait meanwhile: keep it short.
         """
         if self._closed:

@@ -17,7 +17,7 @@ import uvicorn
 from starlette.applications import Starlette
 from starlette.routing import Mount
 
-from haven.channels.telegram import TelegramRuntime
+from haven.bootstrap import telegram_runtime
 from haven.console import create_console_app
 from haven.services.accounts import Accounts
 from haven.settings import load_settings
@@ -77,7 +77,7 @@ async def test_console_end_to_end(sqlite_env: Env, fake: FakeBotAPI, tmp_path: P
     environ.update({"HAVEN_TELEGRAM_TOKEN": TOKEN, "HAVEN_TELEGRAM_API": fake.base, **FAST})
     settings = load_settings(environ)
     env = Env(settings, environ, sqlite_env.store, sqlite_env.keys)
-    runtime = TelegramRuntime(settings, env.store, env.keys)
+    runtime = telegram_runtime(settings, env.store, env.keys)
     runtime.worker.poll = 0.05
     await runtime.start()
 

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from haven.bootstrap import telegram_runtime
 from haven.channels.telegram import TelegramRuntime
 from haven.settings import load_settings
 from tests.conftest import Env
@@ -52,7 +53,7 @@ async def make_runtime(fake: FakeBotAPI) -> AsyncIterator[RuntimeFactory]:
             **FAST,
             **{f"HAVEN_{k.upper()}": str(v) for k, v in overrides.items()},
         }
-        runtime = TelegramRuntime(load_settings(environ), env.store, env.keys)
+        runtime = telegram_runtime(load_settings(environ), env.store, env.keys)
         runtime.worker.poll = 0.05
         runtime.worker.backoff_base = 0.2
         if start:

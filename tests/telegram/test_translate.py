@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from haven.channels.telegram import callback_data, parse_callback
-from haven.channels.telegram.adapter import TelegramChannel
+from haven.channels.telegram.translate import text
 from haven.flows import Option, Reply
 from haven.flows.inputs import Choice, Command, Text
 from haven.outbox import Payload, payloads_for
-from haven.services.verify import Check
 
 
 @given(st.text(max_size=100))
@@ -28,20 +27,15 @@ def test_callback_data_round_trips(context: str, value: str) -> None:
         assert parse_callback(data) == (context.replace("|", ""), value)
 
 
-@settings(max_examples=200, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=200)
 @given(st.text(min_size=1, max_size=300))
-async def test_any_text_becomes_text_or_a_command(text: str) -> None:
-    channel = TelegramChannel.__new__(TelegramChannel)
-    channel.bot_id, channel.check = 1, Check("", "", "0000-0000-0000-0000")
-
-    async def no_campaign(payload: str) -> str:
-        return "unknown"
-
-    channel._campaign = no_campaign  # type: ignore[method-assign]
-    item = await channel._text("1", text)
+def test_any_text_becomes_text_or_a_command(said: str) -> None:
+    item = text("1", said, lambda lang: "verify")
     assert isinstance(item.inp, Text | Command)
     if isinstance(item.inp, Text):
-        assert item.inp.text == text
+        assert item.inp.text == said
+    if item.start is not None:
+        assert item.inp == Command("start") and item.start == item.start.strip() != ""
 
 
 @given(st.lists(st.text(max_size=3000), min_size=1, max_size=6))

@@ -1,81 +1,61 @@
 """The Telegram adapter: Telegram updates in, intake calls out. Nothing else.
 
+An update is translated (:mod:`.translate`, pure; its photo downloaded by :mod:`.photos`),
+waits for its turn (:mod:`.fairness`) and is run through the intake; long polling
+(:mod:`.polling`) or the webhook (:mod:`.runtime`) brings the updates.
+
 * Every update is handled once: its ``update_id`` is recorded in the intake's transaction
   (``processed_updates``), so a redelivered update changes nothing and queues nothing.
 * Replies are never sent from here: the intake writes them to the outbox in the same
-  transaction, and the outbox worker sends them. (Only ``answerCallbackQuery`` and removing a
-  pressed keyboard are called directly: they are acknowledgements, not messages.)
+  transaction (notices too, :meth:`Intake.notify`), and the outbox worker sends them. (Only
+  ``answerCallbackQuery`` and removing a pressed keyboard are called directly: they are
+  acknowledgements, not messages.)
 * Long polling stores each batch of updates in the inbox (:mod:`haven.store.inbox`, sealed
-  under the routing key) and only then confirms it to Telegram (the next ``offset``), so
-  taking updates is cheap whatever the backlog and a process killed mid-burst loses nothing:
-  what it took is in the inbox and is queued again at the restart, what it did not take
-  Telegram delivers again. An update is erased from the inbox once handled.
+  under the routing key) before it confirms it to Telegram; an update is erased from the
+  inbox once handled, and what the inbox holds at a restart is queued again.
 * The chat itself is kept small: the applicant's message ids are noted in the chat log
   (:mod:`haven.outbox.chatlog`) in the intake's transaction that handles the update (before
   anything is answered to it), the bot's own as the outbox sends them, and the wiper deletes
   them all after a while of silence or after ``/forget``. ``/help`` and the end of the
   questionnaire say so, and how to keep the phone clean.
-* Floods: a chat over the per-chat limit gets one notice and is then ignored for a while.
-  What is handled next is decided by :class:`Admission` (chats that never wrote before get
-  their share of turns, newest first), no faster than the global limit and only while the
-  outbox holds less than a few seconds of replies.
+* Floods: a chat over the per-chat limit gets one notice and is then ignored for a while;
+  what is handled next is decided by admission (:mod:`.fairness`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import heapq
-import io
+import dataclasses
 import logging
 import math
-import time
-from collections import deque
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass, field
 from typing import Any
 
 from aiogram import Bot
-from aiogram.exceptions import TelegramAPIError, TelegramConflictError
-from aiogram.types import CallbackQuery, Message, PhotoSize, Update
-from sqlalchemy import select
+from aiogram.exceptions import TelegramAPIError
+from aiogram.types import CallbackQuery, Update
 
-from haven.content import gettext_for, in_every_language
 from haven.content.texts import PHONE_ADVICE
 from haven.crypto import BadEnvelope, IntakeKeys
 from haven.flows import Effect
-from haven.flows.engine import COMMANDS
-from haven.flows.inputs import Choice, Command, Input, Location, Text, Unsupported
-from haven.outbox import ChatLog, Payload, backlog, enqueue
-from haven.services import ratelimit
+from haven.flows.inputs import Command
+from haven.outbox import ChatLog
 from haven.services.campaigns import Campaigns
-from haven.services.intake import Intake, Notice, PhotoData
+from haven.services.intake import Intake
 from haven.services.verify import Check, check_text
 from haven.store import inbox
 from haven.store.db import Store
-from haven.store.models import Contact, utcnow
+from haven.store.models import utcnow
 
-from .sender import parse_callback
-from .texts import M_FLOOD, M_PHOTO_FAILED, M_PHOTO_TOO_LARGE, M_VANISH, M_WIPE_RULE
+from . import polling
+from .fairness import Admission, Chat, FloodGuard, Item, OutboxRoom
+from .photos import PhotoDownload
+from .texts import M_FLOOD, M_VANISH, M_WIPE_RULE
+from .translate import CHANNEL, Translated, address_of, translate
 
 log = logging.getLogger("haven.telegram")
 
-CHANNEL = "telegram"
-ALLOWED_UPDATES = ["message", "edited_message", "callback_query"]
-UNSUPPORTED_KINDS = (
-    "sticker",
-    "voice",
-    "video",
-    "video_note",
-    "animation",
-    "audio",
-    "document",
-    "contact",
-    "poll",
-    "dice",
-    "game",
-    "story",
-)
 #: An update that fails this many times is given up (logged) instead of blocking polling.
 MAX_FAILURES = 5
 
@@ -87,154 +67,6 @@ async def cancel_all(tasks: list[asyncio.Task[Any]]) -> None:
     for task in tasks:
         with contextlib.suppress(asyncio.CancelledError):
             await task
-
-
-@dataclass(frozen=True)
-class Translated:
-    """An update as the intake needs it."""
-
-    address: str
-    inp: Input | PhotoData | None
-    campaign: str | None = None
-    context: str | None = None
-    notice: Notice | None = None
-    notice_args: dict[str, object] | None = None
-    callback: CallbackQuery | None = None
-
-
-class FloodGuard:
-    """Per-chat and global limits on what the bot accepts (the ``limits`` library)."""
-
-    def __init__(self, per_chat: str, overall: str, pause: float) -> None:
-        self.limits = ratelimit.Limiter(ratelimit.Rules.of(own=per_chat, shared=overall))
-        self.pause = pause
-        self.muted: dict[str, float] = {}
-
-    def check(self, chat: str) -> str:
-        """``ok``, ``notice`` (just went over the limit: tell once) or ``ignore``."""
-        now = time.monotonic()
-        until = self.muted.get(chat)
-        if until is not None:
-            if now < until:
-                return "ignore"
-            del self.muted[chat]
-        if not self.limits.hit(chat, own_only=True):
-            return "ok"
-        self.muted[chat] = now + self.pause
-        if len(self.muted) > 50_000:
-            self.muted = {k: v for k, v in self.muted.items() if v > now}
-        return "notice"
-
-    async def admit(self) -> None:
-        """Wait for room under the global limit."""
-        while self.limits.hit():  # noqa: ASYNC110 - a rate, not an event
-            await asyncio.sleep(0.005)
-
-
-@dataclass
-class _Item:
-    update: Update
-    seq: int  # order of arrival
-    row: int | None = None  # its inbox row (polling); ``None`` from the webhook
-    future: asyncio.Future[None] | None = None
-    failures: int = 0
-
-
-@dataclass
-class _Chat:
-    address: str
-    lookup: str
-    fresh: bool  # its next turn is the first of a chat that never wrote before
-    items: deque[_Item] = field(default_factory=deque)
-    busy: bool = False  # one update of a chat at a time, in order
-
-
-class Admission:
-    """Which chat's update is handled next (docs/adr/0004-fair-under-overload.md).
-
-    Chats that have never written before and the others take turns, the new ones getting
-    ``new_share`` of the turns while both wait, so that a newcomer's first turn comes quickly
-    in a surge and a many-account flood of new chats still cannot take every turn. Within
-    each kind the chat whose waiting update is newest goes first: once a backlog forms, a
-    fresh conversation is worth more than a stale one. A chat has one update handled at a
-    time, in order."""
-
-    def __init__(self, new_share: float = 0.5) -> None:
-        self.new_share = new_share
-        self.chats: dict[str, _Chat] = {}
-        self._ready: dict[bool, list[tuple[int, str]]] = {True: [], False: []}
-        self._changed = asyncio.Event()
-        self._turns = 0.0  # turns of new chats minus their share of all turns
-        self._seq = 0
-
-    def next_seq(self) -> int:
-        self._seq += 1
-        return self._seq
-
-    def add(self, address: str, lookup: str, item: _Item, fresh: bool) -> None:
-        chat = self.chats.get(address)
-        if chat is None:
-            chat = self.chats[address] = _Chat(address, lookup, fresh)
-        chat.items.append(item)
-        if len(chat.items) == 1 and not chat.busy:
-            self._push(chat)
-
-    def _push(self, chat: _Chat) -> None:
-        heapq.heappush(self._ready[chat.fresh], (-chat.items[0].seq, chat.address))
-        self._changed.set()
-
-    def _pop(self, fresh: bool) -> _Chat | None:
-        heap = self._ready[fresh]
-        while heap:
-            seq, address = heapq.heappop(heap)
-            chat = self.chats.get(address)
-            if (
-                chat is not None
-                and not chat.busy
-                and chat.items
-                and chat.fresh == fresh
-                and chat.items[0].seq == -seq
-            ):
-                return chat
-        return None
-
-    def waiting(self) -> bool:
-        return bool(self._ready[True] or self._ready[False])
-
-    async def ready(self) -> None:
-        """Wait until some chat has an update to hand out."""
-        while not self.waiting():
-            self._changed.clear()
-            await self._changed.wait()
-
-    def take(self) -> tuple[_Chat, _Item] | None:
-        """The next turn, or ``None`` when nothing waits."""
-        prefer_new = self._turns <= 0
-        chat = self._pop(prefer_new) or self._pop(not prefer_new)
-        if chat is None:
-            return None
-        if self._ready[not chat.fresh]:
-            self._turns += (1.0 if chat.fresh else 0.0) - self.new_share
-        else:
-            self._turns = 0.0  # one kind alone: nothing is owed to the other
-        chat.busy = True
-        return chat, chat.items.popleft()
-
-    def done(self, chat: _Chat, item: _Item | None = None) -> None:
-        """The chat's turn is over; ``item`` is put back first to be tried again."""
-        chat.busy = False
-        if item is not None:
-            chat.items.appendleft(item)
-        else:
-            chat.fresh = False
-        if chat.items:
-            self._push(chat)
-        else:
-            del self.chats[chat.address]
-
-    @property
-    def backlog(self) -> int:
-        return sum(len(c.items) + c.busy for c in self.chats.values())
 
 
 class TelegramChannel:
@@ -265,7 +97,7 @@ class TelegramChannel:
         self.keys = keys
         self.bot_id = bot_id
         self.check = check
-        self.photo_max_bytes = photo_max_bytes
+        self.photos = PhotoDownload(bot, photo_max_bytes)
         self.flood = FloodGuard(per_chat_limit, global_limit, flood_pause)
         self.concurrency = concurrency
         self.wake = wake or (lambda: None)
@@ -274,12 +106,9 @@ class TelegramChannel:
         self.on_forget = on_forget or (lambda: None)
         self.campaigns = Campaigns(store)
         #: Automated messages the outbox may hold before no more updates are handled.
-        self.outbox_room = outbox_room
+        self.room = OutboxRoom(store, outbox_room)
         self.admission = Admission(new_chat_share)
         self._turn = asyncio.Lock()
-        self._outbox_backlog = 0
-        self._in_flight = 0  # turns being handled ...
-        self._finished = 0  # ... and finished since the outbox was last counted
         #: Chats (keyed hashes) that had a turn in this process: they have written before.
         self._seen: dict[str, None] = {}
         self._erasable: list[int] = []  # inbox rows handled, to be erased
@@ -296,8 +125,8 @@ class TelegramChannel:
         self._stopping = False
         self._tasks = [asyncio.create_task(self._consume()) for _ in range(self.concurrency)]
         self._tasks.append(asyncio.create_task(self._erase_handled()))
-        if self.outbox_room is not None:
-            self._tasks.append(asyncio.create_task(self._count_outbox()))
+        if self.room.room is not None:
+            self._tasks.append(asyncio.create_task(self.room.count_forever()))
 
     async def stop(self) -> None:
         self._stopping = True
@@ -318,7 +147,7 @@ class TelegramChannel:
     def _screen(self, update: Update) -> str | None:
         """The chat of an update to handle; ``None`` for one that is not for us or comes from
         a chat over the per-chat limit (which gets one notice, then is ignored a while)."""
-        address = _address_of(update)
+        address = address_of(update)
         if address is None:
             return None  # not for us (groups, other update kinds)
         verdict = self.flood.check(address)
@@ -348,7 +177,7 @@ class TelegramChannel:
             future.set_result(None)
             return future
         lookup = self.intake.lookup(CHANNEL, address)
-        item = _Item(update, self.admission.next_seq(), future=future)
+        item = Item(update, self.admission.next_seq(), future=future)
         self.admission.add(address, lookup, item, self._is_new(address, lookup))
         return future
 
@@ -384,7 +213,7 @@ class TelegramChannel:
         ``known``: chats among them that have written before."""
         items.sort(key=lambda t: t[3])
         for update, address, lookup, row in items:
-            item = _Item(update, self.admission.next_seq(), row=row)
+            item = Item(update, self.admission.next_seq(), row=row)
             self.admission.add(address, lookup, item, self._is_new(address, lookup, known))
 
     async def restore(self) -> int:
@@ -399,7 +228,7 @@ class TelegramChannel:
                 log.error("telegram event=inbox_unreadable row=%s", row.id)
                 broken.append(row.id)
                 continue
-            address = _address_of(update)
+            address = address_of(update)
             if address is None:
                 broken.append(row.id)
                 continue
@@ -411,40 +240,18 @@ class TelegramChannel:
             log.info("telegram event=inbox_restored updates=%s", len(items))
         return len(items)
 
-    async def _next_turn(self) -> tuple[_Chat, _Item]:
+    async def _next_turn(self) -> tuple[Chat, Item]:
         """The next update to handle: once some wait, the outbox has room and the global
         pace allows; chosen at the last moment, so that the newest wait counts."""
         async with self._turn:
             while True:
                 await self.admission.ready()
-                await self._room()
+                await self.room.wait()
                 await self.flood.admit()
                 turn = self.admission.take()
                 if turn is not None:
-                    self._in_flight += 1
+                    self.room.started()
                     return turn
-
-    async def _room(self) -> None:
-        """Wait while the outbox holds ``outbox_room`` automated messages: handling more now
-        would only queue replies behind replies, where admission no longer chooses."""
-        if self.outbox_room is None:
-            return
-        room = self.outbox_room
-        while self._outbox_backlog + self._in_flight + self._finished >= room:  # noqa: ASYNC110 - a count another task refreshes
-            await asyncio.sleep(0.01)
-
-    async def _count_outbox(self) -> None:
-        """Count the outbox's automated messages every tenth of a second, beside the turns
-        (a count waits for SQLite's writer: the turns must not)."""
-        while True:
-            try:
-                finished = self._finished
-                async with self.store.transaction() as session:
-                    count = await backlog(session)
-                self._outbox_backlog, self._finished = count, self._finished - finished
-            except Exception:
-                log.exception("telegram event=outbox_count_failed")
-            await asyncio.sleep(0.1)
 
     async def _consume(self) -> None:
         while True:
@@ -472,8 +279,7 @@ class TelegramChannel:
                     item.future.set_result(None)
                 await self._handled(chat, item, erase)
             finally:
-                self._in_flight -= 1
-                self._finished += 1
+                self.room.finished()
                 self._seen[chat.lookup] = None
                 if len(self._seen) > 100_000:
                     for old in list(self._seen)[:50_000]:
@@ -483,7 +289,7 @@ class TelegramChannel:
                 else:
                     self.admission.done(chat)
 
-    async def _handled(self, chat: _Chat, item: _Item, erase: bool) -> None:
+    async def _handled(self, chat: Chat, item: Item, erase: bool) -> None:
         """Erase a handled update from the inbox: within a tenth of a second, or at once with
         every earlier update of the chat when it erased the chat (``/forget``)."""
         if item.row is None:
@@ -497,7 +303,7 @@ class TelegramChannel:
         self._erasable.append(item.row)
         self._erased.set()
 
-    async def _retry(self, chat: _Chat, item: _Item) -> None:
+    async def _retry(self, chat: Chat, item: Item) -> None:
         """An update that failed is tried again after a while, before the chat's next."""
         await asyncio.sleep(min(2.0, 0.2 * item.failures))
         self.admission.done(chat, item)
@@ -583,47 +389,16 @@ class TelegramChannel:
             log.error("telegram event=chat_log_failed type=%s", type(exc).__name__)
 
     async def translate(self, update: Update) -> Translated | None:
-        if update.message is not None:
-            return await self._message(update.message)
-        if update.edited_message is not None:
-            if update.edited_message.chat.type != "private":
-                return None
-            return Translated(str(update.edited_message.chat.id), Unsupported("edited"))
-        if update.callback_query is not None:
-            return self._callback(update.callback_query)
-        return None
-
-    async def _message(self, message: Message) -> Translated | None:
-        if message.chat.type != "private":
+        """The update as an input (:mod:`.translate`), its campaign looked up and its photo
+        downloaded."""
+        item = translate(update, self.verify_text)
+        if item is None:
             return None
-        address = str(message.chat.id)
-        if message.text is not None:
-            return await self._text(address, message.text)
-        if message.location is not None:
-            loc = message.location
-            return Translated(address, Location(loc.latitude, loc.longitude))
-        if message.venue is not None:
-            loc = message.venue.location
-            return Translated(address, Location(loc.latitude, loc.longitude))
-        if message.photo:
-            return await self._photo(address, message.photo)
-        kind = next((k for k in UNSUPPORTED_KINDS if getattr(message, k, None)), "other")
-        return Translated(address, Unsupported(kind))
-
-    async def _text(self, address: str, text: str) -> Translated:
-        if not text.startswith("/"):
-            return Translated(address, Text(text))
-        head, _, rest = text.strip().partition(" ")
-        name = head[1:].split("@", 1)[0].lower()
-        if name == "start":
-            return Translated(address, Command("start"), campaign=await self._campaign(rest))
-        if name == "verify":
-            return Translated(address, Command("verify"), notice=self.verify_text)
-        if name in COMMANDS:
-            return Translated(address, Command(name))
-        if name.isascii() and name.replace("_", "").isalnum() and not rest:
-            return Translated(address, Command(name))  # an unknown command: "what I can read"
-        return Translated(address, Text(text))
+        if item.start is not None:
+            item = dataclasses.replace(item, campaign=await self._campaign(item.start))
+        if item.photo:
+            item = await self.photos.fetch(item.address, item.photo)
+        return item
 
     def verify_text(self, lang: str) -> str:
         """What ``/verify`` answers: the same check as the web page and the leaflets."""
@@ -633,73 +408,17 @@ class TelegramChannel:
         """The deep-link payload's campaign; an unknown one is kept as ``unknown``."""
         return await self.campaigns.link_code(payload)
 
-    def _callback(self, query: CallbackQuery) -> Translated | None:
-        chat = query.message.chat if query.message is not None else None
-        if chat is not None and chat.type != "private":
-            return None
-        address = str(chat.id if chat is not None else query.from_user.id)
-        parsed = parse_callback(query.data)
-        if parsed is None:
-            # Not our button: answered like a wrong choice (a polite re-ask), nothing else.
-            return Translated(address, Choice(""), context="-", callback=query)
-        context, value = parsed
-        return Translated(address, Choice(value), context=context, callback=query)
-
-    async def _photo(self, address: str, sizes: list[PhotoSize]) -> Translated:
-        cap = self.photo_max_bytes
-        fitting = [s for s in sizes if s.file_size is None or s.file_size <= cap]
-        too_large = Translated(
-            address, None, notice=M_PHOTO_TOO_LARGE, notice_args={"max": _mb(cap)}
-        )
-        if not fitting:
-            return too_large
-        best = max(fitting, key=lambda s: (s.file_size or 0, s.width * s.height))
-        try:
-            file = await self.bot.get_file(best.file_id, request_timeout=30)
-            if file.file_size is not None and file.file_size > cap:
-                return too_large
-            if not file.file_path:
-                return Translated(address, None, notice=M_PHOTO_FAILED)
-            url = self.bot.session.api.file_url(self.bot.token, file.file_path)
-            buf = io.BytesIO()
-            async for chunk in self.bot.session.stream_content(url, timeout=60):
-                buf.write(chunk)
-                if buf.tell() > cap:
-                    return too_large
-        except (TelegramAPIError, OSError, TimeoutError) as exc:
-            log.warning("telegram event=photo_failed error=%s", type(exc).__name__)
-            return Translated(address, None, notice=M_PHOTO_FAILED)
-        return Translated(address, PhotoData(buf.getvalue()))
-
     async def _flood_notice(self, address: str) -> None:
         """The one notice a flooding chat gets, through the outbox like every message."""
         try:
-            lookup = self.intake.lookup(CHANNEL, address)
-            async with self.store.transaction() as session:
-                contact = await session.scalar(select(Contact).where(Contact.lookup == lookup))
-                if contact is not None and contact.lang:
-                    text = gettext_for(contact.lang)(M_FLOOD)
-                else:
-                    text = _multilingual(M_FLOOD)
-                target: Contact | tuple[str, str] = contact or (CHANNEL, address)
-                enqueue(session, self.keys, target, Payload(text), kind="notice")
+            await self.intake.notify(CHANNEL, address, (M_FLOOD,))
             self.wake()
         except Exception:
             log.exception("telegram event=flood_notice_failed")
 
     async def _advise(self, address: str, messages: tuple[str, ...]) -> None:
         """One notice of several texts in the chat's language, through the outbox."""
-        lookup = self.intake.lookup(CHANNEL, address)
-        async with self.store.transaction() as session:
-            contact = await session.scalar(select(Contact).where(Contact.lookup == lookup))
-            args = {"minutes": self.wipe_minutes}
-            if contact is not None and contact.lang:
-                _ = gettext_for(contact.lang)
-                text = "\n\n".join(_(m).format(**args) for m in messages)
-            else:
-                text = "\n\n".join(_multilingual(m).format(**args) for m in messages)
-            target: Contact | tuple[str, str] = contact or (CHANNEL, address)
-            enqueue(session, self.keys, target, Payload(text), kind="notice")
+        await self.intake.notify(CHANNEL, address, messages, minutes=self.wipe_minutes)
 
     async def _answer_callback(self, query: CallbackQuery, *, remove: bool) -> None:
         with contextlib.suppress(TelegramAPIError, OSError, TimeoutError):
@@ -717,78 +436,16 @@ class TelegramChannel:
     # -- long polling ---------------------------------------------------------------------
 
     async def poll(self, wait: int = 25) -> None:
-        """Long polling until cancelled.
-
-        Each batch of updates is stored in the inbox (one transaction) and only then
-        confirmed to Telegram (by the next call's ``offset``): taking updates costs one
-        round trip and one write a hundred, whatever the backlog, and a process killed
-        mid-burst loses nothing (what it took is in the inbox, what it did not is still at
-        Telegram's). What the inbox held at a restart is queued again first.
-        """
-        with contextlib.suppress(TelegramAPIError, OSError, TimeoutError):
-            await self.bot.delete_webhook(drop_pending_updates=False, request_timeout=15)
-        while not self._stopping:
-            try:
-                await self.restore()
-                break
-            except Exception:
-                log.exception("telegram event=inbox_restore_failed")
-                await asyncio.sleep(1.0)
-        offset: int | None = None
-        backoff = 0.5
-        log.info("telegram event=polling_started bot=%s", self.bot_id)
-        while not self._stopping:
-            try:
-                updates = await self.bot.get_updates(
-                    offset=offset,
-                    limit=100,
-                    timeout=wait,
-                    allowed_updates=ALLOWED_UPDATES,
-                    request_timeout=wait + 10,
-                )
-                backoff = 0.5
-            except TelegramConflictError:
-                log.error("telegram event=polling_conflict (another instance or a webhook)")
-                await asyncio.sleep(5)
-                continue
-            except (TelegramAPIError, OSError, TimeoutError) as exc:
-                log.warning("telegram event=polling_error error=%s", type(exc).__name__)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 30)
-                continue
-            if not updates:
-                continue
-            try:
-                await self.take(updates)
-            except Exception:
-                # Not stored: not confirmed either, Telegram hands them over again.
-                log.exception("telegram event=inbox_take_failed")
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 30)
-                continue
-            offset = max(u.update_id for u in updates) + 1
+        """Long polling until cancelled (:mod:`.polling`)."""
+        await polling.poll(
+            self.bot,
+            bot_id=self.bot_id,
+            take=self.take,
+            restore=self.restore,
+            stopping=lambda: self._stopping,
+            wait=wait,
+        )
 
     async def feed_webhook(self, update: Update) -> None:
         """One webhook request: handled and committed before Telegram gets its 200."""
         await self.submit(update)
-
-
-def _address_of(update: Update) -> str | None:
-    if update.message is not None:
-        return str(update.message.chat.id)
-    if update.edited_message is not None:
-        return str(update.edited_message.chat.id)
-    if update.callback_query is not None:
-        query = update.callback_query
-        if query.message is not None:
-            return str(query.message.chat.id)
-        return str(query.from_user.id)
-    return None
-
-
-def _multilingual(message: str) -> str:
-    return in_every_language(message)
-
-
-def _mb(size: int) -> str:
-    return f"{size / 1_000_000:g}"

@@ -1,5 +1,5 @@
-"""Wiring for ``haven serve``: the bot, the intake with its outbox, the outbox worker, the
-wiper that empties private chats, and either long polling or the webhook route."""
+"""The Telegram bot in ``haven serve``: the adapter with the outbox worker and the wiper that
+empties private chats, and either long polling or the webhook route."""
 
 from __future__ import annotations
 
@@ -26,8 +26,8 @@ from haven.services.verify import bot_username, verify_for
 from haven.settings import Settings
 from haven.store.db import Store
 
-from .adapter import ALLOWED_UPDATES, TelegramChannel, cancel_all
-from .sender import TelegramSender
+from .adapter import TelegramChannel, cancel_all
+from .translate import ALLOWED_UPDATES
 
 log = logging.getLogger("haven.telegram")
 
@@ -66,12 +66,21 @@ def parse_update(body: bytes, bot: Bot | None = None) -> Update | Unparsed:
 
 
 class TelegramRuntime:
+    """The Telegram bot of the intake process: its adapter, and the outbox worker and the
+    wiper that send and delete its messages. Built by :mod:`haven.bootstrap`, which gives it
+    the process's one intake (its replies go to ``outbox``)."""
+
     def __init__(
         self,
         settings: Settings,
         store: Store,
         keys: IntakeKeys,
         *,
+        bot: Bot,
+        intake: Intake,
+        outbox: Outbox,
+        worker: Worker,
+        wiper: Wiper,
         concurrency: int = 64,
         run_worker: bool = True,
     ) -> None:
@@ -79,29 +88,11 @@ class TelegramRuntime:
         if bot_id is None:
             raise ValueError("HAVEN_TELEGRAM_TOKEN does not look like a bot token (123456:ABC…)")
         self.settings = settings
-        self.bot = make_bot(settings.telegram_token, settings.telegram_api)
-        wipe_after = settings.telegram_wipe_after * 60
-        self.outbox = Outbox(keys, wipe_after=wipe_after)
-        self.intake = Intake(store, keys, outbox=self.outbox)
-        sender = TelegramSender(self.bot)
-        self.worker = Worker(
-            store,
-            keys,
-            {"telegram": sender},
-            rate=settings.outbox_rate,
-            per_chat_rate=settings.outbox_per_chat_rate,
-            lease=settings.outbox_lease_seconds,
-            wipe_after=wipe_after,
-            newest_first_after=settings.outbox_newest_first_after,
-        )
-        self.wiper = Wiper(
-            store,
-            keys,
-            {"telegram": sender},
-            wipe_after=wipe_after,
-            rate=settings.outbox_rate,
-            lease=max(60.0, settings.outbox_lease_seconds),
-        )
+        self.bot = bot
+        self.outbox = outbox
+        self.intake = intake
+        self.worker = worker
+        self.wiper = wiper
         self.channel = TelegramChannel(
             self.bot,
             self.intake,
@@ -115,7 +106,7 @@ class TelegramRuntime:
             flood_pause=settings.telegram_flood_pause_seconds,
             concurrency=concurrency,
             wake=self.worker.wake,
-            chat_log=ChatLog(store, keys, wipe_after),
+            chat_log=ChatLog(store, keys, settings.telegram_wipe_after * 60),
             wipe_after_minutes=settings.telegram_wipe_after,
             on_forget=self.wiper.wake,
             outbox_room=max(1, round(settings.outbox_rate * settings.intake_outbox_room_seconds)),

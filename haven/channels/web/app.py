@@ -144,12 +144,14 @@ def _minutes(seconds: int) -> int:
 
 
 class WebIntake:
-    def __init__(self, settings: Settings, store: Store, keys: crypto.IntakeKeys) -> None:
+    def __init__(
+        self, settings: Settings, store: Store, keys: crypto.IntakeKeys, intake: Intake
+    ) -> None:
         self.settings = settings
         self.keys = keys
-        # The intake batches concurrent inputs into one transaction (group commit), and the
-        # store queues SQLite's writers in order: no lock of our own here.
-        self.intake = Intake(store, keys)
+        # The process's intake batches concurrent inputs into one transaction (group commit),
+        # and the store queues SQLite's writers in order: no lock of our own here.
+        self.intake = intake
         self.campaigns = Campaigns(store)
         self.applicants = Applicants(
             store,
@@ -653,9 +655,12 @@ class WebIntake:
         return self.notice(request, lang, sid, [note], status=status)
 
 
-def create_web_app(settings: Settings, store: Store, keys: crypto.IntakeKeys) -> WebApp:
-    """The web intake as an ASGI app, to be mounted at ``/`` by the composition root."""
-    web = WebIntake(settings, store, keys)
+def create_web_app(
+    settings: Settings, store: Store, keys: crypto.IntakeKeys, intake: Intake
+) -> WebApp:
+    """The web intake as an ASGI app on the process's ``intake``, to be mounted at ``/`` by
+    the composition root."""
+    web = WebIntake(settings, store, keys, intake)
     router = Router(
         routes=[
             Route("/", web.home, methods=["GET", "HEAD"]),

@@ -1,0 +1,132 @@
+"""The composition root: what each kind of process is made of, built in one place.
+
+* The **intake process** (``haven serve``): the store, the intake keys, ONE :class:`Intake`
+  shared by Telegram and the web intake, its outbox, and (with a bot token) the Telegram
+  runtime with the outbox worker and the wiper.
+* The **console process** (``haven console``): the store, the keys, the console app.
+* The **outbox worker** alone (``haven outbox work``): a worker built as ``haven serve``'s.
+* A **CLI command** that runs the questionnaire (``haven chat``): an intake without outbox.
+
+Nothing else constructs these; :mod:`haven.server` serves what is built here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from starlette.types import ASGIApp
+
+from haven import crypto
+from haven.channels.web import create_web_app
+from haven.crypto import IntakeKeys
+from haven.outbox import Outbox, Sender, Wiper, Worker
+from haven.services.intake import Intake
+from haven.settings import Settings
+from haven.store.db import Store
+
+if TYPE_CHECKING:  # aiogram is imported only where a bot is configured
+    from haven.channels.telegram import TelegramRuntime
+
+
+@dataclass
+class IntakeProcess:
+    """What ``haven serve`` runs."""
+
+    settings: Settings
+    store: Store
+    keys: IntakeKeys
+    intake: Intake
+    telegram: TelegramRuntime | None
+    web: ASGIApp
+
+
+def intake_process(settings: Settings) -> IntakeProcess:
+    keys = crypto.load_intake_keys(settings.keys_dir)
+    store = Store(settings.db_url)
+    outbox = Outbox(keys, wipe_after=settings.telegram_wipe_after * 60)
+    intake = Intake(store, keys, outbox=outbox)
+    telegram = None
+    if settings.telegram_token:
+        telegram = telegram_runtime(settings, store, keys, intake)
+    web = create_web_app(settings, store, keys, intake)
+    return IntakeProcess(settings, store, keys, intake, telegram, web)
+
+
+def telegram_runtime(
+    settings: Settings,
+    store: Store,
+    keys: IntakeKeys,
+    intake: Intake | None = None,
+    *,
+    concurrency: int = 64,
+    run_worker: bool = True,
+) -> TelegramRuntime:
+    """The Telegram bot with its worker and wiper, on the process's ``intake`` (an intake of
+    its own, with an outbox, when none is given: a bot alone, as the benchmarks run it)."""
+    from haven.channels.telegram import TelegramRuntime, TelegramSender, make_bot
+
+    if intake is None:
+        outbox = Outbox(keys, wipe_after=settings.telegram_wipe_after * 60)
+        intake = Intake(store, keys, outbox=outbox)
+    if not isinstance(intake.outbox, Outbox):
+        raise ValueError("the Telegram bot needs an intake whose replies go to the outbox")
+    bot = make_bot(settings.telegram_token, settings.telegram_api)
+    sender = TelegramSender(bot)
+    return TelegramRuntime(
+        settings,
+        store,
+        keys,
+        bot=bot,
+        intake=intake,
+        outbox=intake.outbox,
+        worker=outbox_worker(settings, store, keys, sender),
+        wiper=Wiper(
+            store,
+            keys,
+            {"telegram": sender},
+            wipe_after=settings.telegram_wipe_after * 60,
+            rate=settings.outbox_rate,
+            lease=max(60.0, settings.outbox_lease_seconds),
+        ),
+        concurrency=concurrency,
+        run_worker=run_worker,
+    )
+
+
+def outbox_worker(settings: Settings, store: Store, keys: IntakeKeys, sender: Sender) -> Worker:
+    """The outbox worker that sends Telegram's messages through ``sender``, noting what it
+    sends in the chat log for the wiper."""
+    return Worker(
+        store,
+        keys,
+        {"telegram": sender},
+        rate=settings.outbox_rate,
+        per_chat_rate=settings.outbox_per_chat_rate,
+        lease=settings.outbox_lease_seconds,
+        wipe_after=settings.telegram_wipe_after * 60,
+        newest_first_after=settings.outbox_newest_first_after,
+    )
+
+
+@dataclass
+class ConsoleProcess:
+    """What ``haven console`` runs."""
+
+    settings: Settings
+    store: Store
+    keys: IntakeKeys
+    console: ASGIApp
+
+
+def console_process(settings: Settings) -> ConsoleProcess:
+    from haven.console import create_console_app
+
+    keys = crypto.load_intake_keys(settings.keys_dir)
+    store = Store(settings.db_url)
+    return ConsoleProcess(settings, store, keys, create_console_app(settings, store, keys))
+
+
+def command_intake(settings: Settings, store: Store) -> Intake:
+    """The intake of a CLI command (``haven chat``): no outbox, its replies are printed."""
+    return Intake(store, crypto.load_intake_keys(settings.keys_dir))
