@@ -56,6 +56,7 @@ system-deps:
 lint: install-test
 	$(BIN)/ruff check haven tests bench
 	$(BIN)/ruff format --check haven tests bench
+	$(BIN)/mypy
 
 # Known vulnerabilities in the locked releases fail the run; an advisory service that cannot
 # be reached is reported in one line and the run goes on.
