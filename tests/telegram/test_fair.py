@@ -138,9 +138,13 @@ async def test_operator_messages_are_never_lost_and_keep_their_order_under_a_flo
     for chat in range(3):
         mine = [s for s in ops if int(s.text[2:]) % 3 == chat]
         assert [s.text for s in mine] == [f"op{n}" for n in range(chat, 15, 3)]  # once, in order
-        # Each as soon as its chat's pace allows: never behind the backlog of replies.
+        # Each as soon as its chat's pace (1/s) allows, give or take a loaded machine.
         gaps = [b.at - a.at for a, b in itertools.pairwise(mine)]
-        assert max(gaps) < 1.6
+        assert max(gaps) < 3.0
+    # Never behind the backlog: the last operator message went out while most of the 300
+    # replies queued before it still waited (their pace and the chats' are the same clock).
+    last = max(i for i, s in enumerate(fake.sent) if s.text.startswith("op"))
+    assert sum(not s.text.startswith("op") for s in fake.sent[:last]) < 250
     assert all(fake.sent.index(ops[n]) < 30 for n in range(3))
     assert fake.too_many == 0
 
