@@ -7,10 +7,10 @@ from typing import Annotated
 import typer
 
 from haven import crypto
-from haven.services.accounts import AccountError, Accounts, Role
+from haven.services.accounts import AccountError, Accounts, Role, fixed_keyring
 from haven.services.seals import Seals
 
-from .common import CliError, open_store, opened_store, passphrase, run, settings
+from .common import CliError, opened_store, passphrase, run, settings
 
 app = typer.Typer(no_args_is_help=True, help="Console users.")
 
@@ -39,17 +39,14 @@ async def user_add(
         else None
     )
 
-    async def unlocked() -> crypto.CaseKeyring | None:
-        return keyring
-
-    store = await open_store(cfg)
-    try:
-        accounts = Accounts(store, keys, keyring=unlocked, seals=Seals(cfg.seals_path))
-        token = await accounts.add_user(name, role, "cli", sectors=sectors, lang=lang)
-    except AccountError as exc:
-        raise CliError(str(exc)) from None
-    finally:
-        await store.close()
+    async with opened_store(cfg) as store:
+        accounts = Accounts(
+            store, keys, keyring=fixed_keyring(keyring), seals=Seals(cfg.seals_path)
+        )
+        try:
+            token = await accounts.add_user(name, role, "cli", sectors=sectors, lang=lang)
+        except AccountError as exc:
+            raise CliError(str(exc)) from None
     typer.echo(
         f"user {name} ({role}) created. One-time setup link, valid 72 hours; open it on the "
         f"console host and give it over a safe channel:\n\n    "

@@ -88,6 +88,16 @@ async def no_keyring() -> crypto.CaseKeyring | None:
     return None
 
 
+def fixed_keyring(keyring: crypto.CaseKeyring | None) -> KeyringSource:
+    """A source that always gives ``keyring``: for an :class:`Accounts` outside a console
+    (the CLI with the passphrase)."""
+
+    async def source() -> crypto.CaseKeyring | None:
+        return keyring
+
+    return source
+
+
 @dataclass(frozen=True)
 class UserRow:
     id: int

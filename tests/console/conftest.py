@@ -15,10 +15,9 @@ from argon2 import PasswordHasher
 from starlette.applications import Starlette
 from starlette.routing import Mount
 
-from haven import crypto
 from haven.console import create_console_app
 from haven.flows.inputs import Choice, Command, Text
-from haven.services.accounts import Accounts, KeyringSource
+from haven.services.accounts import Accounts, KeyringSource, fixed_keyring
 from haven.services.intake import Intake
 from haven.store.models import utcnow
 from tests.conftest import Env
@@ -32,12 +31,7 @@ SECRET = re.compile(r'id="totp-secret">([A-Z2-7]+)<')
 
 def sealing(env: Env) -> KeyringSource:
     """An unlocked keyring for an :class:`Accounts` used outside a console (rows are sealed)."""
-    keyring = env.keyring()
-
-    async def source() -> crypto.CaseKeyring | None:
-        return keyring
-
-    return source
+    return fixed_keyring(env.keyring())
 
 
 class Clock:

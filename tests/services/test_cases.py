@@ -4,7 +4,6 @@ under one name in the transaction that makes it."""
 from __future__ import annotations
 
 import json
-from datetime import timedelta
 
 import pytest
 from sqlalchemy import delete, select
@@ -19,6 +18,7 @@ from haven.store.models import AuditChain, AuditEvent, Case, utcnow
 from tests.conftest import Env
 from tests.console.conftest import submit_case
 from tests.console.test_services import users
+from tests.security.steps import issue_handoff
 
 
 async def moves(env: Env, reference: str) -> list[tuple[str, str, dict[str, object]]]:
@@ -54,18 +54,7 @@ async def test_every_service_audits_its_transitions_under_one_name(env: Env) -> 
     start = utcnow()
 
     async def issue() -> int:
-        issued = await handoffs.issue(
-            co,
-            ref,
-            sector="Any",
-            meeting_point="p",
-            window_start=start,
-            window_end=start + timedelta(hours=1),
-            signal="s",
-            sender=None,
-            keyring=env.keyring(),
-        )
-        return issued.id
+        return (await issue_handoff(env, co, ref, sector="Any", start=start)).id
 
     first = await issue()
     await handoffs.outcome(co, first, env.keyring(), arrived=False, reason="not_seen")
