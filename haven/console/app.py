@@ -23,7 +23,8 @@ from haven import crypto
 from haven.httpheaders import CONSOLE_HEADERS as HEADERS
 from haven.httpheaders import ConsoleHeaders as SecurityHeaders
 from haven.services.accounts import Accounts
-from haven.services.cases import Calls, CaseNotFound, Console, Forbidden, Sender
+from haven.services.calls import Calls
+from haven.services.cases import CaseNotFound, Console, Forbidden, Sender
 from haven.services.handoff import Handoffs
 from haven.services.queue import Queue
 from haven.services.seals import Seals

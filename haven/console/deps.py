@@ -18,7 +18,8 @@ from starlette.datastructures import FormData
 from haven import crypto
 from haven.services.accounts import Accounts
 from haven.services.auditlog import record
-from haven.services.cases import Calls, Console, Sender
+from haven.services.calls import Calls
+from haven.services.cases import Console, Sender
 from haven.services.handoff import Handoffs
 from haven.services.identity import Principal, Role
 from haven.services.queue import Queue

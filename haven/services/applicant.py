@@ -40,10 +40,9 @@ from haven.content import LANGS, passphrase_words
 from haven.domain import codephrase
 from haven.domain.cases import CaseState
 from haven.domain.reference import BadReference, normalize
-from haven.flows import Effect, Engine, Mode, Reply, State
+from haven.flows import Effect, Engine, Mode, Reply, State, default_engine
 from haven.flows.inputs import Text
 from haven.services import erasure, ratelimit
-from haven.services.intake import default_engine
 from haven.store import audit
 from haven.store.db import Store
 from haven.store.models import Case, Message, WebAccess, WebThread, utcnow

@@ -29,16 +29,15 @@ from haven.domain.cases import (
 )
 from haven.domain.reference import normalize
 from haven.domain.text import clean
-from haven.flows import Reply, State
+from haven.flows import State
 from haven.flows.engine import M_READ_ALONE
-from haven.flows.inputs import Choice, Command, Input, Text
 from haven.services.accounts import Role, Viewer
 from haven.store import audit
 from haven.store.db import Store
 from haven.store.models import AuditEvent, Case, Contact, Message, User, WebAccess, utcnow
 
 if TYPE_CHECKING:
-    from haven.services.intake import Intake
+    pass
 
 
 class CaseNotFound(LookupError):
@@ -570,7 +569,7 @@ def answer_lines(answers: dict[str, Any] | None, lang: str) -> list[tuple[str, s
     free text as the applicant wrote it)."""
     if not answers:
         return []
-    from haven.services.intake import default_engine
+    from haven.flows import default_engine
 
     engine = default_engine()
     state = State(flow=engine.flow.id, version=engine.flow.version, lang=lang)
@@ -588,105 +587,6 @@ def answer_lines(answers: dict[str, Any] | None, lang: str) -> list[tuple[str, s
             value = f"{value}: {lat:.5f}, {lon:.5f}"
         lines.append((engine.translate(lang, step.title), value))
     return lines
-
-
-# --- call mode: the phone hotline runs the same questionnaire ---------------------------
-
-
-@dataclass(frozen=True)
-class CallStep:
-    """Where a call stands: the question in the caller's language, a gloss in the
-    operator's, and, once submitted, the case reference and what to read out."""
-
-    token: str
-    caller: tuple[Reply, ...]
-    gloss: Reply | None
-    reference: str | None = None
-    done: bool = False
-
-
-class Calls:
-    """The operator runs the questionnaire for a caller; the answers become a phone case."""
-
-    def __init__(self, store: Store, keys: IntakeKeys) -> None:
-        from haven.services.intake import Intake
-
-        self.intake = Intake(store, keys)
-        self.store = store
-
-    def _sealing(self, keyring: CaseKeyring) -> Intake:
-        """The intake a call's answers go through: sealing with the unlocked keyring's own
-        public key (never a ``case.pub`` written since the unlock)."""
-        from haven.services.intake import Intake
-
-        keys = keyring.sealing_keys
-        if self.intake.keys is not keys:
-            self.intake = Intake(self.store, keys, engine=self.intake.engine)
-        return self.intake
-
-    def _gloss(self, state: State | None, lang: str) -> Reply | None:
-
-        from haven.flows import Mode
-
-        if state is None or state.mode is not Mode.ask:
-            return None
-        return self.intake.engine.ask(state.replace(lang=lang))
-
-    async def start(
-        self, viewer: Viewer, caller_lang: str, operator_lang: str, *, keyring: CaseKeyring
-    ) -> CallStep:
-        from haven.content import LANGS
-        from haven.crypto import random_token
-
-        if viewer.role is not Role.operator:
-            raise Forbidden("only operators take calls")
-        if caller_lang not in LANGS:
-            raise BadText("unknown language")
-        token = random_token(24)
-        result = await self._sealing(keyring).handle(
-            Channel.phone.value, token, Command("start"), lang=caller_lang
-        )
-        # The intake commits the draft in a transaction of its own (it takes no other work
-        # into it), so the audit event follows in a second one.
-        async with self.store.transaction() as session:
-            await audit.append(session, viewer.actor, "call.started", result.case_id, {})
-        return CallStep(token, result.replies, self._gloss(result.state, operator_lang))
-
-    async def _state(self, token: str) -> State | None:
-        return await self.intake.state(Channel.phone.value, token)
-
-    async def answer(
-        self,
-        viewer: Viewer,
-        token: str,
-        operator_lang: str,
-        *,
-        choice: str | None = None,
-        text: str | None = None,
-        skip: bool = False,
-        keyring: CaseKeyring,
-    ) -> CallStep:
-        if viewer.role is not Role.operator:
-            raise Forbidden("only operators take calls")
-        state = await self._state(token)
-        if state is None:
-            raise CaseNotFound("call")
-        inp: Input
-        if skip:
-            inp = Command("skip")
-        elif choice is not None:
-            inp = Choice(choice)
-        else:
-            inp = Text(text or "")
-        result = await self._sealing(keyring).handle(Channel.phone.value, token, inp)
-        if result.reference is not None:
-            async with self.store.transaction() as session:
-                case = await session.get(Case, result.case_id)
-                if case is not None and case.assigned_to is None:
-                    case.assigned_to = viewer.user_id
-                await audit.append(session, viewer.actor, "call.submitted", result.case_id, {})
-            return CallStep(token, result.replies, None, result.reference, True)
-        return CallStep(token, result.replies, self._gloss(result.state, operator_lang))
 
 
 def canned_for(lang: str) -> list[tuple[str, str]]:

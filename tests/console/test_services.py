@@ -13,7 +13,7 @@ from sqlalchemy import select, update
 from haven.domain.cases import CaseState
 from haven.services.accounts import Accounts, Role, Viewer
 from haven.services.applicant import Applicants
-from haven.services.cases import Calls, CaseNotFound, Console, Forbidden
+from haven.services.cases import CaseNotFound, Console, Forbidden
 from haven.services.handoff import Handoffs
 from haven.services.queue import Assigned, Filters, Queue, Sort
 from haven.store.models import AuditEvent, Case, utcnow
@@ -238,32 +238,6 @@ async def test_no_show_sends_the_case_back_to_verified(env) -> None:
         await handoffs.outcome(co, issued.id, env.keyring(), arrived=False, reason=None)
     await handoffs.outcome(co, issued.id, env.keyring(), arrived=False, reason="not_seen")
     assert [r.reference for r in await handoffs.ready(co)] == [ref]
-
-
-async def test_call_mode_makes_a_phone_case(env) -> None:
-    (op,) = await users(env, ("o", "operator", ""))
-    calls = Calls(env.store, env.keys)
-    keyring = env.keyring()
-    step = await calls.start(op, "ko", "uk", keyring=keyring)
-    assert step.gloss is not None and step.gloss.text != step.caller[-1].text
-    assert "Хто ви" in step.gloss.text or "?" in step.gloss.text
-    for kwargs in (
-        {"choice": "kpa"},
-        {"choice": "alone"},
-        {"choice": "no"},
-        {"text": "Kursk"},
-        {"skip": True},
-        {"skip": True},
-        {"text": "by phone"},
-        {"choice": "yes"},
-    ):
-        step = await calls.answer(op, step.token, "uk", keyring=keyring, **kwargs)
-        assert not step.done
-    step = await calls.answer(op, step.token, "uk", choice="confirm", keyring=keyring)
-    assert step.done and step.reference
-    async with env.store.transaction() as session:
-        case = await session.scalar(select(Case).where(Case.reference == step.reference))
-    assert case.channel == "phone" and case.assigned_to == op.user_id and case.lang == "ko"
 
 
 async def test_reply_to_a_web_applicant_is_sealed_to_their_key(env) -> None:
