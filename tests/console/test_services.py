@@ -18,6 +18,7 @@ from haven.services.handoff import Handoffs
 from haven.services.queue import Assigned, Filters, Queue, Sort
 from haven.store.models import AuditEvent, Case, utcnow
 from tests.console.conftest import FAST_HASHER, sealing, submit_case
+from tests.security.steps import issue_handoff
 
 
 async def users(env, *specs: tuple[str, str, str]) -> list[Viewer]:
@@ -179,16 +180,17 @@ async def test_handoff_arrival_and_pow_record(env) -> None:
             sender=sender,
             keyring=env.keyring(),
         )
-    issued = await handoffs.issue(
+    end = start + timedelta(minutes=30)
+    issued = await issue_handoff(
+        env,
         co,
         ref,
-        sector="North",
         meeting_point="Grid 1",
-        window_start=start,
-        window_end=start + timedelta(minutes=30),
+        start=start,
+        end=end,
         signal="white cloth",
         sender=sender,
-        keyring=env.keyring(),
+        handoffs=handoffs,
     )
     assert issued.sent and "만날 장소: Grid 1" in sent[0] and "무인기" in sent[0]
     keyring = env.keyring()
