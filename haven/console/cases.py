@@ -16,11 +16,12 @@ from haven.services.cases import (
     OPERATOR_CLOSE_REASONS,
     BadText,
     NoRoute,
-    answer_lines,
+    answer_rows,
     canned_for,
     operator_targets,
 )
 from haven.services.identity import Principal
+from haven.services.translations import TranslationView
 
 from .deps import Operator, bad, form_of, need_key, problem, render, root, state
 from .i18n import translator
@@ -33,9 +34,11 @@ async def case_page(request: Request, reference: str, p: Operator) -> Response:
     st = state(request)
     meta = await st.cases.meta(reference, p.viewer)
     view = None
+    translations: dict[str, TranslationView] = {}
     keyring = p.keyring
     if keyring is not None:
         view = await st.cases.view(reference, keyring, p.viewer)
+        translations = await st.translations.of_case(reference, p.viewer, keyring)
     operators = await st.accounts.operators()
     names = dict(operators)
     return render(
@@ -44,7 +47,9 @@ async def case_page(request: Request, reference: str, p: Operator) -> Response:
         p,
         meta=meta,
         view=view,
-        answers=answer_lines(view.answers, p.lang) if view else [],
+        answers=answer_rows(view.answers, p.lang) if view else [],
+        translations=translations,
+        translatable=meta.lang != p.lang,
         names=names,
         operators=[o for o in operators if o[0] != p.user_id],
         targets=[t.value for t in operator_targets(meta.state)],
@@ -77,7 +82,14 @@ async def case_messages(
     messages = await st.cases.messages_since(reference, keyring, p.viewer, after)
     names = dict(await st.accounts.operators())
     html = st.env.get_template("_messages.html").render(
-        _=translator(p.lang), messages=messages, names=names
+        _=translator(p.lang),
+        messages=messages,
+        names=names,
+        root=root(request),
+        csrf=p.csrf,
+        reference=reference,
+        translations={},
+        translatable=True,
     )
     latest = messages[-1].id if messages else after
     return HTMLResponse(html, headers={"X-Latest": str(latest)})

@@ -567,6 +567,12 @@ def operator_targets(state: str) -> list[CaseState]:
 def answer_lines(answers: dict[str, Any] | None, lang: str) -> list[tuple[str, str]]:
     """The submitted answers as (question title, answer) in ``lang`` (choices translated;
     free text as the applicant wrote it)."""
+    return [(title, value) for _step, _kind, title, value in answer_rows(answers, lang)]
+
+
+def answer_rows(answers: dict[str, Any] | None, lang: str) -> list[tuple[str, str, str, str]]:
+    """The submitted answers as (step id, answer kind, question title, answer): what
+    :func:`answer_lines` shows, with what a translation request names."""
     if not answers:
         return []
     from haven.flows import default_engine
@@ -585,7 +591,9 @@ def answer_lines(answers: dict[str, Any] | None, lang: str) -> list[tuple[str, s
         if answer.get("kind") == "location" and isinstance(answer.get("value"), list):
             lat, lon = answer["value"]
             value = f"{value}: {lat:.5f}, {lon:.5f}"
-        lines.append((engine.translate(lang, step.title), value))
+        lines.append(
+            (step_id, str(answer.get("kind", "")), engine.translate(lang, step.title), value)
+        )
     return lines
 
 
