@@ -18,7 +18,7 @@ APPLICANT_CSP = f"default-src 'none'; style-src 'self'; img-src 'self'; {_POLICY
 #: The console: its own scripts too, and requests back to itself.
 CONSOLE_CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
-    f"connect-src 'self'; {_POLICY}"
+    f"media-src 'self'; connect-src 'self'; {_POLICY}"
 )
 
 

@@ -55,6 +55,7 @@ MATRIX: dict[tuple[str, str], frozenset[str]] = {
     ("POST", "/unlock"): frozenset({AD}),
     ("GET", "/audit"): frozenset({AD}),
     ("POST", "/cases/{reference}/translate"): frozenset({OP}),
+    ("GET", "/cases/{reference}/attachments/{attachment_id}"): frozenset({OP}),
     ("GET", "/translations"): frozenset({TR}),
     ("GET", "/translations/{task_id}"): frozenset({TR}),
     ("POST", "/translations/{task_id}"): frozenset({TR}),
