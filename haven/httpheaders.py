@@ -37,7 +37,11 @@ def security_headers(csp: str) -> dict[str, str]:
 
 
 APPLICANT_HEADERS = security_headers(APPLICANT_CSP)
-CONSOLE_HEADERS = security_headers(CONSOLE_CSP)
+#: The console may use the microphone of its own pages: an operator's voice note of a call.
+CONSOLE_HEADERS = {
+    **security_headers(CONSOLE_CSP),
+    "permissions-policy": "camera=(), microphone=(self), geolocation=()",
+}
 
 
 class SecurityHeaders:

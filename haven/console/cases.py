@@ -75,6 +75,8 @@ async def case_page(request: Request, reference: str, p: Operator) -> Response:
         lang_name=LANGUAGE_NAMES.get(meta.lang, meta.lang),
         cyrillic=cyrillic(view.code_phrase, meta.lang, "uk") if view and view.code_phrase else "",
         latest=meta.latest_message,
+        voice_seconds=st.settings.voice_note_max_seconds,
+        voice_bytes=st.settings.voice_note_max_bytes,
     )
 
 

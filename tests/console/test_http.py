@@ -37,6 +37,7 @@ MATRIX: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/call"): frozenset({OP}),
     ("POST", "/call/start"): frozenset({OP}),
     ("POST", "/call/answer"): frozenset({OP}),
+    ("POST", "/cases/{reference}/voice-note"): frozenset({OP}),
     ("GET", "/handoffs"): frozenset({CO}),
     ("GET", "/handoffs/new/{reference}"): frozenset({CO}),
     ("POST", "/handoffs/new/{reference}"): frozenset({CO}),

@@ -104,3 +104,39 @@ async def test_another_operator_gets_no_photo(sqlite_env, make_console) -> None:
     assert (await b.client.get(f"/console/cases/{mine}/attachments/..%2F{ref}")).status_code == 404
     tr = await console.user("t", "translator", languages="ko")
     assert (await tr.client.get(url)).status_code == 403
+
+
+async def test_voice_note_caps(sqlite_env, make_console) -> None:
+    """An operator's voice note: a sound within the caps, on a case he may work on."""
+    env = sqlite_env
+    console = await make_console(env)
+    phone = await submit_case(env, "phone", "call-9")
+    op = await console.user("olena", "operator")
+    other = await console.user("b", "operator")
+    webm = b"\x1a\x45\xdf\xa3" + b"\x00" * 2000
+    limit = env.settings.voice_note_max_bytes
+
+    async def send(user, data: bytes, seconds: str = "5", reference: str = phone):
+        return await user.client.post(
+            f"/console/cases/{reference}/voice-note",
+            data={"csrf": user.csrf, "seconds": seconds},
+            files={"audio": ("note.webm", data, "audio/webm")},
+        )
+
+    assert (await send(op, b"<html><script>alert(1)</script>")).status_code == 400
+    assert (await send(op, webm, seconds="600")).status_code == 400
+    assert (await send(op, b"\x1a\x45\xdf\xa3" + b"\x00" * limit)).status_code in (400, 413)
+    r = await send(op, webm)
+    assert r.status_code == 303
+    assert (await op.post(f"/console/cases/{phone}/assign", to="me")).status_code == 303
+    assert (await send(other, webm)).status_code == 404
+    page = (await op.client.get(f"/console/cases/{phone}")).text
+    audio = re.search(r'<audio controls preload="metadata" src="([^"]+)"', page)
+    assert audio, page
+    r = await op.client.get(audio.group(1))
+    assert r.status_code == 200 and r.headers["content-type"] == "audio/webm"
+    assert r.content == webm
+    assert (await other.client.get(audio.group(1))).status_code == 404
+    async with env.store.transaction() as session:
+        stored = list(await session.scalars(select(Attachment)))
+    assert len(stored) == 1 and webm not in stored[0].body
