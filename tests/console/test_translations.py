@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 import pytest
 from sqlalchemy import select
 
-from haven.flows.inputs import Text
+from haven.flows.inputs import Choice, Command, Text
 from haven.services.intake import Intake
 from haven.services.machine import LibreTranslate, MachineError
 from haven.settings import load_settings
@@ -68,7 +68,7 @@ async def test_translator_sees_only_the_text(sqlite_env, make_console) -> None:
     r = await op.post(f"/console/cases/{reference}/translate", step="contact")
     assert r.status_code == 303, r.text
     page = (await op.client.get(f"/console/cases/{reference}")).text
-    assert page.count("A translator has been asked.") == 2
+    assert page.count("Перекладача попросили.") == 2
     # Nothing to translate in a choice answer, or in another case's message.
     assert (await op.post(f"/console/cases/{reference}/translate", step="who")).status_code == 400
     foreign = await _message_id(env, other)
@@ -158,3 +158,21 @@ async def test_machine_translation_failures(libre) -> None:
     down = LibreTranslate("http://127.0.0.1:9", timeout=1)
     with pytest.raises(MachineError):
         await down.translate("hello", "en", "uk")
+
+
+async def test_forget_erases_the_translations(sqlite_env, make_console) -> None:
+    env = sqlite_env
+    console = await make_console(env)
+    reference = await submit_case(env, address="7201", lang="ko")
+    intake = Intake(env.store, env.keys)
+    await intake.handle("telegram", "7201", Text("제 이름은 김철수입니다"))
+    op = await console.user("olena", "operator", lang="uk")
+    message = await _message_id(env, reference)
+    await op.post(f"/console/cases/{reference}/translate", message=str(message))
+    await op.post(f"/console/cases/{reference}/translate", step="contact")
+    async with env.store.transaction() as session:
+        assert len((await session.scalars(select(Translation))).all()) == 2
+    await intake.handle("telegram", "7201", Command("forget"))
+    await intake.handle("telegram", "7201", Choice("forget_yes"))
+    async with env.store.transaction() as session:
+        assert (await session.scalars(select(Translation))).all() == []
