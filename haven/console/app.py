@@ -26,13 +26,15 @@ from haven.services.accounts import Accounts
 from haven.services.calls import Calls
 from haven.services.cases import CaseNotFound, Console, Forbidden, Sender
 from haven.services.handoff import Handoffs
+from haven.services.machine import from_settings as machine_translator
 from haven.services.queue import Queue
 from haven.services.seals import Seals
+from haven.services.translations import Translations
 from haven.settings import Settings
 from haven.store.db import Store
 from haven.store.models import Contact
 
-from . import admin, audit, auth, calls, cases, handoffs, queue, stats
+from . import admin, audit, auth, calls, cases, handoffs, queue, stats, translations
 from .deps import (
     PRE_COOKIE,
     SESSION_COOKIE,
@@ -78,7 +80,7 @@ def outbox_sender(keys: crypto.IntakeKeys) -> Sender:
 
 
 #: The routers, in the order their routes are matched.
-ROUTERS = (auth, queue, cases, calls, handoffs, stats, admin, audit)
+ROUTERS = (auth, queue, cases, calls, handoffs, stats, admin, audit, translations)
 
 
 def create_console_app(
@@ -91,6 +93,13 @@ def create_console_app(
 ) -> FastAPI:
     """The console as an ASGI app, to be mounted at ``/console``."""
     app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
+    cases = Console(store, keys)
+    machine = machine_translator(
+        settings.translate_url,
+        settings.translate_api_key,
+        settings.translate_timeout_seconds,
+        settings.translate_max_chars,
+    )
     accounts = accounts or Accounts(
         store,
         keys,
@@ -102,10 +111,11 @@ def create_console_app(
         store=store,
         keys=keys,
         accounts=accounts,
-        cases=Console(store, keys),
+        cases=cases,
         queue=Queue(store, settings.queue_weight_wounded, settings.queue_weight_group),
         handoffs=Handoffs(store, keys, bot_username=settings.telegram_bot_username),
         calls=Calls(store, keys),
+        translations=Translations(store, cases, machine),
         holder=KeyHolder(settings.keys_dir),
         sender=sender if sender is not None else outbox_sender(keys),
         env=make_env(),

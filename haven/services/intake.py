@@ -29,7 +29,7 @@ from haven.domain.contacts import contact_lookup
 from haven.domain.reference import new_reference
 from haven.flows import Effect, Engine, Mode, Outcome, Reply, State, default_engine
 from haven.flows.engine import multilingual
-from haven.flows.inputs import Choice, Input, Location, Photo, Text
+from haven.flows.inputs import Choice, Input, Location, Photo, Text, Voice
 from haven.outbox import Payload, enqueue
 from haven.services import erasure
 from haven.services.campaigns import CODE, normalize_code
@@ -57,6 +57,14 @@ class PhotoData:
     """A photo as a channel received it; the intake seals it before anything else."""
 
     data: bytes
+
+
+@dataclass(frozen=True)
+class VoiceData(PhotoData):
+    """A voice message as a channel received it: sealed like a photo, as an attachment;
+    kept only in the conversation with an operator (questionnaire answers stay text)."""
+
+    duration: int = 0
 
 
 @dataclass(frozen=True)
@@ -412,7 +420,9 @@ class Intake:
         if state is None or state.mode is Mode.erased:
             state = self.engine.new_state(lang or (state.lang if state else None))
             kind = "first"
-        if isinstance(inp, PhotoData):
+        if isinstance(inp, VoiceData):
+            inp = self._voice(session, case, state, inp)
+        elif isinstance(inp, PhotoData):
             inp = self._photo(session, case, state, inp)
         if isinstance(inp, Choice) and extra.context is not None:
             if extra.context != context_of(state):
@@ -533,6 +543,19 @@ class Intake:
         session.add(attachment)
         return Photo(ref=attachment.id, size=len(photo.data))
 
+    def _voice(self, session: Session, case: CaseRow, state: State, voice: VoiceData) -> Voice:
+        duration = max(0, min(int(voice.duration), 24 * 3600))
+        if state.mode is not Mode.submitted:
+            return Voice(ref="", size=len(voice.data), duration=duration)
+        attachment = Attachment(
+            id=secrets.token_hex(16),
+            case_id=case.id,
+            size=len(voice.data),
+            body=self.keys.seal(voice.data),
+        )
+        session.add(attachment)
+        return Voice(ref=attachment.id, size=len(voice.data), duration=duration)
+
     def _submit(
         self, session: Session, batch: _Batch, case: CaseRow, state: State
     ) -> tuple[tuple[Reply, ...], str]:
@@ -574,6 +597,9 @@ class Intake:
             )
         elif isinstance(message, Photo) and message.ref:
             kind, body = "photo", self.keys.seal_json({"attachment": message.ref})
+        elif isinstance(message, Voice) and message.ref:
+            kind = "voice"
+            body = self.keys.seal_json({"attachment": message.ref, "duration": message.duration})
         else:
             return
         session.add(Message(case_id=case.id, direction="in", kind=kind, body=body))

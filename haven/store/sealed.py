@@ -18,6 +18,7 @@ from .models import (
     InboxUpdate,
     Message,
     OutboxMessage,
+    Translation,
     User,
     WebAccess,
     WebThread,
@@ -35,6 +36,8 @@ SEALED_TO_CASE_KEY: tuple[
     Handoff.placement,
     Handoff.details,
     OutboxMessage.payload,
+    Translation.machine,
+    Translation.human,
 )
 
 #: The other binary columns, and what protects each.

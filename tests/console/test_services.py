@@ -257,3 +257,49 @@ async def test_reply_to_a_web_applicant_is_sealed_to_their_key(env) -> None:
     assert [t.text for t in thread if t.direction == "out"] == [sent]
     view = await cases.view(ref, env.keyring(), op)
     assert view.state == "in_contact" and view.messages[-1].content["text"] == sent
+
+
+async def test_translation_tasks_in_the_queries(env) -> None:
+    """On both databases: a translator's tasks are those of his languages that nobody else
+    holds; he reaches no case; an operator reaches no task."""
+    from haven.flows.inputs import Text
+    from haven.services.intake import Intake
+    from haven.services.translations import TaskNotFound, Translations
+    from haven.store.models import Message
+
+    op, ko1, ko2, ru = await users(
+        env,
+        ("o", "operator", ""),
+        ("k1", "translator", ""),
+        ("k2", "translator", ""),
+        ("r", "translator", ""),
+    )
+    ko1 = Viewer(ko1.user_id, Role.translator, languages=frozenset({"ko"}))
+    ko2 = Viewer(ko2.user_id, Role.translator, languages=frozenset({"ko"}))
+    ru = Viewer(ru.user_id, Role.translator, languages=frozenset({"ru"}))
+    ref = await submit_case(env, address="9001", lang="ko")
+    await Intake(env.store, env.keys).handle("telegram", "9001", Text("안녕하십니까"))
+    keyring = env.keyring()
+    cases = Console(env.store, env.keys)
+    translations = Translations(env.store, cases)
+    async with env.store.transaction() as session:
+        message = await session.scalar(select(Message.id).where(Message.kind == "text"))
+    task = await translations.request(ref, op, "uk", keyring=keyring, message_id=message)
+    again = await translations.request(ref, op, "uk", keyring=keyring, message_id=message)
+    assert again == task
+    assert [t.id for t in await translations.tasks(ko1)] == [task]
+    assert await translations.tasks(ru) == []
+    with pytest.raises(TaskNotFound):
+        await translations.open(task, ru, keyring)
+    assert (await translations.open(task, ko1, keyring)).text == "안녕하십니까"
+    assert await translations.tasks(ko2) == []
+    with pytest.raises(TaskNotFound):
+        await translations.answer(task, ko2, "Добрий день", keyring=keyring)
+    await translations.answer(task, ko1, "Добрий день", keyring=keyring)
+    shown = await translations.of_case(ref, op, keyring)
+    assert shown[f"m{message}"].text == "Добрий день" and not shown[f"m{message}"].machine
+    for translator in (ko1, ko2, ru):
+        with pytest.raises(Forbidden):
+            await cases.view(ref, keyring, translator)
+    with pytest.raises(Forbidden):
+        await translations.tasks(op)
