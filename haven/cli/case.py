@@ -7,7 +7,8 @@ import typer
 from haven import crypto
 from haven.domain.codephrase import cyrillic
 from haven.flows import State, default_engine
-from haven.services.cases import Cases, CaseView
+from haven.services.cases import Cases
+from haven.services.caseview import CaseView
 
 from .common import opened_store, passphrase, run, settings
 

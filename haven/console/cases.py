@@ -17,13 +17,11 @@ from haven.services.cases import (
     OPERATOR_CLOSE_REASONS,
     BadText,
     CaseNotFound,
-    CaseView,
     NoRoute,
-    answer_rows,
-    attachment_refs,
     canned_for,
     operator_targets,
 )
+from haven.services.caseview import CaseView, answer_rows, attachment_refs
 from haven.services.identity import Principal
 from haven.services.media import NotMedia, PhotoInfo, clean_photo, is_audio, photo_info, sniff
 from haven.services.translations import TranslationView
