@@ -9,6 +9,7 @@ import typer
 
 from . import (
     audit,
+    backup,
     campaign,
     case,
     chat,
@@ -43,6 +44,8 @@ app.command("leaflet-batch")(leaflet.leaflet_batch)
 app.command()(leaflet.phrasebook)
 app.command()(campaign.report)
 app.command()(serve.console)
+app.command()(backup.backup)
+app.command()(backup.restore)
 app.add_typer(db.app, name="db")
 app.add_typer(case.app, name="case")
 app.add_typer(audit.app, name="audit")
