@@ -15,6 +15,7 @@ from . import (
     chat,
     content,
     db,
+    doctor,
     keys,
     leaflet,
     outbox,
@@ -46,6 +47,7 @@ app.command()(campaign.report)
 app.command()(serve.console)
 app.command()(backup.backup)
 app.command()(backup.restore)
+app.command()(doctor.doctor)
 app.add_typer(db.app, name="db")
 app.add_typer(case.app, name="case")
 app.add_typer(audit.app, name="audit")
