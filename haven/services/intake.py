@@ -31,7 +31,7 @@ from haven.flows import Effect, Engine, Mode, Outcome, Reply, State, load
 from haven.flows.engine import multilingual
 from haven.flows.inputs import Choice, Input, Location, Photo, Text
 from haven.outbox import Payload, enqueue
-from haven.services import erasure
+from haven.services import erasure, metrics
 from haven.services.campaigns import CODE, normalize_code
 from haven.store import audit, conversations, updates
 from haven.store.batch import GroupCommit
@@ -232,6 +232,7 @@ class Intake:
         """
         if deliver and self.outbox is None:
             raise ValueError("deliver=True needs an Intake made with an outbox")
+        metrics.count("intake_inputs", channel)
         job = _Job(
             channel,
             address,
