@@ -217,11 +217,10 @@ async def snapshot(store: Store) -> Snapshot:
     """The figures, read in one transaction: counts and ages only."""
     now = utcnow()
     async with store.sessions() as session, session.begin():
-        by_state = dict(
-            (await session.execute(sa.select(Case.state, sa.func.count()).group_by(Case.state)))
-            .tuples()
-            .all()
+        grouped = await session.execute(
+            sa.select(Case.state, sa.func.count()).group_by(Case.state)
         )
+        by_state = {str(state): int(n) for state, n in grouped.all()}
         oldest = await session.scalar(
             sa.select(sa.func.min(Case.submitted_at)).where(Case.state == CaseState.submitted.value)
         )
