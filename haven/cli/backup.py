@@ -39,18 +39,20 @@ def backup_passphrase(cfg: Settings, *, confirm: bool = False) -> str:
 
 
 class ProgressLine:
-    """A progress line on stderr, redrawn at most every quarter second, shown only once the
-    work has taken half a second (a small database finishes before)."""
+    """A progress line on stderr when it is a terminal (not in a service's journal), redrawn
+    at most every quarter second, shown only once the work has taken half a second (a small
+    database finishes before)."""
 
     def __init__(self, label: str) -> None:
         self.label = label
         self.started = time.monotonic()
         self.drawn = 0.0
         self.shown = False
+        self.wanted = sys.stderr.isatty()
 
     def __call__(self, done: int, total: int | None) -> None:
         now = time.monotonic()
-        if now - self.started < 0.5 or now - self.drawn < 0.25:
+        if not self.wanted or now - self.started < 0.5 or now - self.drawn < 0.25:
             return
         self.drawn = now
         self.shown = True
