@@ -112,6 +112,21 @@ def check_files(settings: Settings) -> list[Finding]:
             )
         else:
             found.append(_ok("keys", f"{keys_dir} and its files are 0700/0600"))
+    leftovers = sorted(
+        [
+            *data_dir.glob(".backup-*.db*"),
+            *data_dir.glob(".restore-*.db"),
+            *data_dir.glob("backups/*.part"),
+        ]
+    )
+    if leftovers:
+        found.append(
+            _problem(
+                "leftovers",
+                f"an interrupted backup or restore left {', '.join(map(str, leftovers[:3]))}",
+                "delete them (they hold a copy of the database) once no backup is running",
+            )
+        )
     left = data_dir / PASSPHRASE_FILE
     if left.exists():
         found.append(

@@ -217,9 +217,7 @@ async def snapshot(store: Store) -> Snapshot:
     """The figures, read in one transaction: counts and ages only."""
     now = utcnow()
     async with store.sessions() as session, session.begin():
-        grouped = await session.execute(
-            sa.select(Case.state, sa.func.count()).group_by(Case.state)
-        )
+        grouped = await session.execute(sa.select(Case.state, sa.func.count()).group_by(Case.state))
         by_state = {str(state): int(n) for state, n in grouped.all()}
         oldest = await session.scalar(
             sa.select(sa.func.min(Case.submitted_at)).where(Case.state == CaseState.submitted.value)

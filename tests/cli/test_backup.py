@@ -104,3 +104,21 @@ def test_backup_command_writes_a_dated_file(sqlite_env: Env) -> None:
     assert made.name.startswith("haven-") and str(made) in out.stdout
     again = haven(sqlite_env.environ, "backup", "--out", str(made))
     assert again.returncode == 2 and "exists" in again.stderr
+
+
+def test_the_progress_line(capsys) -> None:
+    from haven.cli.backup import ProgressLine
+
+    line = ProgressLine("backup")
+    line.wanted = True
+    line.started -= 1.0  # under way for a second
+    line(3 * 2**20, 12 * 2**20)
+    line(4 * 2**20, 12 * 2**20)  # within a quarter second: not drawn again
+    line.end()
+    err = capsys.readouterr().err
+    assert err == "\rbackup: 3.0 MiB of 12.0 MiB (25%)   \n"
+    quiet = ProgressLine("backup")  # not at a terminal (a service's journal): nothing
+    quiet.started -= 1.0
+    quiet(1, 2)
+    quiet.end()
+    assert capsys.readouterr().err == ""

@@ -323,3 +323,10 @@ async def test_the_command_exits_non_zero_on_a_problem(tmp_path: Path, sqlite_en
     out = await asyncio.to_thread(doctor, sqlite_env.environ, "--min-free-mb", "1")
     assert out.returncode == 0, out.stdout
     assert "PROBLEM" not in out.stdout and out.stdout.endswith("no problem found\n")
+
+
+async def test_leftovers_of_an_interrupted_backup(sqlite_env: Env) -> None:
+    await healthy(sqlite_env)
+    left = sqlite_env.settings.data_dir / ".backup-0123456789abcdef.db"
+    left.write_bytes(b"SQLite format 3\x00")
+    only(await findings(sqlite_env), "leftovers", str(left))
