@@ -180,3 +180,25 @@ async def test_the_figures_are_read_at_most_every_few_seconds(
     console.state.extra["figures"].ttl = 0
     fresh = await scrape(console)
     assert 'haven_cases{state="submitted"} 1.0' in fresh.text
+
+
+async def test_the_intake_process_hands_its_counts_to_the_console(sqlite_env: Env) -> None:
+    """The intake process (``haven serve``'s app) writes what it counted, and the errors
+    logged while it ran, where the console reads them."""
+    from haven.server import create_app
+
+    metrics.TALLY.take()
+    app = create_app(sqlite_env.settings)
+    async with app.router.lifespan_context(app):
+        metrics.count("outbox_throttled", "telegram", 3)
+        logging.getLogger("haven.web").error("web event=test_error")
+    reader = Store(sqlite_env.settings.db_url)
+    try:
+        snap = await snapshot(reader)
+    finally:
+        await reader.close()
+    assert snap.counters["outbox_throttled"]["telegram"] == 3
+    assert snap.counters["errors"]["web"] == 1
+    assert not [
+        h for h in logging.getLogger("haven").handlers if isinstance(h, metrics.ErrorCounter)
+    ]
