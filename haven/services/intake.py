@@ -30,7 +30,7 @@ from haven.flows import Effect, Engine, Mode, Outcome, Reply, State, default_eng
 from haven.flows.engine import multilingual
 from haven.flows.inputs import Choice, Input, Location, Photo, Text, Voice
 from haven.outbox import Outbox, Payload, enqueue
-from haven.services import erasure
+from haven.services import erasure, metrics
 from haven.services.campaigns import CODE, normalize_code
 from haven.store import audit, conversations, updates
 from haven.store.batch import GroupCommit
@@ -209,6 +209,7 @@ class Intake:
         """
         if deliver and self.outbox is None:
             raise ValueError("deliver=True needs an Intake made with an outbox")
+        metrics.count("intake_inputs", channel)
         job = _Job(
             channel,
             address,

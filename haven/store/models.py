@@ -451,3 +451,14 @@ class Handoff(Base):
     issued_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     outcome_by: Mapped[int | None] = mapped_column(Integer)
     outcome_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class MetricCounter(Base):
+    """Aggregate counters the processes add to (:mod:`haven.services.metrics`), by name and
+    label, both from fixed lists in the code: never an identifier, a place or a text."""
+
+    __tablename__ = "metric_counters"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    label: Mapped[str] = mapped_column(String(32), primary_key=True, default="")
+    value: Mapped[int] = mapped_column(BigInteger, default=0)

@@ -41,6 +41,7 @@ from haven.crypto import BadEnvelope, IntakeKeys
 from haven.flows import Effect
 from haven.flows.inputs import Command
 from haven.outbox import ChatLog
+from haven.services import metrics
 from haven.services.campaigns import Campaigns
 from haven.services.intake import Intake
 from haven.services.verify import Check, check_text
@@ -157,6 +158,7 @@ class TelegramChannel:
         self.ignored += 1
         if verdict == "notice":
             log.info("telegram event=flood_muted update=%s", update.update_id)
+            metrics.count("flood_mutes")
             self._spawn(self._flood_notice(address))
         if update.callback_query is not None:
             self._spawn(self._answer_callback(update.callback_query, remove=False))
