@@ -26,7 +26,7 @@ from haven.services.verify import TEXTS as CHECK_TEXTS
 from haven.services.verify import Check, check_text
 
 from .links import Links
-from .render import PAPER_SIZES, html_to_pdf, render_html
+from .render import PAPER_SIZES, RTL_LANGS, html_to_pdf, render_html
 
 TITLE = N_("How to save your life")
 INTRO = N_("You can stay alive. This is how to cross over safely.")
@@ -74,6 +74,7 @@ def leaflet_html(lang: str, size: str, links: Links, verify: Check) -> str:
     return render_html(
         "leaflet.html",
         lang=lang,
+        rtl=lang in RTL_LANGS,
         size=size,
         title=_(TITLE),
         intro=_(INTRO),

@@ -1,9 +1,12 @@
 """HTML/CSS templates to print-ready PDF with WeasyPrint.
 
 Templates and stylesheets live in ``templates/`` so that a designer can edit them without
-touching Python. Fonts come from Debian packages through fontconfig: ``fonts-nanum`` (Korean)
-and ``fonts-dejavu-core`` (Latin and Cyrillic, with the Ukrainian і ї є ґ that Korean fonts
-lack). WeasyPrint embeds a subset of every font it uses.
+touching Python. Fonts come from Debian packages through fontconfig: ``fonts-dejavu-core``
+(Latin and Cyrillic, with the Ukrainian і ї є ґ that Korean fonts lack), ``fonts-nanum``
+(Hangul), ``fonts-noto-core`` (Devanagari, Arabic) and ``fonts-noto-cjk`` (Chinese).
+:data:`FONTS` says which families each language's pages use, in order; the templates set
+them. WeasyPrint embeds a subset of every font it uses, and shapes the text with HarfBuzz
+(Devanagari conjuncts, Arabic joining), so nothing is shaped here.
 """
 
 from __future__ import annotations
@@ -21,19 +24,59 @@ from markupsafe import Markup, escape
 TEMPLATES = Path(str(resources.files(__package__) / "templates"))
 PAPER_SIZES: tuple[str, ...] = ("A6", "A5")
 
+#: Languages written right to left: their pages are ``dir="rtl"`` and mirrored.
+RTL_LANGS: frozenset[str] = frozenset({"ar"})
+
+_LATIN = ("DejaVu Sans",)
+#: The font families of each language's printed pages, first choice first: the script's own
+#: font, then DejaVu Sans for Latin and Cyrillic (links, readings, the Ukrainian meanings).
+FONTS: dict[str, tuple[str, ...]] = {
+    "ko": ("NanumGothic", *_LATIN),
+    "ar": ("Noto Naskh Arabic", *_LATIN),
+    "hi": ("Noto Sans Devanagari", *_LATIN),
+    "ne": ("Noto Sans Devanagari", *_LATIN),
+    "zh": ("Noto Sans CJK SC", *_LATIN),
+}
+
+
+def fonts(lang: str) -> tuple[str, ...]:
+    """The font families of ``lang``'s printed pages (:data:`FONTS`; DejaVu Sans otherwise)."""
+    return FONTS.get(lang, _LATIN)
+
+
+def font_family(lang: str) -> str:
+    """:func:`fonts` as a CSS ``font-family`` value."""
+    return ", ".join(f'"{family}"' for family in fonts(lang))
+
+
 _HANGUL_WORD = re.compile(r"\S*[\uac00-\ud7a3]\S*")
+_RTL_LETTER = re.compile("[\u0590-\u08ff\ufb1d-\ufdff\ufe70-\ufeff]")
+# A run written left to right inside right-to-left text: a word of Latin letters or digits
+# (with what links, references and codes hold), or a command or a name with / or @ before it.
+_LTR_RUN = re.compile(r"[/@]?[A-Za-z0-9][A-Za-z0-9._:/?=&@#%+~-]*(?<![.:])")
 
 
 def keep_all(text: str) -> Markup:
-    """Korean line breaking at spaces only (CSS ``word-break: keep-all``).
+    """Printed text made safe to lay out.
 
-    The stylesheets ask for ``keep-all``; WeasyPrint does not implement it yet, so every word
-    that holds Hangul is also wrapped in a span that does not break.
+    Korean breaks lines at spaces only (CSS ``word-break: keep-all``): the stylesheets ask for
+    it, WeasyPrint does not implement it yet, so every word that holds Hangul is also wrapped
+    in a span that does not break. In right-to-left text, every left-to-right run (a link, a
+    reference, ``/verify``, ``@name``) goes in a ``dir="ltr"`` span: WeasyPrint lays a span out
+    as one piece in its own direction, so the run reads as typed.
     """
     escaped = str(escape(text))
-    return Markup(  # noqa: S704 - built from escape()'d text
-        _HANGUL_WORD.sub(lambda m: f'<span class="w">{m.group(0)}</span>', escaped)
-    )
+    marked = _HANGUL_WORD.sub(lambda m: f'<span class="w">{m.group(0)}</span>', escaped)
+    if _RTL_LETTER.search(text):
+        pieces = []
+        last = 0
+        for match in _LTR_RUN.finditer(text):
+            pieces.append(str(escape(text[last : match.start()])))
+            pieces.append(f'<span dir="ltr">{escape(match.group(0))}</span>')
+            last = match.end()
+        pieces.append(str(escape(text[last:])))
+        marked = "".join(pieces)
+    return Markup(marked)  # noqa: S704 - built from escape()'d text
 
 
 @cache
@@ -45,6 +88,7 @@ def environment() -> Environment:
         lstrip_blocks=True,
     )
     env.filters["keep_all"] = keep_all
+    env.globals["font_family"] = font_family
     return env
 
 

@@ -10,8 +10,8 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from starlette.datastructures import FormData
 
 from haven.content import LANGUAGE_NAMES
+from haven.content.readings import code_phrase_reading
 from haven.domain.cases import CaseState, IllegalTransition
-from haven.domain.codephrase import cyrillic
 from haven.services.cases import (
     OPERATOR_CLOSE_REASONS,
     BadText,
@@ -53,7 +53,9 @@ async def case_page(request: Request, reference: str, p: Operator) -> Response:
         can_reply=meta.channel in ("telegram", "web")
         and meta.state not in ("closed", "draft", "arrived"),
         lang_name=LANGUAGE_NAMES.get(meta.lang, meta.lang),
-        cyrillic=cyrillic(view.code_phrase, meta.lang, "uk") if view and view.code_phrase else "",
+        cyrillic=code_phrase_reading(meta.lang, view.code_phrase)
+        if view and view.code_phrase
+        else "",
         latest=meta.latest_message,
     )
 

@@ -12,7 +12,7 @@ from functools import cache
 from importlib import resources
 from pathlib import Path
 
-LANGS: tuple[str, ...] = ("ko", "ru", "uk", "en")
+LANGS: tuple[str, ...] = ("ko", "ru", "uk", "en", "es", "fr", "ar", "hi", "ne", "uz", "tg", "zh")
 DOMAIN = "haven"
 
 #: Each language named in itself, for the language choice.
@@ -21,6 +21,14 @@ LANGUAGE_NAMES: dict[str, str] = {
     "ru": "Русский",
     "uk": "Українська",
     "en": "English",
+    "es": "Español",
+    "fr": "Français",
+    "ar": "العربية",
+    "hi": "हिन्दी",
+    "ne": "नेपाली",
+    "uz": "Oʻzbekcha",
+    "tg": "Тоҷикӣ",
+    "zh": "中文",
 }
 
 Gettext = Callable[[str], str]
@@ -68,7 +76,8 @@ def in_every_language(message: str, translate: Callable[[str, str], str] | None 
 
 def _word_list(folder: str, lang: str) -> list[str]:
     text = (resources.files(__package__) / folder / f"{lang}.txt").read_text("utf-8")
-    out = [line.strip() for line in text.splitlines()]
+    # A line may carry a typed reading after a tab (``word<TAB>reading``): the word is before it.
+    out = [line.split("\t", 1)[0].strip() for line in text.splitlines()]
     return [w for w in out if w and not w.startswith("#")]
 
 
@@ -80,6 +89,13 @@ def ngettext_for(lang: str) -> Ngettext:
 def words(lang: str) -> list[str]:
     """The code-phrase word list of a language: one word a line, ``#`` comments skipped."""
     return _word_list("words", lang)
+
+
+def word_readings(lang: str) -> dict[str, str]:
+    """The readings typed in a language's code-phrase list (``word<TAB>reading``), by word."""
+    text = (resources.files(__package__) / "words" / f"{lang}.txt").read_text("utf-8")
+    pairs = (line.split("\t", 1) for line in text.splitlines() if "\t" in line)
+    return {w.strip(): r.strip() for w, r in pairs if w.strip() and not w.startswith("#")}
 
 
 def passphrase_words(lang: str) -> list[str]:
