@@ -386,8 +386,8 @@ def _lower_word(text: str, rule: Callable[[str], str], pattern: str) -> str:
 # before e/i х, gu before e/i г, gü гу; j х; h silent; ch ч; ll and y before a vowel are й
 # (yeísmo: ya я, ye е, yo йо, yu ю); y at the end of a word after a vowel й, alone и; ñ нь
 # (ña нья, ño ньо); rr рр; x кс; v б (Spanish says v as b); i and u between a consonant and
-# a vowel glide (tierra тьерра, agua агуа); i after a vowel before a consonant or at the end
-# is й (aire айре); e is э at the start of a word or after a vowel, е after a consonant;
+# a vowel glide (tierra тьерра, agua агуа); i after a, e or o before a consonant or at the end
+# is й (aire айре; ui stays уи: pingüino пингуино); e is э at the start of a word or after a vowel, е after a consonant;
 # accents only mark stress and are dropped.
 _ES_VOWELS: Final = "aeiouáéíóúü"
 _ES_PLAIN: Final[dict[str, str]] = {
@@ -420,7 +420,7 @@ def _es_word(word: str) -> str:
                 out.append("ь" + _SOFT[after] if after != "i" else "и")
                 i += 2
                 continue
-            if v == "i" and prev_vowel and not after:  # aire, reino
+            if v == "i" and out and out[-1][-1:] in "аэео" and not after:  # aire, reino
                 out.append("й")
             elif v == "e":
                 out.append("э" if not out or prev_vowel else "е")
