@@ -387,8 +387,8 @@ def _lower_word(text: str, rule: Callable[[str], str], pattern: str) -> str:
 # (yeísmo: ya я, ye е, yo йо, yu ю); y at the end of a word after a vowel й, alone и; ñ нь
 # (ña нья, ño ньо); rr рр; x кс; v б (Spanish says v as b); i and u between a consonant and
 # a vowel glide (tierra тьерра, agua агуа); i after a, e or o before a consonant or at the end
-# is й (aire айре; ui stays уи: pingüino пингуино); e is э at the start of a word or after a vowel, е after a consonant;
-# accents only mark stress and are dropped.
+# is й (aire айре; ui stays уи: pingüino пингуино); e is э at the start of a word or after a
+# vowel, е after a consonant; accents only mark stress and are dropped.
 _ES_VOWELS: Final = "aeiouáéíóúü"
 _ES_PLAIN: Final[dict[str, str]] = {
     "á": "a", "é": "e", "í": "i", "ó": "o", "ú": "u", "ü": "u",

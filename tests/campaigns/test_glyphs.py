@@ -50,3 +50,8 @@ def test_no_missing_glyph_in_the_phrasebook(lang: str) -> None:
 def test_ukrainian_letters_are_in_dejavu() -> None:
     assert all(ord(c) in font_cmap("DejaVu Sans") for c in "іїєґІЇЄҐ’")
     assert not missing("ҷӣқғҳӯ", font_cmap("DejaVu Sans"))  # Tajik, read as written
+
+
+def test_the_check_sees_a_missing_glyph() -> None:
+    assert missing("सेब 苹果 تفاح", page_cmap("ko")) >= {"स", "苹", "ت"}
+    assert missing("сон 손", page_cmap("ko")) == set()
