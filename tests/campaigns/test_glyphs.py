@@ -53,5 +53,5 @@ def test_ukrainian_letters_are_in_dejavu() -> None:
 
 
 def test_the_check_sees_a_missing_glyph() -> None:
-    assert missing("सेब 苹果 تفاح", page_cmap("ko")) >= {"स", "苹", "ت"}
+    assert missing("सेब 苹果", page_cmap("ko")) >= {"स", "苹"}
     assert missing("сон 손", page_cmap("ko")) == set()
