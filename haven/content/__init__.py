@@ -12,7 +12,7 @@ from functools import cache
 from importlib import resources
 from pathlib import Path
 
-LANGS: tuple[str, ...] = ("ko", "ru", "uk", "en")
+LANGS: tuple[str, ...] = ("ko", "ru", "uk", "en", "es", "fr", "ar", "hi", "ne", "uz", "tg", "zh")
 DOMAIN = "haven"
 
 #: Each language named in itself, for the language choice.
@@ -21,6 +21,14 @@ LANGUAGE_NAMES: dict[str, str] = {
     "ru": "Русский",
     "uk": "Українська",
     "en": "English",
+    "es": "Español",
+    "fr": "Français",
+    "ar": "العربية",
+    "hi": "हिन्दी",
+    "ne": "नेपाली",
+    "uz": "Oʻzbekcha",
+    "tg": "Тоҷикӣ",
+    "zh": "中文",
 }
 
 Gettext = Callable[[str], str]
