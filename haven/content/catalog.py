@@ -97,6 +97,24 @@ def native_review(lang: str) -> str | None:
     return found.group(1).strip().lower() if found else None
 
 
+def language_table() -> str:
+    """The README's table of the languages (Markdown): each one's name, script, direction,
+    and whether a native speaker has reviewed its catalog (its ``X-Native-Review`` header)."""
+    from . import LANGUAGE_NAMES, direction
+    from .scripts import SCRIPT
+
+    lines = [
+        "| code | language | script | direction | reviewed by a native speaker |",
+        "|---|---|---|---|---|",
+    ]
+    for lang in LANGS:
+        review = "source language" if lang == "en" else (native_review(lang) or "?")
+        lines.append(
+            f"| `{lang}` | {LANGUAGE_NAMES[lang]} | {SCRIPT[lang]} | {direction(lang)} | {review} |"
+        )
+    return "\n".join(lines)
+
+
 def check(langs: tuple[str, ...] = LANGS) -> list[Problem]:
     """What keeps a language from being shipped: its word lists missing or not in its script;
     in its catalog a translation missing, empty, fuzzy, with other placeholders than the
