@@ -6,8 +6,6 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from . import RTL
-
 #: Unicode blocks of each script (letters and the marks that combine with them).
 _BLOCKS: dict[str, tuple[tuple[int, int], ...]] = {
     "Latin": ((0x0041, 0x005A), (0x0061, 0x007A), (0x00C0, 0x024F), (0x1E00, 0x1EFF)),
@@ -83,30 +81,48 @@ def foreign_letters(lang: str, text: str) -> str:
 
 LRI, PDI = "\u2066", "\u2069"
 
-#: A left-to-right run inside right-to-left text: a token with a Latin letter (a reference,
-#: a command, a @name, an address), with the punctuation joined to it.
-_LTR_RUN = re.compile(r"[/@]?[A-Za-z0-9][A-Za-z0-9_@./:?=&%+-]*[A-Za-z0-9/]|[/@][A-Za-z0-9]")
+#: A left-to-right token inside right-to-left text: a reference, a command, a @name, an
+#: address, a word, with the punctuation inside it.
+_LTR_TOKEN = r"(?:[/@]?[A-Za-z0-9][A-Za-z0-9_@./:?=&%+-]*[A-Za-z0-9/]|[/@]?[A-Za-z0-9])"
+#: Tokens a space apart are one run ("Tor Browser"): isolated apart, they would swap places.
+_LTR_RUN = re.compile(f"{_LTR_TOKEN}(?: +{_LTR_TOKEN})*")
 _HAS_LATIN = re.compile(r"[A-Za-z]")
+#: Letters of the right-to-left scripts (Hebrew and Arabic blocks).
+_RTL_LETTER = re.compile("[\u0590-\u08ff\ufb1d-\ufdff\ufe70-\ufefc]")
 
 
-def isolate(lang: str | None, text: str) -> str:
-    """``text`` with each left-to-right run isolated (LRI … PDI), for a right-to-left language.
+def isolate(text: str) -> str:
+    """``text`` with each left-to-right run of a right-to-left line isolated (LRI … PDI).
 
     Why: in a right-to-left paragraph the Unicode bidi algorithm gives a neutral character
     the direction of the text around it, so the ``/`` of ``/forget`` or the ``@`` of a bot's
-    name lands on the wrong side of its word, and a case reference next to a number can have
-    its parts swapped. An isolate makes each run one unit laid out left to right, whatever
-    surrounds it. Runs of digits alone are left as they are: the algorithm keeps a number's
-    digits in order, and Arabic readers expect it placed in the flow of the sentence.
-    Left-to-right languages are returned unchanged."""
-    if lang not in RTL or not _HAS_LATIN.search(text):
+    name lands on the wrong side of its word, and two references or a reference and a
+    number side by side can swap places. An isolate makes each run one unit laid out left to
+    right, wherever it stands. Runs of digits alone are left as they are: the algorithm keeps
+    a number's digits in order, and Arabic readers expect it in the flow of the sentence.
+    Lines without right-to-left letters (another language's paragraph of a text in every
+    language) are left unchanged, and so is text already isolated."""
+    if not _RTL_LETTER.search(text) or not _HAS_LATIN.search(text):
         return text
 
     def wrap(match: re.Match[str]) -> str:
         run = match.group(0)
         return f"{LRI}{run}{PDI}" if _HAS_LATIN.search(run) else run
 
-    return _LTR_RUN.sub(wrap, text.replace(LRI, "").replace(PDI, ""))
+    lines = text.replace(LRI, "").replace(PDI, "").split("\n")
+    return "\n".join(
+        _LTR_RUN.sub(wrap, line) if _RTL_LETTER.search(line) else line for line in lines
+    )
+
+
+def isolated_runs(text: str) -> list[tuple[bool, str]]:
+    """``text`` cut into (isolated, part): what :func:`isolate` wrapped and what it did not,
+    for a page to mark up each isolated part (``<bdi dir="ltr">``)."""
+    parts: list[tuple[bool, str]] = []
+    for index, chunk in enumerate(re.split(f"{LRI}(.*?){PDI}", isolate(text))):
+        if chunk:
+            parts.append((index % 2 == 1, chunk))
+    return parts
 
 
 # -- English left behind -------------------------------------------------------------------
