@@ -83,9 +83,9 @@ LRI, PDI = "\u2066", "\u2069"
 
 #: A left-to-right token inside right-to-left text: a reference, a command, a @name, an
 #: address, a word, with the punctuation inside it.
-_LTR_TOKEN = r"(?:[/@]?[A-Za-z0-9][A-Za-z0-9_@./:?=&%+-]*[A-Za-z0-9/]|[/@]?[A-Za-z0-9])"
+_LTR_WORD = r"(?:[/@]?[A-Za-z0-9][A-Za-z0-9_@./:?=&%+-]*[A-Za-z0-9/]|[/@]?[A-Za-z0-9])"
 #: Tokens a space apart are one run ("Tor Browser"): isolated apart, they would swap places.
-_LTR_RUN = re.compile(f"{_LTR_TOKEN}(?: +{_LTR_TOKEN})*")
+_LTR_RUN = re.compile(f"{_LTR_WORD}(?: +{_LTR_WORD})*")
 _HAS_LATIN = re.compile(r"[A-Za-z]")
 #: Letters of the right-to-left scripts (Hebrew and Arabic blocks).
 _RTL_LETTER = re.compile("[\u0590-\u08ff\ufb1d-\ufdff\ufe70-\ufefc]")
