@@ -13,7 +13,7 @@ from pathlib import Path
 
 import segno
 
-from haven.content import LANGS, N_, gettext_for
+from haven.content import LANGS, N_, RTL, gettext_for
 from haven.content.texts import (
     CROSSING_STEPS,
     CROSSING_TITLE,
@@ -26,7 +26,7 @@ from haven.services.verify import TEXTS as CHECK_TEXTS
 from haven.services.verify import Check, check_text
 
 from .links import Links
-from .render import PAPER_SIZES, RTL_LANGS, html_to_pdf, render_html
+from .render import PAPER_SIZES, html_to_pdf, render_html
 
 TITLE = N_("How to save your life")
 INTRO = N_("You can stay alive. This is how to cross over safely.")
@@ -74,7 +74,7 @@ def leaflet_html(lang: str, size: str, links: Links, verify: Check) -> str:
     return render_html(
         "leaflet.html",
         lang=lang,
-        rtl=lang in RTL_LANGS,
+        rtl=lang in RTL,
         size=size,
         title=_(TITLE),
         intro=_(INTRO),

@@ -11,12 +11,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from haven.content import LANGS
+from haven.content import LANGS, RTL
 from haven.content.phrasebook import TARGETS, Phrasebook, load
 from haven.domain.translit import reading
 from haven.services.campaigns import CampaignError
 
-from .render import PAPER_SIZES, RTL_LANGS, html_to_pdf, render_html
+from .render import PAPER_SIZES, html_to_pdf, render_html
 
 
 class PhrasebookError(CampaignError):
@@ -74,7 +74,7 @@ def phrasebook_html(target: str, size: str = "A6", lang: str = "ko") -> str:
     return render_html(
         "phrasebook.html",
         lang=lang,
-        rtl=lang in RTL_LANGS,
+        rtl=lang in RTL,
         target=target,
         size=size,
         title=book.title[target].format(language=book.language[target][lang]),

@@ -24,9 +24,6 @@ from markupsafe import Markup, escape
 TEMPLATES = Path(str(resources.files(__package__) / "templates"))
 PAPER_SIZES: tuple[str, ...] = ("A6", "A5")
 
-#: Languages written right to left: their pages are ``dir="rtl"`` and mirrored.
-RTL_LANGS: frozenset[str] = frozenset({"ar"})
-
 _LATIN = ("DejaVu Sans",)
 #: The font families of each language's printed pages, first choice first: the script's own
 #: font, then DejaVu Sans for Latin and Cyrillic (links, readings, the Ukrainian meanings).

@@ -31,8 +31,35 @@ LANGUAGE_NAMES: dict[str, str] = {
     "zh": "中文",
 }
 
+#: Languages written right to left: their pages are ``dir="rtl"``.
+RTL: frozenset[str] = frozenset({"ar"})
+
 Gettext = Callable[[str], str]
 Ngettext = Callable[[str, str, int], str]
+
+
+#: Language tags that name another script or variety than the one we write: asked, not guessed.
+_OTHER_VARIETY = frozenset({"zh-hant", "zh-tw", "zh-hk", "zh-mo", "uz-cyrl"})
+
+
+def language_for(tag: str | None) -> str | None:
+    """The language of ours a tag names (Telegram's ``language_code``, an ``Accept-Language``
+    entry): ``zh-hans`` -> ``zh``, ``ko-KP`` -> ``ko``, ``pt`` -> ``None``. A tag for a
+    script we do not write (``zh-Hant``, ``uz-Cyrl``) is ``None`` too: the applicant chooses."""
+    if not tag:
+        return None
+    tag = tag.strip().replace("_", "-").lower()[:35]
+    primary = tag.split("-", 1)[0]
+    if primary not in LANGS:
+        return None
+    if any(tag == other or tag.startswith(other + "-") for other in _OTHER_VARIETY):
+        return None
+    return primary
+
+
+def direction(lang: str | None) -> str:
+    """``rtl`` or ``ltr``: the direction a language is written in."""
+    return "rtl" if lang in RTL else "ltr"
 
 
 def locale_dir() -> Path:
@@ -74,10 +101,20 @@ def in_every_language(message: str, translate: Callable[[str, str], str] | None 
     return "\n\n".join(texts)
 
 
+class MissingWordList(MissingCatalog):
+    """A language has no word list of a kind: never replaced by another language's list, so
+    that a code phrase or passphrase is always in the applicant's own language."""
+
+
 def _word_list(folder: str, lang: str) -> list[str]:
-    text = (resources.files(__package__) / folder / f"{lang}.txt").read_text("utf-8")
-    # A line may carry a typed reading after a tab (``word<TAB>reading``): the word is before it.
-    out = [line.split("\t", 1)[0].strip() for line in text.splitlines()]
+    """The words of ``folder/<lang>.txt``: one a line, ``#`` comments and blank lines skipped;
+    a line ``word<TAB>reading`` (the Cyrillic reading aid some lists carry) gives its word."""
+    if lang not in LANGS:
+        raise KeyError(lang)
+    path = resources.files(__package__) / folder / f"{lang}.txt"
+    if not path.is_file():
+        raise MissingWordList(f"no {folder} word list for {lang!r}")
+    out = [line.split("\t", 1)[0].strip() for line in path.read_text("utf-8").splitlines()]
     return [w for w in out if w and not w.startswith("#")]
 
 
