@@ -62,18 +62,21 @@ def keep_all(text: str) -> Markup:
     reference, ``/verify``, ``@name``) goes in a ``dir="ltr"`` span: WeasyPrint lays a span out
     as one piece in its own direction, so the run reads as typed.
     """
-    escaped = str(escape(text))
-    marked = _HANGUL_WORD.sub(lambda m: f'<span class="w">{m.group(0)}</span>', escaped)
-    if _RTL_LETTER.search(text):
-        pieces = []
-        last = 0
-        for match in _LTR_RUN.finditer(text):
-            pieces.append(str(escape(text[last : match.start()])))
-            pieces.append(f'<span dir="ltr">{escape(match.group(0))}</span>')
-            last = match.end()
-        pieces.append(str(escape(text[last:])))
-        marked = "".join(pieces)
-    return Markup(marked)  # noqa: S704 - built from escape()'d text
+
+    def korean(part: str) -> str:
+        escaped = str(escape(part))
+        return _HANGUL_WORD.sub(lambda m: f'<span class="w">{m.group(0)}</span>', escaped)
+
+    if not _RTL_LETTER.search(text):
+        return Markup(korean(text))  # noqa: S704 - built from escape()'d text
+    pieces = []
+    last = 0
+    for match in _LTR_RUN.finditer(text):
+        pieces.append(korean(text[last : match.start()]))
+        pieces.append(f'<span dir="ltr">{escape(match.group(0))}</span>')
+        last = match.end()
+    pieces.append(korean(text[last:]))
+    return Markup("".join(pieces))  # noqa: S704 - built from escape()'d text
 
 
 @cache

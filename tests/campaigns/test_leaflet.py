@@ -122,8 +122,16 @@ def test_bad_requests_are_refused(campaign_links: Links, verify: Check) -> None:
         leaflet_html("ko", "A6", Links("x", None, ()), verify)
 
 
-@given(st.text(max_size=60))
+@given(st.text(max_size=60) | st.text(alphabet="<>&\"'/@a1 \u0627\u0644\ud55c", max_size=30))
 def test_keep_all_escapes_everything(text: str) -> None:
     html = str(keep_all(text))
-    stripped = html.replace('<span class="w">', "").replace("</span>", "")
+    stripped = html.replace('<span class="w">', "").replace('<span dir="ltr">', "")
+    stripped = stripped.replace("</span>", "")
     assert "<" not in stripped and ">" not in stripped
+
+
+def test_latin_runs_in_arabic_text_are_set_left_to_right() -> None:
+    assert str(keep_all("افتح /verify أو https://t.me/x?start=a-1.")) == (
+        'افتح <span dir="ltr">/verify</span> أو <span dir="ltr">https://t.me/x?start=a-1</span>.'
+    )
+    assert str(keep_all("open /verify")) == "open /verify"  # left-to-right text is left alone
