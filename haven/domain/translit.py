@@ -96,7 +96,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from functools import cache
+from functools import lru_cache
 from typing import Final, Literal
 
 __all__ = ["EXCEPTIONS", "SPOKEN", "TYPED", "NoReading", "reading", "to_cyrillic"]
@@ -733,7 +733,7 @@ _READERS: Final[dict[str, Callable[[str], str]]] = {
 _SENTENCE_START: Final = re.compile(r"(^[\W]*|[.!?]\s+[\W]*)([^\W\d_])")
 
 
-@cache
+@lru_cache(maxsize=4096)  # the phrasebooks' and word lists' texts, and a few more
 def _ruled(lang: str, text: str, target: Target) -> str:
     if lang == "ko":
         return to_cyrillic(text, target)
