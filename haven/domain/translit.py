@@ -2,7 +2,10 @@
 
 :func:`reading` is the one entry point, for every applicant language; the rule of each
 language is stated where it is made (``_READERS`` below). Most of this module is the Korean
-rule, the Kontsevich system, which :func:`to_cyrillic` applies on its own.
+rule, the Kontsevich system, which :func:`to_cyrillic` applies on its own. No I/O: Chinese and
+Devanagari go through the pure libraries ``pypinyin`` and ``indic-transliteration``, imported
+on first use, and typed readings are passed in by the caller
+(``haven.content.readings``, ``haven.content.phrasebook``).
 
 Korean (Hangul) → Cyrillic practical transcription by the Kontsevich system
 =========================================================================
@@ -11,9 +14,7 @@ The Kontsevich system (система Концевича) is the standard Russia
 transcription of Korean. It is based on pronunciation, so it looks at the
 final consonant of one syllable and the initial consonant of the next together.
 This module uses its tables to turn Hangul into whole Cyrillic words that a
-Russian or Ukrainian speaker can read aloud. It is pure stdlib code with no I/O.
-
-Public API: :func:`to_cyrillic`.
+Russian or Ukrainian speaker can read aloud. It is pure stdlib code.
 
 Rules implemented (Russian target)
 ----------------------------------
