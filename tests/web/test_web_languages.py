@@ -208,7 +208,7 @@ async def test_latin_runs_keep_their_order_inside_arabic(server: str, chromium: 
     and a reference's characters run left to right."""
     from haven.channels.web.pages import bidi
 
-    said = "أرسل /forget إلى البوت. رقم ملفك: AB12-CD34-5 الآن"
+    said = "أرسل /forget إلى البوت. رقم ملفك: AB12-CD34-5 الآن. رمز التحقق: 5092-8303-7841"
     page = await new_page(chromium, "ar-EG", javascript=True)
     await page.set_content(
         f'<html lang="ar" dir="rtl"><body><p id="bare">{said}</p>'
@@ -220,3 +220,10 @@ async def test_latin_runs_keep_their_order_inside_arabic(server: str, chromium: 
     assert marked == sorted(marked) and marked[0] < marked[1]
     reference = await char_lefts(page, "#marked", "AB12-CD34-5")
     assert len(reference) == 11 and reference == sorted(reference)
+    # Digit groups a hyphen apart swap places after Arabic letters, unless isolated.
+    bare = await char_lefts(page, "#bare", "5092-8303-7841")
+    assert len(bare) == 14 and bare[0] > bare[-1]
+    marked = await char_lefts(page, "#marked", "5092-8303-7841")
+    assert marked == sorted(marked)
+    # A time (digits a colon apart) keeps its order as it is: left alone.
+    assert bidi("الساعة 20:00") == "الساعة 20:00"
