@@ -169,3 +169,20 @@ async def test_a_language_we_do_not_write_is_asked_with_the_twelve_in_rows(bot: 
     assert who.text == gettext_for("ar")("Who are you?")
     # The other answers stay one a row.
     assert all(len(row) == 1 for row in who.markup["inline_keyboard"])
+
+
+async def test_an_erasure_forgets_the_language_chosen_too(bot: Bot) -> None:
+    chat = Chat(bot.fake, 9201)
+    me = {"id": chat.chat_id, "is_bot": False, "first_name": "A", "language_code": "ru"}
+    (who,) = await chat.say("/start", **{"from": me})
+    assert who.text == gettext_for("ru")("Who are you?")
+    await chat.say("/lang", **{"from": me})
+    await chat.press("ko")
+    await chat.say("/forget", **{"from": me})
+    (erased,) = await chat.press("forget_yes")
+    assert erased.text == gettext_for("ko")(
+        "Everything you told us has been erased. You can write again at any time."
+    )
+    # Nothing of the conversation is kept, not even its language: the phone's again.
+    (again,) = await chat.say("/start", **{"from": me})
+    assert again.text == who.text
