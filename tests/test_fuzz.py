@@ -201,7 +201,10 @@ chats = shaped(
     {"id": chat_ids, "type": st.sampled_from(["private", "private", "group", "channel"])},
     {"first_name": marked},
 )
-users = shaped({"id": chat_ids, "is_bot": st.booleans(), "first_name": marked}, {})
+languages = st.one_of(st.sampled_from(["ar", "zh-hans", "zh-hant", "pt-br", "uz-cyrl", ""]), marked)
+users = shaped(
+    {"id": chat_ids, "is_bot": st.booleans(), "first_name": marked}, {"language_code": languages}
+)
 photos = st.lists(
     shaped(
         {"file_id": marked, "file_unique_id": marked, "width": ints, "height": ints},

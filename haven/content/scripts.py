@@ -86,7 +86,10 @@ LRI, PDI = "\u2066", "\u2069"
 _LTR_WORD = r"(?:[/@]?[A-Za-z0-9][A-Za-z0-9_@./:?=&%+-]*[A-Za-z0-9/]|[/@]?[A-Za-z0-9])"
 #: Tokens a space apart are one run ("Tor Browser"): isolated apart, they would swap places.
 _LTR_RUN = re.compile(f"{_LTR_WORD}(?: +{_LTR_WORD})*")
-_HAS_LATIN = re.compile(r"[A-Za-z]")
+#: What must be isolated: a Latin letter, or digits a hyphen apart (a check code): after
+#: Arabic letters digits are Arabic numbers, which a hyphen does not join, so the groups of
+#: 5092-8303 would be laid out right to left as 8303-5092.
+_LTR_CONTENT = re.compile(r"[A-Za-z]|\d-\d")
 #: Letters of the right-to-left scripts (Hebrew and Arabic blocks).
 _RTL_LETTER = re.compile("[\u0590-\u08ff\ufb1d-\ufdff\ufe70-\ufefc]")
 
@@ -98,16 +101,17 @@ def isolate(text: str) -> str:
     the direction of the text around it, so the ``/`` of ``/forget`` or the ``@`` of a bot's
     name lands on the wrong side of its word, and two references or a reference and a
     number side by side can swap places. An isolate makes each run one unit laid out left to
-    right, wherever it stands. Runs of digits alone are left as they are: the algorithm keeps
-    a number's digits in order, and Arabic readers expect it in the flow of the sentence.
+    right, wherever it stands; so is a code of digit groups joined by hyphens, whose groups
+    would swap. A plain number (or a time, 20:00) is left as it is: the algorithm keeps its
+    digits in order, and Arabic readers expect it in the flow of the sentence.
     Lines without right-to-left letters (another language's paragraph of a text in every
     language) are left unchanged, and so is text already isolated."""
-    if not _RTL_LETTER.search(text) or not _HAS_LATIN.search(text):
+    if not _RTL_LETTER.search(text) or not _LTR_CONTENT.search(text):
         return text
 
     def wrap(match: re.Match[str]) -> str:
         run = match.group(0)
-        return f"{LRI}{run}{PDI}" if _HAS_LATIN.search(run) else run
+        return f"{LRI}{run}{PDI}" if _LTR_CONTENT.search(run) else run
 
     lines = text.replace(LRI, "").replace(PDI, "").split("\n")
     return "\n".join(

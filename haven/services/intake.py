@@ -410,8 +410,7 @@ class Intake:
         # The outbox serves first answers to new conversations after the ones under way.
         kind = "reply"
         if state is None or state.mode is Mode.erased:
-            # A language chosen before an erasure outranks the channel's guess.
-            state = self.engine.new_state((state.lang if state else None) or lang)
+            state = self.engine.new_state(lang or (state.lang if state else None))
             kind = "first"
         if isinstance(inp, PhotoData):
             inp = self._photo(session, case, state, inp)

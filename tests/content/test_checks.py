@@ -91,3 +91,18 @@ def test_the_readme_lists_every_language_and_its_review() -> None:
     table = catalog.language_table()
     assert table in readme, "README's language table is stale: paste `haven content languages`"
     assert table.count("\n| `") == len(LANGS)
+
+
+def test_latin_runs_and_codes_are_isolated_in_right_to_left_lines_only() -> None:
+    from haven.content.scripts import LRI, PDI, isolate
+
+    ar = "أرسل /forget إلى @haven_bot عبر Tor Browser. رقمك: AB12-CD34-5، الرمز 5092-8303"
+    once = isolate(ar)
+    for run in ("/forget", "@haven_bot", "Tor Browser", "AB12-CD34-5", "5092-8303"):
+        assert f"{LRI}{run}{PDI}" in once, run
+    assert isolate(once) == once  # already isolated: unchanged
+    assert isolate("الساعة 20:00، 3 أشخاص") == "الساعة 20:00، 3 أشخاص"  # plain numbers
+    mixed = "Send /forget to @haven_bot\n" + ar + "\n/forget 으로 지우십시오"
+    lines = isolate(mixed).split("\n")
+    assert lines[0] == "Send /forget to @haven_bot" and lines[2] == "/forget 으로 지우십시오"
+    assert lines[1] == once

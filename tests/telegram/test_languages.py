@@ -3,7 +3,9 @@ server shared by every language (one runtime, one chat per language)."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -22,7 +24,7 @@ from haven.store.db import Store
 from haven.store.models import Case
 from tests.conftest import PASSPHRASE, make_environ
 from tests.telegram.conftest import FAST, Chat, eventually
-from tests.telegram.fakebot import TOKEN, FakeBotAPI
+from tests.telegram.fakebot import TOKEN, FakeBotAPI, Sent
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -62,54 +64,92 @@ def rows(sent) -> list[list[str]]:
 LANGUAGE_ROWS = [[LANGUAGE_NAMES[lang] for lang in LANGS[i : i + 3]] for i in range(0, 12, 3)]
 
 
-@pytest.mark.parametrize("lang", LANGS)
-async def test_a_whole_conversation_in_each_language(bot: Bot, lang: str) -> None:
-    _ = gettext_for(lang)
+@dataclass
+class Transcript:
+    """What the bot said at each point of one applicant's conversation."""
+
+    said: dict[str, Sent] = field(default_factory=dict)
+    completion: str = ""
+    place: str = ""
+    reference: str = ""
+    state: str = ""
+    phrase: str = ""
+
+
+async def converse(bot: Bot, lang: str) -> Transcript:
+    """One whole conversation in ``lang``; assertions are left to the test of the language."""
+    out = Transcript(place=f"{LANGUAGE_NAMES[lang]} 42")
     chat = Chat(bot.fake, 9100 + LANGS.index(lang))
     me = {"id": chat.chat_id, "is_bot": False, "first_name": "A", "language_code": TAGS[lang]}
-    # Telegram says which language the phone is set to: no language question.
-    (who,) = await chat.say("/start", **{"from": me})
-    assert who.text == _("Who are you?")
-    assert _("Someone else") in [label for label, _d in who.buttons]
-    # /lang in this language: the twelve, three a row, each under its own name.
-    (choose,) = await chat.say("/lang", **{"from": me})
-    assert choose.text == _("Choose your language.") and rows(choose) == LANGUAGE_ROWS
-    (again,) = await chat.press(lang)  # said, and the question asked again, in one message
-    assert again.text == f"{_(M_LANG_SET)}\n\n{who.text}" and again.buttons == who.buttons
+    (out.said["who"],) = await chat.say("/start", **{"from": me})
+    (out.said["choose"],) = await chat.say("/lang", **{"from": me})
+    (out.said["again"],) = await chat.press(lang)
     await chat.press("other_army")
-    (size,) = await chat.press("group")
-    (bad,) = await chat.say("1000")  # a polite re-ask, in this language
-    assert bad.text == f"{_(M_NUMBER).format(min=2, max=100)}\n\n{size.text}"
+    (out.said["size"],) = await chat.press("group")
+    (out.said["bad"],) = await chat.say("1000")
     await chat.say("3")
     await chat.press("no")
-    place = f"{LANGUAGE_NAMES[lang]} 42"
-    await chat.say(place)
+    await chat.say(out.place)
     await chat.say("/skip")
     await chat.say("/skip")
     await chat.say(LANGUAGE_NAMES[lang])
-    (summary,) = await chat.press("yes")
-    assert place in summary.text.replace(LRI, "").replace(PDI, "")
+    (out.said["summary"],) = await chat.press("yes")
     before = len(chat.received)
     await chat.press("confirm")
-    last = _("Your safety with us:")
+    last = gettext_for(lang)("Your safety with us:")
 
-    def said() -> str:
+    def completion() -> str:
         return "\n".join(m.text for m in chat.received[before:])
 
-    await eventually(lambda: last in said(), what="the completion")
-    text = said()
-
+    await eventually(lambda: last in completion(), limit=30, what="the completion")
+    out.completion = completion()
     async with bot.store.transaction() as s:
         case = await s.scalar(select(Case).where(Case.lang == lang, Case.channel == "telegram"))
-    assert case is not None and case.state == "submitted"
-    phrase = crypto.unlock(bot.keys_dir, PASSPHRASE).open(case.code_phrase).decode()
-    assert all(word in words(lang) for word in phrase.split()) and len(phrase.split()) == 2
-    assert _("Your code phrase: {phrase}").format(phrase=phrase) in text
-    reference_line = _("Your case reference: {reference}").format(reference=case.reference)
+    assert case is not None
+    out.reference, out.state = case.reference, case.state
+    out.phrase = crypto.unlock(bot.keys_dir, PASSPHRASE).open(case.code_phrase).decode()
+    return out
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def transcripts(bot: Bot) -> dict[str, Transcript | BaseException]:
+    """The twelve conversations at once, each in its own chat: as fast as one."""
+    done = await asyncio.gather(*(converse(bot, lang) for lang in LANGS), return_exceptions=True)
+    return dict(zip(LANGS, done, strict=True))
+
+
+@pytest.mark.parametrize("lang", LANGS)
+async def test_a_whole_conversation_in_each_language(
+    transcripts: dict[str, Transcript | BaseException], lang: str
+) -> None:
+    got = transcripts[lang]
+    if isinstance(got, BaseException):
+        raise got
+    _ = gettext_for(lang)
+    said = got.said
+    # Telegram says which language the phone is set to: no language question.
+    assert said["who"].text == _("Who are you?")
+    assert _("Someone else") in [label for label, _d in said["who"].buttons]
+    # /lang in this language: the twelve, three a row, each under its own name.
+    assert said["choose"].text == _("Choose your language.")
+    assert rows(said["choose"]) == LANGUAGE_ROWS
+    # Said, and the question asked again, in one message.
+    assert said["again"].text == f"{_(M_LANG_SET)}\n\n{said['who'].text}"
+    assert said["again"].buttons == said["who"].buttons
+    # A wrong answer: what is expected, politely, in this language, and the question again.
+    assert said["bad"].text == f"{_(M_NUMBER).format(min=2, max=100)}\n\n{said['size'].text}"
+    assert got.place in said["summary"].text.replace(LRI, "").replace(PDI, "")
+    # The end: a case with the reference and a code phrase of this language's words.
+    text, reference = got.completion, got.reference
+    assert got.state == "submitted"
+    phrase = got.phrase.split()
+    assert len(phrase) == 2 and all(word in words(lang) for word in phrase)
+    assert _("Your code phrase: {phrase}").format(phrase=got.phrase) in text
+    reference_line = _("Your case reference: {reference}").format(reference=reference)
     if lang == "ar":
         # A Latin reference in an Arabic line is isolated, and so is every command.
-        assert f"{LRI}{case.reference}{PDI}" in text and f"{LRI}/forget{PDI}" in text
-        assert reference_line.replace(case.reference, f"{LRI}{case.reference}{PDI}") in text
+        assert f"{LRI}{reference}{PDI}" in text and f"{LRI}/forget{PDI}" in text
+        assert reference_line.replace(reference, f"{LRI}{reference}{PDI}") in text
     else:
         assert LRI not in text and reference_line in text
     assert _("As a prisoner of war, the Geneva Conventions guarantee you:") in text
@@ -129,3 +169,20 @@ async def test_a_language_we_do_not_write_is_asked_with_the_twelve_in_rows(bot: 
     assert who.text == gettext_for("ar")("Who are you?")
     # The other answers stay one a row.
     assert all(len(row) == 1 for row in who.markup["inline_keyboard"])
+
+
+async def test_an_erasure_forgets_the_language_chosen_too(bot: Bot) -> None:
+    chat = Chat(bot.fake, 9201)
+    me = {"id": chat.chat_id, "is_bot": False, "first_name": "A", "language_code": "ru"}
+    (who,) = await chat.say("/start", **{"from": me})
+    assert who.text == gettext_for("ru")("Who are you?")
+    await chat.say("/lang", **{"from": me})
+    await chat.press("ko")
+    await chat.say("/forget", **{"from": me})
+    (erased,) = await chat.press("forget_yes")
+    assert erased.text == gettext_for("ko")(
+        "Everything you told us has been erased. You can write again at any time."
+    )
+    # Nothing of the conversation is kept, not even its language: the phone's again.
+    (again,) = await chat.say("/start", **{"from": me})
+    assert again.text == who.text
