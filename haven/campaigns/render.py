@@ -21,6 +21,8 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup, escape
 
+from haven.content.scripts import isolated_runs
+
 TEMPLATES = Path(str(resources.files(__package__) / "templates"))
 PAPER_SIZES: tuple[str, ...] = ("A6", "A5")
 
@@ -47,10 +49,6 @@ def font_family(lang: str) -> str:
 
 
 _HANGUL_WORD = re.compile(r"\S*[\uac00-\ud7a3]\S*")
-_RTL_LETTER = re.compile("[\u0590-\u08ff\ufb1d-\ufdff\ufe70-\ufeff]")
-# A run written left to right inside right-to-left text: a word of Latin letters or digits
-# (with what links, references and codes hold), or a command or a name with / or @ before it.
-_LTR_RUN = re.compile(r"[/@]?[A-Za-z0-9][A-Za-z0-9._:/?=&@#%+~-]*(?<![.:])")
 
 
 def keep_all(text: str) -> Markup:
@@ -58,25 +56,22 @@ def keep_all(text: str) -> Markup:
 
     Korean breaks lines at spaces only (CSS ``word-break: keep-all``): the stylesheets ask for
     it, WeasyPrint does not implement it yet, so every word that holds Hangul is also wrapped
-    in a span that does not break. In right-to-left text, every left-to-right run (a link, a
-    reference, ``/verify``, ``@name``) goes in a ``dir="ltr"`` span: WeasyPrint lays a span out
-    as one piece in its own direction, so the run reads as typed.
+    in a span that does not break. In right-to-left text, every left-to-right run that needs it
+    (:func:`haven.content.scripts.isolated_runs`: a link, a reference, ``/verify``, ``@name``)
+    goes in a ``dir="ltr"`` span: WeasyPrint lays a span out as one piece in its own
+    direction, so the run reads as typed.
     """
 
     def korean(part: str) -> str:
         escaped = str(escape(part))
         return _HANGUL_WORD.sub(lambda m: f'<span class="w">{m.group(0)}</span>', escaped)
 
-    if not _RTL_LETTER.search(text):
-        return Markup(korean(text))  # noqa: S704 - built from escape()'d text
-    pieces = []
-    last = 0
-    for match in _LTR_RUN.finditer(text):
-        pieces.append(korean(text[last : match.start()]))
-        pieces.append(f'<span dir="ltr">{escape(match.group(0))}</span>')
-        last = match.end()
-    pieces.append(korean(text[last:]))
-    return Markup("".join(pieces))  # noqa: S704 - built from escape()'d text
+    return Markup(  # noqa: S704 - built from escape()'d text
+        "".join(
+            f'<span dir="ltr">{escape(part)}</span>' if ltr else korean(part)
+            for ltr, part in isolated_runs(text)
+        )
+    )
 
 
 @cache
