@@ -53,7 +53,7 @@ from . import polling
 from .fairness import Admission, Chat, FloodGuard, Item, OutboxRoom
 from .photos import PhotoDownload
 from .texts import M_FLOOD, M_VANISH, M_WIPE_RULE
-from .translate import CHANNEL, Translated, address_of, translate
+from .translate import CHANNEL, Translated, address_of, lang_of, translate
 
 log = logging.getLogger("haven.telegram")
 
@@ -358,6 +358,7 @@ class TelegramChannel:
                 item.address,
                 item.inp,
                 campaign=item.campaign,
+                lang=lang_of(update),
                 deliver=True,
                 update_key=f"telegram:{self.bot_id}:{update.update_id}",
                 context=item.context,
