@@ -41,6 +41,7 @@ from haven.crypto import BadEnvelope, IntakeKeys
 from haven.flows import Effect
 from haven.flows.inputs import Command
 from haven.outbox import ChatLog
+from haven.services import ratelimit
 from haven.services.campaigns import Campaigns
 from haven.services.intake import Intake
 from haven.services.verify import Check, check_text
@@ -98,7 +99,12 @@ class TelegramChannel:
         self.bot_id = bot_id
         self.check = check
         self.photos = PhotoDownload(bot, photo_max_bytes)
-        self.flood = FloodGuard(per_chat_limit, global_limit, flood_pause)
+        self.flood = FloodGuard(
+            per_chat_limit,
+            global_limit,
+            flood_pause,
+            ratelimit.shared_counters(store, keys.lookup),
+        )
         self.concurrency = concurrency
         self.wake = wake or (lambda: None)
         self.chat_log = chat_log
@@ -144,22 +150,35 @@ class TelegramChannel:
 
     # -- taking updates and admission ---------------------------------------------------
 
-    def _screen(self, update: Update) -> str | None:
-        """The chat of an update to handle; ``None`` for one that is not for us or comes from
-        a chat over the per-chat limit (which gets one notice, then is ignored a while)."""
-        address = address_of(update)
-        if address is None:
-            return None  # not for us (groups, other update kinds)
-        verdict = self.flood.check(address)
-        if verdict == "ok":
-            return address
-        self.ignored += 1
-        if verdict == "notice":
-            log.info("telegram event=flood_muted update=%s", update.update_id)
-            self._spawn(self._flood_notice(address))
-        if update.callback_query is not None:
-            self._spawn(self._answer_callback(update.callback_query, remove=False))
-        return None
+    async def _screen(self, updates: list[Update]) -> list[str | None]:
+        """The chat of each update to handle; ``None`` for one that is not for us or comes
+        from a chat over the per-chat limit (which gets one notice, then is ignored a while).
+        A chat's updates are counted at once (one round trip to shared counters), the chats
+        side by side."""
+        addresses = [address_of(update) for update in updates]
+        by_chat: dict[str, int] = {}
+        for address in addresses:
+            if address is not None:  # None: not for us (groups, other update kinds)
+                by_chat[address] = by_chat.get(address, 0) + 1
+        chats = list(by_chat)
+        counted = await asyncio.gather(*(self.flood.check(c, by_chat[c]) for c in chats))
+        verdicts = {chat: iter(v) for chat, v in zip(chats, counted, strict=True)}
+        screened: list[str | None] = []
+        for update, address in zip(updates, addresses, strict=True):
+            verdict = next(verdicts[address]) if address is not None else "skip"
+            if verdict == "ok":
+                screened.append(address)
+                continue
+            screened.append(None)
+            if address is None:
+                continue
+            self.ignored += 1
+            if verdict == "notice":
+                log.info("telegram event=flood_muted update=%s", update.update_id)
+                self._spawn(self._flood_notice(address))
+            if update.callback_query is not None:
+                self._spawn(self._answer_callback(update.callback_query, remove=False))
+        return screened
 
     def _is_new(self, address: str, lookup: str, known: set[str] | None = None) -> bool:
         return (
@@ -168,11 +187,11 @@ class TelegramChannel:
             and (known is None or lookup not in known)
         )
 
-    def submit(self, update: Update) -> asyncio.Future[None]:
+    async def submit(self, update: Update) -> asyncio.Future[None]:
         """Queue an update (the webhook's); the future completes once it is handled
         (committed) or ignored."""
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        address = self._screen(update)
+        (address,) = await self._screen([update])
         if address is None:
             future.set_result(None)
             return future
@@ -187,8 +206,7 @@ class TelegramChannel:
         rows: list[dict[str, object]] = []
         by_key: dict[str, tuple[Update, str, str]] = {}
         now = utcnow()
-        for update in updates:
-            address = self._screen(update)
+        for update, address in zip(updates, await self._screen(updates), strict=True):
             if address is None:
                 continue
             key = f"telegram:{self.bot_id}:{update.update_id}"
@@ -448,4 +466,4 @@ class TelegramChannel:
 
     async def feed_webhook(self, update: Update) -> None:
         """One webhook request: handled and committed before Telegram gets its 200."""
-        await self.submit(update)
+        await (await self.submit(update))

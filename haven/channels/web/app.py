@@ -101,7 +101,9 @@ class WebIntake:
                 own=settings.web_session_limit,
                 shared=settings.web_global_limit,
                 reserve=settings.web_progress_limit,
-            )
+            ),
+            counters=ratelimit.shared_counters(store, keys.lookup),
+            name="web-session",
         )
         self.progress_answers = settings.web_progress_answers
         #: Session id -> answers the intake recorded for it (or the threshold, for a session
@@ -113,12 +115,12 @@ class WebIntake:
         )
         self.photo_megabytes = max(1, settings.web_photo_max_bytes // 1_000_000)
 
-    def bind(self) -> Session:
+    async def bind(self) -> Session:
         """The session of a first answer: the conversation starts under an id nobody has seen
         before (not the one of a cookie someone may have planted). This post counts against
         the new id's limit too, so the limit stays one per browser session."""
         sid = self.sessions.new(bound=True)
-        self.limits.hit(sid.id, own_only=True)
+        await self.limits.hit(sid.id, own_only=True)
         return sid
 
     def lang_of(self, request: Request, form: Form | None = None) -> str:
@@ -129,12 +131,13 @@ class WebIntake:
             request.headers.get("accept-language", ""), self.settings.default_lang
         )
 
-    def limited(self, sid: Session) -> int:
+    async def limited(self, sid: Session) -> int:
         """Count one request of a session: 0, or the seconds to wait. A session the intake
         has recorded enough answers for goes ahead of new ones: past the global limit it
         draws on a reserve of its own, and the global limit's room goes to it first, so a
         flood of new sessions competes only for what the applicants under way leave."""
-        return self.limits.hit(sid.id, ahead=self.progress.get(sid.id, 0) >= self.progress_answers)
+        ahead = self.progress.get(sid.id, 0) >= self.progress_answers
+        return await self.limits.hit(sid.id, ahead=ahead)
 
     def note_progress(self, sid: Session, state: State | None) -> None:
         """Remember how far the intake has recorded this session's conversation."""
@@ -155,7 +158,7 @@ class WebIntake:
             return self.pages.landing(
                 request, lang, self.sessions.new(bound=False), campaign=campaign
             )
-        wait = self.limited(sid)
+        wait = await self.limited(sid)
         if wait:
             note = texts.for_lang(lang).limited(_minutes(wait))
             return self.pages.notice(request, lang, sid, [note], status=429)
@@ -219,7 +222,7 @@ class WebIntake:
         if not self.sessions.csrf_ok(sid, form):
             log.info("web event=csrf_rejected")
             return self.pages.resend(request, lang, sid, t.EXPIRED, form, action, status=403)
-        wait = self.limited(sid)
+        wait = await self.limited(sid)
         if wait:
             log.info("web event=rate_limited")
             note = t.limited(_minutes(wait))
@@ -251,7 +254,7 @@ class WebIntake:
             typed = field(form, "text")
             inp = Text(typed)
         if not sid.bound:
-            sid = self.bind()
+            sid = await self.bind()
         campaign = await self.campaigns.link_code(field(form, "c", 64))
         result = await self.intake.handle(CHANNEL, sid.id, inp, campaign=campaign)
         self.note_progress(sid, result.state)
