@@ -453,8 +453,9 @@ class TelegramChannel:
 
     # -- long polling ---------------------------------------------------------------------
 
-    async def poll(self, wait: int = 25) -> None:
-        """Long polling until cancelled (:mod:`.polling`)."""
+    async def poll(self, wait: int = 25, on_status: Callable[[bool], None] | None = None) -> None:
+        """Long polling until cancelled (:mod:`.polling`); ``on_status`` hears whether
+        Telegram answers."""
         await polling.poll(
             self.bot,
             bot_id=self.bot_id,
@@ -462,6 +463,7 @@ class TelegramChannel:
             restore=self.restore,
             stopping=lambda: self._stopping,
             wait=wait,
+            on_status=on_status,
         )
 
     async def feed_webhook(self, update: Update) -> None:

@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from cachetools import TTLCache
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException
 from starlette.middleware.exceptions import ExceptionMiddleware
 from starlette.requests import ClientDisconnect, Request
@@ -44,7 +45,7 @@ from haven.services.campaigns import Campaigns, link_form
 from haven.services.intake import Intake, IntakeResult, PhotoData
 from haven.services.verify import verify_for
 from haven.settings import Settings
-from haven.store.db import Store
+from haven.store.db import Store, unavailable
 
 from . import texts
 from .forms import BadForm, Form, FormTooLarge, Upload, field, read_multipart, read_plain
@@ -382,6 +383,20 @@ class WebIntake:
         note = texts.for_lang(lang).NOT_FOUND if status == 404 else texts.for_lang(lang).BAD_FORM
         return self.pages.notice(request, lang, sid, [note], status=status)
 
+    async def unavailable(self, request: Request, exc: Exception) -> Response:
+        """The database cannot take the work now (restarting, read-only, its disk full): a
+        polite 503 in the applicant's language; its transaction rolled back whole."""
+        if not unavailable(exc):
+            raise exc
+        log.warning("web event=database_unavailable type=%s", type(exc).__name__)
+        lang = self.lang_of(request)
+        sid = self.sessions.of(request) or Session(crypto.random_token(), bound=False)
+        response = self.pages.notice(
+            request, lang, sid, [texts.for_lang(lang).UNAVAILABLE], status=503
+        )
+        response.headers["retry-after"] = "60"
+        return response
+
 
 def create_web_app(
     settings: Settings, store: Store, keys: crypto.IntakeKeys, intake: Intake
@@ -400,6 +415,5 @@ def create_web_app(
     )
     # No Starlette app of its own (the composition root's is around it): only the handler
     # of its 404 and 405 pages, and the security headers (which also answer any crash).
-    return WebApp(
-        web, ExceptionMiddleware(router, handlers={HTTPException: web.not_found}), settings
-    )
+    handlers = {HTTPException: web.not_found, DBAPIError: web.unavailable, OSError: web.unavailable}
+    return WebApp(web, ExceptionMiddleware(router, handlers=handlers), settings)
