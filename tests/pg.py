@@ -62,9 +62,9 @@ class PgServer:
             capture_output=True,
             **_as_postgres(),  # type: ignore[arg-type]
         )
-        self._launch()
+        self.launch()
 
-    def _launch(self) -> None:
+    def launch(self) -> None:
         """Run the server on the data dir and port it has, and wait until it is ready."""
         options = ["fsync=off", "synchronous_commit=off", "full_page_writes=off"]
         command = [pg_bin("postgres"), "-D", str(self.data), "-h", "127.0.0.1"]
@@ -134,15 +134,16 @@ class PgServer:
     def restart(self, down: float = 0.0) -> None:
         """Stop the server (fast shutdown: every connection is cut), wait ``down`` seconds,
         and start it again on the same port and data dir."""
-        self._halt()
+        self.halt()
         time.sleep(down)
-        self._launch()
+        self.launch()
 
     def stop(self) -> None:
-        self._halt()
+        self.halt()
         shutil.rmtree(self.root, ignore_errors=True)
 
-    def _halt(self) -> None:
+    def halt(self) -> None:
+        """Stop the server, keeping its data dir and port (:meth:`launch` starts it again)."""
         if self.proc is not None and self.proc.poll() is None:
             # Stop by PID: SIGINT is PostgreSQL's "fast shutdown".
             with contextlib.suppress(ProcessLookupError):

@@ -67,8 +67,15 @@ class FloodGuard:
         return verdicts
 
     async def admit(self) -> None:
-        """Wait for room under the global limit."""
-        while await self.limits.hit():  # noqa: ASYNC110 - a rate, not an event
+        """Wait for room under the global limit. Counters out of reach (the database away)
+        admit: the update then fails in the intake and is delivered again."""
+        while True:
+            try:
+                if not await self.limits.hit():
+                    return
+            except Exception as exc:
+                log.warning("telegram event=limits_unavailable type=%s", type(exc).__name__)
+                return
             await asyncio.sleep(0.005)
 
 
