@@ -196,8 +196,12 @@ class TelegramChannel:
             future.set_result(None)
             return future
         lookup = self.intake.lookup(CHANNEL, address)
+        fresh = self._is_new(address, lookup)
+        if fresh and self.store.dialect == "postgresql":
+            # Several processes behind one webhook: another may have seen the chat before.
+            fresh = not await inbox.known_chats(self.store, {lookup})
         item = Item(update, self.admission.next_seq(), future=future)
-        self.admission.add(address, lookup, item, self._is_new(address, lookup))
+        self.admission.add(address, lookup, item, fresh)
         return future
 
     async def take(self, updates: list[Update]) -> None:

@@ -106,6 +106,8 @@ class WebIntake:
             counters=ratelimit.shared_counters(store, keys.lookup),
             name="web-session",
         )
+        #: Several intake processes may serve one browser (limits in the database).
+        self.shared = store.dialect == "postgresql"
         self.progress_answers = settings.web_progress_answers
         #: Session id -> answers the intake recorded for it (or the threshold, for a session
         #: that proved a passphrase): what lets it go ahead of new sessions (see limited).
@@ -137,7 +139,12 @@ class WebIntake:
         has recorded enough answers for goes ahead of new ones: past the global limit it
         draws on a reserve of its own, and the global limit's room goes to it first, so a
         flood of new sessions competes only for what the applicants under way leave."""
-        ahead = self.progress.get(sid.id, 0) >= self.progress_answers
+        progress = self.progress.get(sid.id)
+        if progress is None and sid.bound and self.shared:
+            # Another process behind the balancer may have recorded its answers: asked once.
+            self.note_progress(sid, await self.intake.state(CHANNEL, sid.id))
+            progress = self.progress.setdefault(sid.id, 0)
+        ahead = (progress or 0) >= self.progress_answers
         return await self.limits.hit(sid.id, ahead=ahead)
 
     def note_progress(self, sid: Session, state: State | None) -> None:
