@@ -24,15 +24,15 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 from cachetools import TLRUCache
 from limits import RateLimitItem, parse
 from limits.storage import Storage
 from limits.strategies import FixedWindowRateLimiter
 
-if TYPE_CHECKING:
-    from haven.store.db import Store
+from haven.store import counters as db_counters
+from haven.store.db import Store
 
 MAXSIZE = 200_000
 
@@ -163,20 +163,17 @@ class DbCounters:
     a chat id or a session id."""
 
     def __init__(self, store: Store, hasher: Callable[[str, str], str]) -> None:
-        from haven.store import counters
-
         self.store = store
         self.hasher = hasher
-        self._db = counters
 
     async def add(self, key: str, amount: int, window: float) -> tuple[int, float]:
-        return await self._db.add(self.store, key, amount, window)
+        return await db_counters.add(self.store, key, amount, window)
 
     async def sub(self, key: str, amount: int) -> None:
-        await self._db.sub(self.store, key, amount)
+        await db_counters.sub(self.store, key, amount)
 
     async def hold(self, key: str, seconds: float) -> None:
-        await self._db.hold(self.store, key, seconds)
+        await db_counters.hold(self.store, key, seconds)
 
     def chunk(self, limit: int) -> int:
         return max(1, limit // CHUNK_SHARE)
