@@ -22,6 +22,7 @@ import asyncio
 import math
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
@@ -32,6 +33,7 @@ from limits.storage import Storage
 from limits.strategies import FixedWindowRateLimiter
 
 from haven.store import counters as db_counters
+from haven.store.batch import Coalesce
 from haven.store.db import Store
 
 MAXSIZE = 200_000
@@ -165,9 +167,14 @@ class DbCounters:
     def __init__(self, store: Store, hasher: Callable[[str, str], str]) -> None:
         self.store = store
         self.hasher = hasher
+        # What arrives while a statement is under way goes in the next: one round trip for
+        # every event of that moment, however many.
+        self._adds: Coalesce[db_counters.Add, tuple[int, float]] = Coalesce(
+            lambda adds: db_counters.add_many(store, adds)
+        )
 
     async def add(self, key: str, amount: int, window: float) -> tuple[int, float]:
-        return await db_counters.add(self.store, key, amount, window)
+        return await self._adds((key, amount, window))
 
     async def sub(self, key: str, amount: int) -> None:
         await db_counters.sub(self.store, key, amount)
@@ -182,10 +189,19 @@ class DbCounters:
         return self.hasher("rate-limit", f"{name}\x00{sender}")
 
 
+_SHARED: weakref.WeakKeyDictionary[Store, DbCounters] = weakref.WeakKeyDictionary()
+
+
 def shared_counters(store: Store, hasher: Callable[[str, str], str]) -> Counters | None:
-    """The counters every intake process shares: the database's on PostgreSQL; ``None`` (each
-    limiter in memory) on SQLite, where one intake process is the only one."""
-    return DbCounters(store, hasher) if store.dialect == "postgresql" else None
+    """The counters every intake process shares: the database's on PostgreSQL (one per store,
+    so that every limiter's events of a moment go in one statement); ``None`` (each limiter in
+    memory) on SQLite, where one intake process is the only one."""
+    if store.dialect != "postgresql":
+        return None
+    found = _SHARED.get(store)
+    if found is None or found.hasher != hasher:
+        found = _SHARED[store] = DbCounters(store, hasher)
+    return found
 
 
 @dataclass(frozen=True, slots=True)
@@ -238,6 +254,7 @@ class Limiter:
         self.name = name
         self._grants: dict[str, _Grant] = {}
         self._fetching: dict[str, asyncio.Lock] = {}
+        self._waiting: dict[str, int] = {}
 
     def _key(self, item: RateLimitItem, sender: str) -> str:
         return self.counters.key(f"{self.name}/{item}", sender)
@@ -301,18 +318,31 @@ class Limiter:
         if wait is not None:
             return wait
         lock = self._fetching.setdefault(key, asyncio.Lock())
-        async with lock:  # one fetch at a time; those that waited find its chunk
-            wait = self._take(key, force)
-            if wait is not None:
-                return wait
-            chunk = self.counters.chunk(item.amount)
-            count, left = await self.counters.add(key, chunk, item.get_expiry())
-            granted = max(0, min(chunk, item.amount - (count - chunk)))
-            self._grants[key] = _Grant(granted, time.monotonic() + left, count >= item.amount)
-            if len(self._grants) > 1000:
-                self._grants = {key: self._grants[key]}
-            taken = self._take(key, force)
-            return max(1, math.ceil(left)) if taken is None else taken
+        self._waiting[key] = self._waiting.get(key, 0) + 1
+        try:
+            async with lock:  # one fetch at a time; those that waited find its chunk
+                wait = self._take(key, force)
+                if wait is not None:
+                    return wait
+                # Enough for everyone waiting here: a burst costs one round trip, not one
+                # per chunk.
+                waiting = self._waiting[key]
+                chunk = self.counters.chunk(item.amount)
+                if chunk > 1:
+                    chunk = max(chunk, min(waiting, item.amount // 4))
+                return await self._fetch(item, key, chunk, force)
+        finally:
+            self._waiting[key] -= 1
+
+    async def _fetch(self, item: RateLimitItem, key: str, chunk: int, force: bool) -> int:
+        """Take ``chunk`` of a shared limit from the counters, then one event's room of it."""
+        count, left = await self.counters.add(key, chunk, item.get_expiry())
+        granted = max(0, min(chunk, item.amount - (count - chunk)))
+        self._grants[key] = _Grant(granted, time.monotonic() + left, count >= item.amount)
+        if len(self._grants) > 1000:
+            self._grants = {key: self._grants[key]}
+        taken = self._take(key, force)
+        return max(1, math.ceil(left)) if taken is None else taken
 
     def _take(self, key: str, force: bool) -> int | None:
         """From what this process holds: 0 (taken), the seconds to wait (the window is

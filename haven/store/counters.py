@@ -17,12 +17,15 @@ _NOW = "extract(epoch from clock_timestamp())::float8"
 _ADD = text(
     f"""
     INSERT INTO rate_counters AS c (key, count, expires)
-    VALUES (:key, CAST(:amount AS bigint), {_NOW} + CAST(:window AS float8))
+    SELECT k, a, {_NOW} + w
+    FROM unnest(CAST(:keys AS text[]), CAST(:amounts AS bigint[]), CAST(:windows AS float8[]))
+      AS t(k, a, w)
+    ORDER BY k
     ON CONFLICT (key) DO UPDATE SET
       count = CASE WHEN c.expires <= {_NOW} THEN excluded.count
                    ELSE c.count + excluded.count END,
       expires = CASE WHEN c.expires <= {_NOW} THEN excluded.expires ELSE c.expires END
-    RETURNING c.count, c.expires - {_NOW}
+    RETURNING c.key, c.count, c.expires - {_NOW}
     """  # noqa: S608 - constant SQL, values bound
 )
 
@@ -56,12 +59,34 @@ async def _run(store: Store, statement: object, params: dict[str, object]) -> li
     raise AssertionError("unreachable")
 
 
-async def add(store: Store, key: str, amount: int, window: float) -> tuple[int, float]:
-    """Count ``amount`` under ``key`` in its window of ``window`` seconds (started now if it
-    had expired): the count after it, and the seconds the window has left."""
-    rows = await _run(store, _ADD, {"key": key, "amount": amount, "window": window})
-    count, left = rows[0]
-    return int(count), float(left)  # type: ignore[call-overload, arg-type]
+Add = tuple[str, int, float]
+
+
+async def add_many(store: Store, adds: list[Add]) -> list[tuple[int, float]]:
+    """Count each ``(key, amount, window)`` in ``key``'s window (a new one of ``window``
+    seconds once the last has expired), all in one statement: for each, the count after it
+    (as if they had come one after the other, in order) and the seconds its window has left.
+    Rows are locked in key order, so that two processes' batches never deadlock."""
+    total: dict[str, int] = {}
+    window: dict[str, float] = {}
+    for key, amount, seconds in adds:
+        total[key] = total.get(key, 0) + amount
+        window.setdefault(key, seconds)
+    keys = sorted(total)
+    params = {
+        "keys": keys,
+        "amounts": [total[k] for k in keys],
+        "windows": [window[k] for k in keys],
+    }
+    rows = {str(row[0]): row for row in await _run(store, _ADD, params)}
+    done: dict[str, int] = {}  # counted so far of each key, in order
+    out: list[tuple[int, float]] = []
+    for key, amount, _seconds in adds:
+        _key, count, left = rows[key]
+        done[key] = done.get(key, 0) + amount
+        before = int(count) - total[key]  # type: ignore[call-overload]
+        out.append((before + done[key], float(left)))  # type: ignore[arg-type]
+    return out
 
 
 async def sub(store: Store, key: str, amount: int) -> None:

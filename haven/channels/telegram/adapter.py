@@ -46,6 +46,7 @@ from haven.services.campaigns import Campaigns
 from haven.services.intake import Intake
 from haven.services.verify import Check, check_text
 from haven.store import inbox
+from haven.store.batch import Coalesce
 from haven.store.db import Store
 from haven.store.models import utcnow
 
@@ -114,6 +115,11 @@ class TelegramChannel:
         #: Automated messages the outbox may hold before no more updates are handled.
         self.room = OutboxRoom(store, outbox_room)
         self.admission = Admission(new_chat_share)
+        #: Whether a chat has written before, asked of the database (PostgreSQL: several
+        #: processes may share the webhook), the chats of a moment in one statement.
+        self._known: Coalesce[str, bool] | None = None
+        if store.dialect == "postgresql":
+            self._known = Coalesce(lambda chats: inbox.known_each(store, chats))
         self._turn = asyncio.Lock()
         #: Chats (keyed hashes) that had a turn in this process: they have written before.
         self._seen: dict[str, None] = {}
@@ -197,9 +203,9 @@ class TelegramChannel:
             return future
         lookup = self.intake.lookup(CHANNEL, address)
         fresh = self._is_new(address, lookup)
-        if fresh and self.store.dialect == "postgresql":
+        if fresh and self._known is not None:
             # Several processes behind one webhook: another may have seen the chat before.
-            fresh = not await inbox.known_chats(self.store, {lookup})
+            fresh = not await self._known(lookup)
         item = Item(update, self.admission.next_seq(), future=future)
         self.admission.add(address, lookup, item, fresh)
         return future
