@@ -102,6 +102,11 @@ async def test_two_processes_count_as_one(env: Env) -> None:
     admitted = await asyncio.gather(*((one, two)[n % 2].hit(f"s{n}") for n in range(300)))
     # The chat took 20 of the shared 100 (its refused events none): 80 are left, for both.
     assert admitted.count(0) == 80
+    # One sender's events at the same moment, in both (one statement holds several of them).
+    burst = limiter(env, "burst", own="20/minute")
+    other = limiter(env, "burst", own="20/minute")
+    waits = await asyncio.gather(*((burst, other)[n % 3 == 0].hit("same") for n in range(35)))
+    assert waits.count(0) == 20
 
 
 async def test_a_chat_over_its_limit_is_told_once_whichever_process_sees_it(env: Env) -> None:
