@@ -186,7 +186,7 @@ class Coalesce(Generic[K, R]):
         loop = asyncio.get_running_loop()
         future: asyncio.Future[R] = loop.create_future()
         self._pending.append((item, future))
-        if self._drainer is None or self._drainer.done():
+        if self._drainer is None or self._drainer.done() or self._drainer.get_loop() is not loop:
             self._drainer = loop.create_task(self._drain(), context=contextvars.Context())
         return await future
 
