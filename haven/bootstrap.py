@@ -12,7 +12,10 @@ Nothing else constructs these; :mod:`haven.server` serves what is built here.
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from starlette.types import ASGIApp
@@ -27,6 +30,8 @@ from haven.store.db import Store
 
 if TYPE_CHECKING:  # aiogram is imported only where a bot is configured
     from haven.channels.telegram import TelegramRuntime
+
+log = logging.getLogger("haven.bootstrap")
 
 
 @dataclass
@@ -96,8 +101,8 @@ def telegram_runtime(
 
 def outbox_worker(settings: Settings, store: Store, keys: IntakeKeys, sender: Sender) -> Worker:
     """The outbox worker that sends Telegram's messages through ``sender``, noting what it
-    sends in the chat log for the wiper."""
-    return Worker(
+    sends in the chat log for the wiper, with the housekeeping beside it."""
+    worker = Worker(
         store,
         keys,
         {"telegram": sender},
@@ -107,6 +112,42 @@ def outbox_worker(settings: Settings, store: Store, keys: IntakeKeys, sender: Se
         wipe_after=settings.telegram_wipe_after * 60,
         newest_first_after=settings.outbox_newest_first_after,
     )
+    worker.chores = housekeeping(settings, store, keys)
+    return worker
+
+
+#: Seconds between two looks for channel posts that are due, and between two purges.
+POSTS_EVERY = 15.0
+PURGE_EVERY = 600.0
+
+
+def housekeeping(
+    settings: Settings, store: Store, keys: IntakeKeys
+) -> list[tuple[float, Callable[[], Awaitable[object]]]]:
+    """What the outbox worker does beside sending, without cron (each worker may: every one
+    of these is safe to run twice): scheduled channel posts queued when due; handled updates
+    forgotten past Telegram's redelivery horizon; rate counters whose window has ended."""
+    from haven.campaigns.posts import publish
+    from haven.store import counters, updates
+
+    async def posts() -> None:
+        queued = await publish(settings, store, keys)
+        if queued:
+            log.info("housekeeping event=posts_queued count=%d", len(queued))
+
+    async def processed() -> None:
+        hours = timedelta(hours=settings.processed_updates_hours)
+        purged = await updates.purge(store, hours)
+        if purged:
+            log.info("housekeeping event=updates_purged count=%d", purged)
+
+    chores: list[tuple[float, Callable[[], Awaitable[object]]]] = [
+        (POSTS_EVERY, posts),
+        (PURGE_EVERY, processed),
+    ]
+    if store.dialect == "postgresql":
+        chores.append((PURGE_EVERY, lambda: counters.purge(store)))
+    return chores
 
 
 @dataclass

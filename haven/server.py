@@ -27,7 +27,7 @@ from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse, RedirectResponse, Response
+from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.types import ASGIApp
 
@@ -86,8 +86,17 @@ def create_app(settings: Settings) -> Starlette:
     process = bootstrap.intake_process(settings)
     store, telegram = process.store, process.telegram
 
-    async def health(_request: Request) -> PlainTextResponse:
-        return PlainTextResponse("ok", headers=APPLICANT_HEADERS)
+    async def health(_request: Request) -> JSONResponse:
+        """Each part's status, no identifiers: 503 while the database does not answer (the
+        balancer sends elsewhere), 200 with ``degraded`` while a channel is out of reach."""
+        channels = {"web": "ok"}
+        if telegram is not None:
+            channels["telegram"] = telegram.status
+        database = "ok" if await store.ping() else "unavailable"
+        ok = database == "ok" and all(status == "ok" for status in channels.values())
+        body = {"status": "ok" if ok else "degraded", "database": database, "channels": channels}
+        code = 200 if database == "ok" else 503
+        return JSONResponse(body, status_code=code, headers=APPLICANT_HEADERS)
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:

@@ -106,6 +106,9 @@ class Settings(BaseSettings):
     http_header_seconds: float = Field(10.0, gt=0)
     http_body_seconds: float = Field(120.0, gt=0)
     console_max_body_bytes: int = Field(262_144, ge=1024)
+    #: Hours a handled update is remembered (so a redelivered copy changes nothing): Telegram
+    #: gives up redelivering after a day.
+    processed_updates_hours: int = Field(24, ge=1)
     # Retention of closed cases, in days; of abandoned questionnaires, in hours
     retention_days: int = Field(180, ge=1)
     draft_hours: int = Field(72, ge=1)

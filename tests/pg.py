@@ -62,6 +62,10 @@ class PgServer:
             capture_output=True,
             **_as_postgres(),  # type: ignore[arg-type]
         )
+        self.launch()
+
+    def launch(self) -> None:
+        """Run the server on the data dir and port it has, and wait until it is ready."""
         options = ["fsync=off", "synchronous_commit=off", "full_page_writes=off"]
         command = [pg_bin("postgres"), "-D", str(self.data), "-h", "127.0.0.1"]
         command += ["-p", str(self.port), "-k", str(self.root), "-c", "max_connections=200"]
@@ -127,7 +131,19 @@ class PgServer:
             capture_output=True,
         ).stdout
 
+    def restart(self, down: float = 0.0) -> None:
+        """Stop the server (fast shutdown: every connection is cut), wait ``down`` seconds,
+        and start it again on the same port and data dir."""
+        self.halt()
+        time.sleep(down)
+        self.launch()
+
     def stop(self) -> None:
+        self.halt()
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    def halt(self) -> None:
+        """Stop the server, keeping its data dir and port (:meth:`launch` starts it again)."""
         if self.proc is not None and self.proc.poll() is None:
             # Stop by PID: SIGINT is PostgreSQL's "fast shutdown".
             with contextlib.suppress(ProcessLookupError):
@@ -137,7 +153,6 @@ class PgServer:
             except subprocess.TimeoutExpired:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait()
-        shutil.rmtree(self.root, ignore_errors=True)
 
 
 @contextlib.contextmanager

@@ -57,7 +57,7 @@ def test_the_sets_differ_only_in_the_policies() -> None:
 async def test_web_pages_health_and_console_carry_them(sqlite_env: Env) -> None:
     intake = create_app(sqlite_env.settings)
     home, health, css, missing = await fetch(intake, "/", "/healthz", "/style.css", "/nope")
-    assert health.text == "ok"
+    assert health.json() == {"status": "ok", "database": "ok", "channels": {"web": "ok"}}
     for response in (home, health, missing):
         assert response.status_code in (200, 404)
         assert_headers(response, APPLICANT_HEADERS)

@@ -15,9 +15,11 @@ from haven.content import LANGUAGE_NAMES
 from haven.crypto import IntakeKeys
 from haven.outbox.payload import TEXT_MAX, Payload
 from haven.outbox.queue import enqueue
-from haven.services.campaigns import CampaignError, PostRecord
+from haven.services.campaigns import CampaignError, Campaigns, PostRecord, publish_due
+from haven.settings import Settings
+from haven.store.db import Store
 
-from .links import Links
+from .links import Links, links
 
 #: Telegram's limit for a media caption.
 CAPTION_MAX = 1024
@@ -76,3 +78,11 @@ class OutboxSink:
             media_path=post.media_path,
         )
         enqueue(session, self.keys, ("telegram", post.channel), payload, kind="post")
+
+
+async def publish(settings: Settings, store: Store, keys: IntakeKeys) -> list[int]:
+    """Queue every due post in the outbox, with its campaign's links: the ids queued."""
+    codes = [record.code for record in await Campaigns(store).list()]
+    return await publish_due(
+        store, OutboxSink(keys, {code: links(settings, code) for code in codes})
+    )

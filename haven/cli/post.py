@@ -10,8 +10,8 @@ import typer
 
 from haven import crypto
 from haven.campaigns.links import links
-from haven.campaigns.posts import OutboxSink, check_length, compose, media_kind, preview
-from haven.services.campaigns import Campaigns, PostSpec, publish_due
+from haven.campaigns.posts import check_length, compose, media_kind, preview, publish
+from haven.services.campaigns import Campaigns, PostSpec
 
 from .common import CliError, opened_store, run, settings
 
@@ -107,7 +107,5 @@ async def post_publish() -> None:
     cfg = settings()
     keys = crypto.load_intake_keys(cfg.keys_dir)
     async with opened_store(cfg) as store:
-        codes = [r.code for r in await Campaigns(store).list()]
-        sink = OutboxSink(keys, {code: links(cfg, code) for code in codes})
-        done = await publish_due(store, sink)
+        done = await publish(cfg, store, keys)
     typer.echo(f"{len(done)} posts queued" + (f": {', '.join(map(str, done))}" if done else ""))

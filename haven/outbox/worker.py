@@ -5,7 +5,9 @@ Delivery is *at least once*, and exactly once unless the process dies in one sho
 1. A claim (one transaction) marks rows ``sending`` with a lease and reserves sending slots
    from the shared pacer row, so that all workers together stay under the overall rate.
 2. Each row is sent at its slot by the channel's :class:`Sender`; in this process no more
-   than the rate are ever under way or answered within the last second (:func:`_guard`).
+   than its share of the rate (the rate over the workers alive on the database, each noted
+   in ``shared_values`` once a second) are ever under way or answered within the last
+   second (:func:`_guard`): however late an event loop runs, together they never exceed it.
 3. Results are written in one transaction: ``sent`` (text erased, or sealed to the case key
    when ``keep``), ``pending`` again with a later ``next_at`` (429 ``retry_after``, network
    errors with exponential backoff), ``dropped`` for a chat that blocked the bot (and the
@@ -31,6 +33,7 @@ oldest first. On PostgreSQL several workers can run at once: rows are claimed wi
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
 import random
@@ -38,7 +41,7 @@ import secrets
 import time
 import weakref
 from collections import deque
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -51,6 +54,7 @@ from sqlalchemy.orm import aliased
 
 from haven.crypto import BadEnvelope, IntakeKeys
 from haven.services import metrics
+from haven.store import shared
 from haven.store.db import Store, mark_wipe
 from haven.store.models import Contact, OutboxMessage, OutboxPacer, utcnow
 
@@ -67,6 +71,11 @@ COUNTED = {
     FAILED: "outbox_failed",
     "unreachable": "outbox_unreachable",
 }
+
+#: The kind of the workers' rows in ``shared_values``, and the seconds one stays counted
+#: after its last sign of life.
+PEER = "outbox-worker"
+PEER_SECONDS = 5.0
 
 
 class RetryLater(Exception):
@@ -232,6 +241,13 @@ class Worker:
         self._done: list[_Job] = []
         #: Rows claimed whose send has not started yet (waiting for their slot or the guard).
         self._queued: dict[int, str] = {}
+        #: Workers alive (this one too), in every process on the database: each keeps to its
+        #: share of the rate, so that together they never exceed it, however late each runs.
+        self.peers = 1
+        self._last_alive = 0.0
+        #: Housekeeping run beside the sends: (seconds between runs, what to run).
+        self.chores: list[tuple[float, Callable[[], Awaitable[object]]]] = []
+        self._chores_due: dict[int, float] = {}
 
     # -- control --------------------------------------------------------------------------
 
@@ -267,7 +283,31 @@ class Worker:
             if self._inflight:
                 await asyncio.sleep(0.005)  # let a few more results gather into one write
         await self.drain()
+        with contextlib.suppress(Exception):
+            await shared.gone(self.store, f"{PEER}:{self.name}")
         log.info("outbox event=worker_stopped worker=%s", self.name)
+
+    async def _keep_alive(self) -> None:
+        """Note this worker alive, and count the workers alive, once a second."""
+        if time.monotonic() - self._last_alive < 1.0:
+            return
+        self._last_alive = time.monotonic()
+        peers = await shared.alive(self.store, f"{PEER}:{self.name}", PEER_SECONDS)
+        if peers != self.peers:
+            log.info("outbox event=peers worker=%s peers=%s", self.name, peers)
+        self.peers = peers
+
+    async def _run_chores(self) -> None:
+        """Housekeeping that is due (each a unit of its own: one failing holds no other)."""
+        now = time.monotonic()
+        for n, (every, chore) in enumerate(self.chores):
+            if now < self._chores_due.get(n, 0.0):
+                continue
+            self._chores_due[n] = now + every
+            try:
+                await chore()
+            except Exception as exc:
+                log.warning("outbox event=chore_failed chore=%s type=%s", n, type(exc).__name__)
 
     async def drain(self) -> None:
         """Wait for the sends under way and record them."""
@@ -291,8 +331,11 @@ class Worker:
         """Record finished sends, recover expired leases, claim what fits under the rate and
         start sending it. Returns how many rows were claimed."""
         await self._flush()
+        await self._keep_alive()
         if time.monotonic() - self._last_recover > 1.0:
             await self._recover()
+        if self.chores:
+            await self._run_chores()
         claimed = 0
         for channel, sender in self.senders.items():
             jobs = await self._claim(channel)
@@ -425,7 +468,7 @@ class Worker:
         if delay > 0:
             await asyncio.sleep(delay)
         try:
-            async with _guard(job.channel, self.rate):
+            async with _guard(job.channel, self.rate / self.peers):
                 self._queued.pop(job.id, None)
                 job.remote_id = await asyncio.wait_for(
                     sender.send(job.address, job.payload), self.send_timeout

@@ -138,7 +138,9 @@ class Applicants:
         self.hasher = hasher or PasswordHasher.from_parameters(RFC_9106_LOW_MEMORY)
         self.engine = engine or default_engine()
         self.limits = ratelimit.Limiter(
-            ratelimit.Rules.of(per_case_limit, global_limit), name="unlock"
+            ratelimit.Rules.of(per_case_limit, global_limit),
+            counters=ratelimit.shared_counters(store, keys.lookup),
+            name="unlock",
         )
         self.proven: TTLCache[str, bool] = TTLCache(PROVEN_MAX, PROVEN_SECONDS)
 
@@ -177,13 +179,13 @@ class Applicants:
 
     # -- coming back ----------------------------------------------------------------------
 
-    def _admit(self, reference: str, session_id: str) -> tuple[str, int]:
+    async def _admit(self, reference: str, session_id: str) -> tuple[str, int]:
         """Count one attempt before it is verified: the key of this reference and session,
-        and 0, or the seconds to wait (then nothing was counted). Synchronous, so that
-        concurrent attempts are counted one after the other."""
+        and 0, or the seconds to wait (then nothing was counted). Each count is atomic, so
+        concurrent attempts are counted one after the other, in whichever process."""
         mine = self.keys.lookup("web-unlock", f"{reference}|{session_id}")
         # One that proved the passphrase before goes ahead: only its own share can stop it.
-        return mine, self.limits.hit(mine, ahead=mine in self.proven)
+        return mine, await self.limits.hit(mine, ahead=mine in self.proven)
 
     async def _access(self, reference: str) -> tuple[WebAccess, Case] | None:
         """The web access record of a case, with the case, by its reference."""
@@ -204,7 +206,7 @@ class Applicants:
             reference = normalize(reference_text[:64])
         except BadReference:
             reference = "invalid"
-        mine, wait = self._admit(reference, session_id)
+        mine, wait = await self._admit(reference, session_id)
         if wait:
             log.info("applicant event=unlock_limited")
             raise RateLimited(wait)

@@ -16,7 +16,7 @@ import contextvars
 import logging
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
@@ -163,3 +163,48 @@ def _settle(batch: list[_Waiting[J, R]], outcome: list[R] | BaseException) -> No
             waiting.future.set_exception(outcome)
         else:
             waiting.future.set_result(outcome[index])
+
+
+K = TypeVar("K")
+
+
+class Coalesce(Generic[K, R]):
+    """Calls that arrive while one is under way go together in the next: one round trip for
+    many, where each is a single autocommit statement (the shared counters) rather than a unit
+    of work (that is :class:`GroupCommit`). ``run`` gets the items in arrival order and
+    returns one result each."""
+
+    def __init__(
+        self, run: Callable[[list[K]], Awaitable[list[R]]], *, max_batch: int = 500
+    ) -> None:
+        self.run = run
+        self.max_batch = max_batch
+        self._pending: list[tuple[K, asyncio.Future[R]]] = []
+        self._drainer: asyncio.Task[None] | None = None
+
+    async def __call__(self, item: K) -> R:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[R] = loop.create_future()
+        self._pending.append((item, future))
+        if self._drainer is None or self._drainer.done() or self._drainer.get_loop() is not loop:
+            self._drainer = loop.create_task(self._drain(), context=contextvars.Context())
+        return await future
+
+    async def _drain(self) -> None:
+        while self._pending:
+            batch = self._pending[: self.max_batch]
+            del self._pending[: self.max_batch]
+            try:
+                results = await self.run([item for item, _future in batch])
+            except BaseException as exc:
+                for _item, future in batch:
+                    if not future.done():
+                        future.set_exception(
+                            exc if isinstance(exc, Exception) else RuntimeError("stopped")
+                        )
+                if not isinstance(exc, Exception):
+                    raise
+                continue
+            for (_item, future), result in zip(batch, results, strict=True):
+                if not future.done():
+                    future.set_result(result)

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.exc import DBAPIError, InterfaceError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -41,6 +42,25 @@ def mark_wipe(session: Session | AsyncSession) -> None:
     """Note in a unit of work that it erases something (an erasure, a submitted draft): once
     it is committed, SQLite's WAL is truncated within seconds (:meth:`Store.request_wipe`)."""
     session.info[_WIPE] = True
+
+
+#: PostgreSQL's error classes that mean "not now" rather than a bug: connection exceptions,
+#: insufficient resources (a full disk), operator intervention (a shutdown, a restart), and
+#: a read-only transaction.
+_UNAVAILABLE_STATES = ("08", "53", "57P", "25006")
+
+
+def unavailable(exc: BaseException) -> bool:
+    """Whether ``exc`` says the database cannot take the work now (unreachable, restarting,
+    read-only, its disk full, SQLite's writer busy): the caller answers "try again later"."""
+    if isinstance(exc, (OSError, InterfaceError)):
+        return True
+    if not isinstance(exc, DBAPIError):
+        return False
+    if exc.connection_invalidated or isinstance(exc.orig, sqlite3.OperationalError):
+        return True
+    state = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+    return isinstance(state, str) and state.startswith(_UNAVAILABLE_STATES)
 
 
 class InsecureFiles(Exception):
@@ -133,6 +153,25 @@ class Store:
         self._wipes_requested = 0  # truncating checkpoints asked for ...
         self._wipes_done = 0  # ... and the request count the last successful one covered
         self._retry_pending = False
+        self._autocommit: AsyncEngine | None = None
+
+    def autocommit(self) -> AsyncEngine:
+        """An engine whose every statement commits by itself, without a ping on checkout: one
+        round trip a statement, for small atomic upserts on the hot path (shared counters)."""
+        if self._autocommit is None:
+            self._autocommit = create_async_engine(
+                self.url, isolation_level="AUTOCOMMIT", pool_size=4, max_overflow=8
+            )
+        return self._autocommit
+
+    async def ping(self) -> bool:
+        """Whether the database answers within two seconds."""
+        try:
+            async with asyncio.timeout(2.0), self.engine.connect() as connection:
+                await connection.exec_driver_sql("SELECT 1")
+            return True
+        except Exception:
+            return False
 
     @property
     def dialect(self) -> str:
@@ -344,4 +383,6 @@ class Store:
             await loop.run_in_executor(self._thread, self._close_thread)
             self._thread.shutdown(wait=True)
             self._thread = None
+        if self._autocommit is not None:
+            await self._autocommit.dispose()
         await self.engine.dispose()

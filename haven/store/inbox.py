@@ -67,6 +67,14 @@ async def known_chats(store: Store, chats: Collection[str]) -> set[str]:
         return await _known(session, chats)
 
 
+async def known_each(store: Store, chats: list[str]) -> list[bool]:
+    """For each chat (keyed hash), whether it has written before: one autocommit statement."""
+    query = select(Contact.lookup).where(Contact.lookup.in_(set(chats)))
+    async with store.autocommit().connect() as connection:
+        found = set((await connection.scalars(query)).all())
+    return [chat in found for chat in chats]
+
+
 async def _known(session: AsyncSession, chats: Collection[str]) -> set[str]:
     found: set[str] = set()
     chats = list(chats)

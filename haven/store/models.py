@@ -395,6 +395,30 @@ class ProcessedUpdate(Base):
     at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)
 
 
+class RateCounter(Base):
+    """A fixed-window counter of an inbound limit shared by every intake process: its key is a
+    keyed hash of the limit and the sender (never a chat id), ``expires`` epoch seconds by
+    the database's clock."""
+
+    __tablename__ = "rate_counters"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    count: Mapped[int] = mapped_column(BigInteger, default=0)
+    expires: Mapped[float] = mapped_column(Float, index=True)
+
+
+class SharedValue(Base):
+    """A value every intake process must agree on (the webhook's secret), sealed under the
+    routing key; ``holder``/``until`` make it a lease when one process at a time acts."""
+
+    __tablename__ = "shared_values"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    value: Mapped[bytes | None] = mapped_column(LargeBinary)
+    holder: Mapped[str | None] = mapped_column(String(32))
+    until: Mapped[float] = mapped_column(Float, default=0.0)
+
+
 # --- the operators' console -------------------------------------------------------
 
 

@@ -18,6 +18,7 @@ from .models import (
     InboxUpdate,
     Message,
     OutboxMessage,
+    SharedValue,
     Translation,
     User,
     WebAccess,
@@ -53,4 +54,5 @@ NOT_SEALED_TO_CASE_KEY: dict[str, str] = {
     f"{ChatMessage.__tablename__}.message": "routing key (a message id the bot may delete)",
     f"{ChatWipe.__tablename__}.address": "routing key (the chat the bot empties)",
     f"{InboxUpdate.__tablename__}.body": "routing key (an update taken, until it is handled)",
+    f"{SharedValue.__tablename__}.value": "routing key (the webhook secret), or a keyed hash",
 }

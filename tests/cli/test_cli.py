@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import sqlite3
@@ -142,7 +143,7 @@ def test_serve_answers_on_loopback_and_stops(sqlite_env: Env) -> None:
         while True:
             try:
                 with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as r:
-                    assert r.read() == b"ok"
+                    assert json.loads(r.read())["status"] == "ok"
                     break
             except OSError:
                 assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""

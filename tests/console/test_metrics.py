@@ -69,7 +69,7 @@ async def test_the_figures_follow_the_intake_and_name_no_one(
     console = await make_console(env)
     admin = await console.user(NAME, "admin")
     limiter = Limiter(Rules.of(own="1/minute"), name="web")
-    assert limiter.hit("session") == 0 and limiter.hit("session") > 0
+    assert await limiter.hit("session") == 0 and await limiter.hit("session") > 0
     logging.getLogger("haven.telegram").addHandler(handler := metrics.ErrorCounter())
     try:
         logging.getLogger("haven.telegram").error("telegram event=test_error")

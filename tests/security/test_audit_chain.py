@@ -236,8 +236,13 @@ async def as_before_the_key_was_sealed(env: Env) -> None:
         chain = await s.get(AuditChain, 1)
         chain.key = env.keys.chain.open(chain.key)
         await s.execute(text("ALTER TABLE audit_chain DROP COLUMN rekeyed_after"))
+        for later in ("rate_counters", "shared_values"):  # the revisions after 0010
+            await s.execute(text(f"DROP TABLE IF EXISTS {later}"))
         await s.execute(
-            text("UPDATE alembic_version SET version_num = '0009' WHERE version_num = '0010'")
+            text(
+                "UPDATE alembic_version SET version_num = '0009' "
+                "WHERE version_num IN ('0010', '0013')"
+            )
         )
 
 

@@ -41,11 +41,12 @@ from haven.crypto import BadEnvelope, IntakeKeys
 from haven.flows import Effect
 from haven.flows.inputs import Command
 from haven.outbox import ChatLog
-from haven.services import metrics
+from haven.services import metrics, ratelimit
 from haven.services.campaigns import Campaigns
 from haven.services.intake import Intake
 from haven.services.verify import Check, check_text
 from haven.store import inbox
+from haven.store.batch import Coalesce
 from haven.store.db import Store
 from haven.store.models import utcnow
 
@@ -100,7 +101,12 @@ class TelegramChannel:
         self.bot_id = bot_id
         self.check = check
         self.photos = PhotoDownload(bot, photo_max_bytes, voice_max_bytes)
-        self.flood = FloodGuard(per_chat_limit, global_limit, flood_pause)
+        self.flood = FloodGuard(
+            per_chat_limit,
+            global_limit,
+            flood_pause,
+            ratelimit.shared_counters(store, keys.lookup),
+        )
         self.concurrency = concurrency
         self.wake = wake or (lambda: None)
         self.chat_log = chat_log
@@ -110,6 +116,11 @@ class TelegramChannel:
         #: Automated messages the outbox may hold before no more updates are handled.
         self.room = OutboxRoom(store, outbox_room)
         self.admission = Admission(new_chat_share)
+        #: Whether a chat has written before, asked of the database (PostgreSQL: several
+        #: processes may share the webhook), the chats of a moment in one statement.
+        self._known: Coalesce[str, bool] | None = None
+        if store.dialect == "postgresql":
+            self._known = Coalesce(lambda chats: inbox.known_each(store, chats))
         self._turn = asyncio.Lock()
         #: Chats (keyed hashes) that had a turn in this process: they have written before.
         self._seen: dict[str, None] = {}
@@ -146,23 +157,36 @@ class TelegramChannel:
 
     # -- taking updates and admission ---------------------------------------------------
 
-    def _screen(self, update: Update) -> str | None:
-        """The chat of an update to handle; ``None`` for one that is not for us or comes from
-        a chat over the per-chat limit (which gets one notice, then is ignored a while)."""
-        address = address_of(update)
-        if address is None:
-            return None  # not for us (groups, other update kinds)
-        verdict = self.flood.check(address)
-        if verdict == "ok":
-            return address
-        self.ignored += 1
-        if verdict == "notice":
-            log.info("telegram event=flood_muted update=%s", update.update_id)
-            metrics.count("flood_mutes")
-            self._spawn(self._flood_notice(address))
-        if update.callback_query is not None:
-            self._spawn(self._answer_callback(update.callback_query, remove=False))
-        return None
+    async def _screen(self, updates: list[Update]) -> list[str | None]:
+        """The chat of each update to handle; ``None`` for one that is not for us or comes
+        from a chat over the per-chat limit (which gets one notice, then is ignored a while).
+        A chat's updates are counted at once (one round trip to shared counters), the chats
+        side by side."""
+        addresses = [address_of(update) for update in updates]
+        by_chat: dict[str, int] = {}
+        for address in addresses:
+            if address is not None:  # None: not for us (groups, other update kinds)
+                by_chat[address] = by_chat.get(address, 0) + 1
+        chats = list(by_chat)
+        counted = await asyncio.gather(*(self.flood.check(c, by_chat[c]) for c in chats))
+        verdicts = {chat: iter(v) for chat, v in zip(chats, counted, strict=True)}
+        screened: list[str | None] = []
+        for update, address in zip(updates, addresses, strict=True):
+            verdict = next(verdicts[address]) if address is not None else "skip"
+            if verdict == "ok":
+                screened.append(address)
+                continue
+            screened.append(None)
+            if address is None:
+                continue
+            self.ignored += 1
+            if verdict == "notice":
+                log.info("telegram event=flood_muted update=%s", update.update_id)
+                metrics.count("flood_mutes")
+                self._spawn(self._flood_notice(address))
+            if update.callback_query is not None:
+                self._spawn(self._answer_callback(update.callback_query, remove=False))
+        return screened
 
     def _is_new(self, address: str, lookup: str, known: set[str] | None = None) -> bool:
         return (
@@ -171,17 +195,21 @@ class TelegramChannel:
             and (known is None or lookup not in known)
         )
 
-    def submit(self, update: Update) -> asyncio.Future[None]:
+    async def submit(self, update: Update) -> asyncio.Future[None]:
         """Queue an update (the webhook's); the future completes once it is handled
         (committed) or ignored."""
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        address = self._screen(update)
+        (address,) = await self._screen([update])
         if address is None:
             future.set_result(None)
             return future
         lookup = self.intake.lookup(CHANNEL, address)
+        fresh = self._is_new(address, lookup)
+        if fresh and self._known is not None:
+            # Several processes behind one webhook: another may have seen the chat before.
+            fresh = not await self._known(lookup)
         item = Item(update, self.admission.next_seq(), future=future)
-        self.admission.add(address, lookup, item, self._is_new(address, lookup))
+        self.admission.add(address, lookup, item, fresh)
         return future
 
     async def take(self, updates: list[Update]) -> None:
@@ -190,8 +218,7 @@ class TelegramChannel:
         rows: list[dict[str, object]] = []
         by_key: dict[str, tuple[Update, str, str]] = {}
         now = utcnow()
-        for update in updates:
-            address = self._screen(update)
+        for update, address in zip(updates, await self._screen(updates), strict=True):
             if address is None:
                 continue
             key = f"telegram:{self.bot_id}:{update.update_id}"
@@ -441,8 +468,9 @@ class TelegramChannel:
 
     # -- long polling ---------------------------------------------------------------------
 
-    async def poll(self, wait: int = 25) -> None:
-        """Long polling until cancelled (:mod:`.polling`)."""
+    async def poll(self, wait: int = 25, on_status: Callable[[bool], None] | None = None) -> None:
+        """Long polling until cancelled (:mod:`.polling`); ``on_status`` hears whether
+        Telegram answers."""
         await polling.poll(
             self.bot,
             bot_id=self.bot_id,
@@ -450,8 +478,9 @@ class TelegramChannel:
             restore=self.restore,
             stopping=lambda: self._stopping,
             wait=wait,
+            on_status=on_status,
         )
 
     async def feed_webhook(self, update: Update) -> None:
         """One webhook request: handled and committed before Telegram gets its 200."""
-        await self.submit(update)
+        await (await self.submit(update))

@@ -27,33 +27,55 @@ log = logging.getLogger("haven.telegram")
 
 
 class FloodGuard:
-    """Per-chat and global limits on what the bot accepts (the ``limits`` library)."""
+    """Per-chat and global limits on what the bot accepts, counted in ``counters`` (shared by
+    every intake process on PostgreSQL; this process's memory when ``None``)."""
 
-    def __init__(self, per_chat: str, overall: str, pause: float) -> None:
+    def __init__(
+        self,
+        per_chat: str,
+        overall: str,
+        pause: float,
+        counters: ratelimit.Counters | None = None,
+    ) -> None:
         self.limits = ratelimit.Limiter(
-            ratelimit.Rules.of(own=per_chat, shared=overall), name="telegram"
+            ratelimit.Rules.of(own=per_chat, shared=overall), counters=counters, name="telegram"
         )
         self.pause = pause
+        #: Chats this process knows to be muted (saves asking the counters again).
         self.muted: dict[str, float] = {}
 
-    def check(self, chat: str) -> str:
-        """``ok``, ``notice`` (just went over the limit: tell once) or ``ignore``."""
+    async def check(self, chat: str, events: int = 1) -> list[str]:
+        """For each of a chat's ``events`` in order (counted at once): ``ok``, ``notice``
+        (the first over the limit: tell once, whichever process sees it) or ``ignore``."""
         now = time.monotonic()
         until = self.muted.get(chat)
         if until is not None:
             if now < until:
-                return "ignore"
+                return ["ignore"] * events
             del self.muted[chat]
-        if not self.limits.hit(chat, own_only=True):
-            return "ok"
+        over = await self.limits.over(chat, events)
+        if not over:
+            return ["ok"] * events
         self.muted[chat] = now + self.pause
         if len(self.muted) > 50_000:
             self.muted = {k: v for k, v in self.muted.items() if v > now}
-        return "notice"
+        within = max(0, events - over)
+        verdicts = ["ok"] * within + ["ignore"] * (events - within)
+        if over <= events:  # the first over the limit is one of these
+            verdicts[within] = "notice"
+            await self.limits.hold(chat, self.pause)  # muted for every process
+        return verdicts
 
     async def admit(self) -> None:
-        """Wait for room under the global limit."""
-        while self.limits.hit():  # noqa: ASYNC110 - a rate, not an event
+        """Wait for room under the global limit. Counters out of reach (the database away)
+        admit: the update then fails in the intake and is delivered again."""
+        while True:
+            try:
+                if not await self.limits.hit():
+                    return
+            except Exception as exc:
+                log.warning("telegram event=limits_unavailable type=%s", type(exc).__name__)
+                return
             await asyncio.sleep(0.005)
 
 

@@ -31,8 +31,11 @@ async def poll(
     restore: Callable[[], Awaitable[int]],
     stopping: Callable[[], bool],
     wait: int = 25,
+    on_status: Callable[[bool], None] | None = None,
 ) -> None:
-    """Long polling until cancelled (or ``stopping()``)."""
+    """Long polling until cancelled (or ``stopping()``); ``on_status`` hears after each
+    call whether Telegram answered."""
+    noted = on_status or (lambda _ok: None)
     with contextlib.suppress(TelegramAPIError, OSError, TimeoutError):
         await bot.delete_webhook(drop_pending_updates=False, request_timeout=15)
     while not stopping():
@@ -55,12 +58,14 @@ async def poll(
                 request_timeout=wait + 10,
             )
             backoff = 0.5
+            noted(True)
         except TelegramConflictError:
             log.error("telegram event=polling_conflict (another instance or a webhook)")
             await asyncio.sleep(5)
             continue
         except (TelegramAPIError, OSError, TimeoutError) as exc:
             log.warning("telegram event=polling_error error=%s", type(exc).__name__)
+            noted(False)
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, 30)
             continue

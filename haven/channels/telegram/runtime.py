@@ -13,8 +13,10 @@ from urllib.parse import urlparse
 from aiogram import Bot
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
+from aiogram.exceptions import TelegramAPIError
 from aiogram.types import Update
 from pydantic import ValidationError
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -24,7 +26,8 @@ from haven.outbox import ChatLog, Outbox, Wiper, Worker
 from haven.services.intake import Intake
 from haven.services.verify import bot_username, verify_for
 from haven.settings import Settings
-from haven.store.db import Store
+from haven.store import shared
+from haven.store.db import Store, unavailable
 
 from .adapter import TelegramChannel, cancel_all
 from .translate import ALLOWED_UPDATES
@@ -33,6 +36,14 @@ log = logging.getLogger("haven.telegram")
 
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"  # noqa: S105 - a header name
 DEFAULT_WEBHOOK_PATH = "/telegram/webhook"
+#: Seconds the process that calls ``setWebhook`` holds the lease on it; how long a webhook
+#: set by one process counts as set for all (then one of them sets it again).
+WEBHOOK_LEASE = 60.0
+WEBHOOK_FRESH = 3600.0
+#: Seconds Telegram is given at start before the process goes on without it.
+START_TIMEOUT = 10
+#: The longest pause between two tries to reach Telegram.
+MAX_BACKOFF = 60.0
 
 
 def make_bot(token: str, api: str = "https://api.telegram.org", timeout: float = 30) -> Bot:
@@ -114,8 +125,17 @@ class TelegramRuntime:
             new_chat_share=settings.intake_new_chat_share,
         )
         self.run_worker = run_worker
+        self.store = store
+        self.keys = keys
         self.webhook_url = settings.telegram_webhook_url
-        self.secret = settings.telegram_webhook_secret or random_token(32)
+        #: The webhook's secret, the same in every process (the setting, or one made once and
+        #: kept in the database); ``None`` until it is known.
+        self.secret: str | None = settings.telegram_webhook_secret or None
+        #: ``ok``, ``degraded`` (Telegram or the database not reached: retrying), ``starting``,
+        #: or ``refused`` (the token is another bot's).
+        self.status = "starting"
+        self._holder = random_token(12)
+        self._checked = False
         self._tasks: list[asyncio.Task[None]] = []
 
     @property
@@ -133,6 +153,8 @@ class TelegramRuntime:
         same (Telegram would deliver it again and again) and noted by its id alone: a
         validation error quotes the values it refused, which could be an applicant's text."""
         given = request.headers.get(SECRET_HEADER, "")
+        if self.secret is None:
+            return Response(status_code=503)  # not known yet: Telegram delivers it again
         if not hmac.compare_digest(given.encode(), self.secret.encode()):
             return Response(status_code=403)
         update = parse_update(await request.body(), self.bot)
@@ -143,26 +165,99 @@ class TelegramRuntime:
             await self.channel.feed_webhook(update)
         except Exception as exc:
             log.error("telegram event=webhook_failed error=%s", type(exc).__name__)
-            return Response(status_code=500)  # Telegram will deliver it again
+            # Telegram will deliver it again; 503 when the database is away (a restart).
+            return Response(status_code=503 if unavailable(exc) else 500)
         return Response(status_code=200)
 
     async def start(self) -> None:
-        await self.check_username()
+        """Start the bot. Telegram (or the database) out of reach does not stop the process:
+        the web intake serves on, and the bot retries with backoff, ``degraded`` meanwhile.
+        A token of another bot than the configured one is refused at once."""
+        connected = False
+        try:
+            connected = await asyncio.wait_for(self._connect(), START_TIMEOUT)
+        except (TelegramAPIError, OSError, TimeoutError, SQLAlchemyError) as exc:
+            log.warning("telegram event=unreachable_at_start error=%s", type(exc).__name__)
         await self.channel.start()
         if self.run_worker:
             await self.worker.prepare()
             self._tasks.append(asyncio.create_task(self.worker.run()))
             self._tasks.append(asyncio.create_task(self.wiper.run()))
+        if not connected:
+            self.status = "degraded"
+            self._tasks.append(asyncio.create_task(self._connect_forever()))
+        elif not self.webhook_url:
+            self._tasks.append(asyncio.create_task(self._poll()))
+
+    async def _connect(self) -> bool:
+        """Check the token, and in webhook mode learn the shared secret and see that the
+        webhook is set: whether all is done (raises if Telegram or the database fails)."""
+        if not self._checked:
+            await self.check_username()
+            self._checked = True
         if self.webhook_url:
+            if self.secret is None:
+                self.secret = await self.shared_secret()
+            await self.set_webhook()
+        self.status = "ok"
+        return True
+
+    async def _connect_forever(self) -> None:
+        backoff = 1.0
+        while True:
+            await asyncio.sleep(backoff)
+            try:
+                await self._connect()
+            except ValueError as exc:
+                log.error("telegram event=refused reason=%s", exc)
+                self.status = "refused"
+                return
+            except (TelegramAPIError, OSError, TimeoutError, SQLAlchemyError) as exc:
+                log.warning("telegram event=unreachable error=%s", type(exc).__name__)
+                backoff = min(backoff * 2, MAX_BACKOFF)
+                continue
+            log.info("telegram event=reached")
+            if not self.webhook_url:
+                await self._poll()
+            return
+
+    async def _poll(self) -> None:
+        def noted(ok: bool) -> None:
+            self.status = "ok" if ok else "degraded"
+
+        await self.channel.poll(on_status=noted)
+
+    async def shared_secret(self) -> str:
+        """The webhook secret all processes share: made once, kept in the database sealed
+        under the routing key."""
+        sealed = await shared.value(
+            self.store, "webhook-secret", lambda: self.keys.seal_routing(random_token(32).encode())
+        )
+        return self.keys.open_routing(sealed).decode()
+
+    async def set_webhook(self) -> None:
+        """Call ``setWebhook`` unless another process has set this webhook lately; one
+        process at a time (a lease in the database), the others wait for it."""
+        assert self.secret is not None
+        wanted = self.keys.lookup("telegram-webhook", f"{self.webhook_url}\x00{self.secret}")
+        while True:
+            if await shared.marked(self.store, "webhook-set") == wanted.encode():
+                return
+            if await shared.lease(self.store, "webhook-lease", self._holder, WEBHOOK_LEASE):
+                break
+            await asyncio.sleep(0.5)  # another process is setting it
+        try:
             await self.bot.set_webhook(
                 self.webhook_url,
                 secret_token=self.secret,
                 allowed_updates=ALLOWED_UPDATES,
                 drop_pending_updates=False,
+                request_timeout=START_TIMEOUT,
             )
+            await shared.mark(self.store, "webhook-set", wanted.encode(), WEBHOOK_FRESH)
             log.info("telegram event=webhook_set")
-        else:
-            self._tasks.append(asyncio.create_task(self.channel.poll()))
+        finally:
+            await shared.release(self.store, "webhook-lease", self._holder)
 
     async def check_username(self) -> None:
         """Refuse a token of another bot than the configured name: every page, leaflet and
@@ -170,7 +265,7 @@ class TelegramRuntime:
         configured = bot_username(self.settings.telegram_bot_username)
         if not configured:
             return
-        me = await self.bot.get_me()
+        me = await self.bot.get_me(request_timeout=START_TIMEOUT)
         actual = bot_username(me.username or "")
         if actual.lower() != configured.lower():
             raise ValueError(

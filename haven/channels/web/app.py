@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from cachetools import TTLCache
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException
 from starlette.middleware.exceptions import ExceptionMiddleware
 from starlette.requests import ClientDisconnect, Request
@@ -44,7 +45,7 @@ from haven.services.campaigns import Campaigns, link_form
 from haven.services.intake import Intake, IntakeResult, PhotoData
 from haven.services.verify import verify_for
 from haven.settings import Settings
-from haven.store.db import Store
+from haven.store.db import Store, unavailable
 
 from . import texts
 from .forms import BadForm, Form, FormTooLarge, Upload, field, read_multipart, read_plain
@@ -102,8 +103,11 @@ class WebIntake:
                 shared=settings.web_global_limit,
                 reserve=settings.web_progress_limit,
             ),
+            counters=ratelimit.shared_counters(store, keys.lookup),
             name="web",
         )
+        #: Several intake processes may serve one browser (limits in the database).
+        self.shared = store.dialect == "postgresql"
         self.progress_answers = settings.web_progress_answers
         #: Session id -> answers the intake recorded for it (or the threshold, for a session
         #: that proved a passphrase): what lets it go ahead of new sessions (see limited).
@@ -114,12 +118,12 @@ class WebIntake:
         )
         self.photo_megabytes = max(1, settings.web_photo_max_bytes // 1_000_000)
 
-    def bind(self) -> Session:
+    async def bind(self) -> Session:
         """The session of a first answer: the conversation starts under an id nobody has seen
         before (not the one of a cookie someone may have planted). This post counts against
         the new id's limit too, so the limit stays one per browser session."""
         sid = self.sessions.new(bound=True)
-        self.limits.hit(sid.id, own_only=True)
+        await self.limits.hit(sid.id, own_only=True)
         return sid
 
     def lang_of(self, request: Request, form: Form | None = None) -> str:
@@ -130,12 +134,18 @@ class WebIntake:
             request.headers.get("accept-language", ""), self.settings.default_lang
         )
 
-    def limited(self, sid: Session) -> int:
+    async def limited(self, sid: Session) -> int:
         """Count one request of a session: 0, or the seconds to wait. A session the intake
         has recorded enough answers for goes ahead of new ones: past the global limit it
         draws on a reserve of its own, and the global limit's room goes to it first, so a
         flood of new sessions competes only for what the applicants under way leave."""
-        return self.limits.hit(sid.id, ahead=self.progress.get(sid.id, 0) >= self.progress_answers)
+        progress = self.progress.get(sid.id)
+        if progress is None and sid.bound and self.shared:
+            # Another process behind the balancer may have recorded its answers: asked once.
+            self.note_progress(sid, await self.intake.state(CHANNEL, sid.id))
+            progress = self.progress.setdefault(sid.id, 0)
+        ahead = (progress or 0) >= self.progress_answers
+        return await self.limits.hit(sid.id, ahead=ahead)
 
     def note_progress(self, sid: Session, state: State | None) -> None:
         """Remember how far the intake has recorded this session's conversation."""
@@ -156,7 +166,7 @@ class WebIntake:
             return self.pages.landing(
                 request, lang, self.sessions.new(bound=False), campaign=campaign
             )
-        wait = self.limited(sid)
+        wait = await self.limited(sid)
         if wait:
             note = texts.for_lang(lang).limited(_minutes(wait))
             return self.pages.notice(request, lang, sid, [note], status=429)
@@ -220,7 +230,7 @@ class WebIntake:
         if not self.sessions.csrf_ok(sid, form):
             log.info("web event=csrf_rejected")
             return self.pages.resend(request, lang, sid, t.EXPIRED, form, action, status=403)
-        wait = self.limited(sid)
+        wait = await self.limited(sid)
         if wait:
             log.info("web event=rate_limited")
             note = t.limited(_minutes(wait))
@@ -252,7 +262,7 @@ class WebIntake:
             typed = field(form, "text")
             inp = Text(typed)
         if not sid.bound:
-            sid = self.bind()
+            sid = await self.bind()
         campaign = await self.campaigns.link_code(field(form, "c", 64))
         result = await self.intake.handle(CHANNEL, sid.id, inp, campaign=campaign)
         self.note_progress(sid, result.state)
@@ -380,6 +390,20 @@ class WebIntake:
         note = texts.for_lang(lang).NOT_FOUND if status == 404 else texts.for_lang(lang).BAD_FORM
         return self.pages.notice(request, lang, sid, [note], status=status)
 
+    async def unavailable(self, request: Request, exc: Exception) -> Response:
+        """The database cannot take the work now (restarting, read-only, its disk full): a
+        polite 503 in the applicant's language; its transaction rolled back whole."""
+        if not unavailable(exc):
+            raise exc
+        log.warning("web event=database_unavailable type=%s", type(exc).__name__)
+        lang = self.lang_of(request)
+        sid = self.sessions.of(request) or Session(crypto.random_token(), bound=False)
+        response = self.pages.notice(
+            request, lang, sid, [texts.for_lang(lang).UNAVAILABLE], status=503
+        )
+        response.headers["retry-after"] = "60"
+        return response
+
 
 def create_web_app(
     settings: Settings, store: Store, keys: crypto.IntakeKeys, intake: Intake
@@ -398,6 +422,5 @@ def create_web_app(
     )
     # No Starlette app of its own (the composition root's is around it): only the handler
     # of its 404 and 405 pages, and the security headers (which also answer any crash).
-    return WebApp(
-        web, ExceptionMiddleware(router, handlers={HTTPException: web.not_found}), settings
-    )
+    handlers = {HTTPException: web.not_found, DBAPIError: web.unavailable, OSError: web.unavailable}
+    return WebApp(web, ExceptionMiddleware(router, handlers=handlers), settings)

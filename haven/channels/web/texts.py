@@ -65,6 +65,11 @@ PHOTO_TOO_BIG = N_("The photo is too large: at most {max} MB.")
 NOT_FOUND = N_("This page does not exist.")
 BAD_FORM = N_("The form could not be read. Please try again.")
 TOO_LARGE = N_("What you sent is too large.")
+#: The database cannot take a write (restarting, read-only, its disk full).
+UNAVAILABLE = N_(
+    "We cannot take what you sent right now, and nothing of it was kept. Please send it "
+    "again in a few minutes."
+)
 
 
 class Texts:
