@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from haven.content.readings import code_phrase_reading
 from haven.domain import codephrase
 
 
@@ -17,5 +18,5 @@ def test_code_phrase_is_two_different_words() -> None:
 
 
 def test_code_phrase_cyrillic_for_the_receiving_unit() -> None:
-    assert codephrase.cyrillic("소나무 제비", "ko", target="ru") == "сонаму чеби"
-    assert codephrase.cyrillic("сосна ласточка", "ru") == "сосна ласточка"
+    assert code_phrase_reading("ko", "소나무 제비", target="ru") == "сонаму чеби"
+    assert code_phrase_reading("ru", "сосна ласточка") == "сосна ласточка"
