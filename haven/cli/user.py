@@ -19,9 +19,9 @@ app = typer.Typer(no_args_is_help=True, help="Console users.")
 @run
 async def user_add(
     name: str,
-    role: Annotated[str, typer.Option(help="operator, coordinator, analyst or admin.")],
+    role: Annotated[str, typer.Option(help="operator, coordinator, analyst, admin or front.")],
     sectors: Annotated[
-        str, typer.Option(help="Coordinators: sectors, comma-separated; * = all.")
+        str, typer.Option(help="Coordinators, front units: sectors, comma-separated; * = all.")
     ] = "*",
     lang: Annotated[str, typer.Option(help="Console language: uk or en.")] = "en",
 ) -> None:
@@ -30,7 +30,7 @@ async def user_add(
     The account is sealed with the master passphrase (HAVEN_PASSPHRASE, or asked at a
     terminal); an admin may be added without it and is sealed when he unlocks the console."""
     if role not in {r.value for r in Role}:
-        raise CliError("--role must be one of operator, coordinator, analyst, admin")
+        raise CliError("--role must be one of operator, coordinator, analyst, admin, front")
     cfg = settings()
     keys = crypto.load_intake_keys(cfg.keys_dir)
     keyring = (

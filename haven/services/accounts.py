@@ -30,7 +30,7 @@ from haven.store.db import Store
 from haven.store.models import User, utcnow
 
 from . import seals, totp
-from .identity import Principal, parse_sectors
+from .identity import SECTOR_ROLES, Principal, parse_sectors
 from .identity import Role as Role
 from .identity import Viewer as Viewer
 from .seals import Seals
@@ -215,7 +215,7 @@ class Accounts:
                 name=name,
                 role=role.value,
                 lang=lang,
-                sectors=sectors if role is Role.coordinator else "",
+                sectors=sectors if role in SECTOR_ROLES else "",
                 totp_enrolled=False,
                 failed_logins=0,
                 disabled=False,
@@ -585,7 +585,7 @@ class Accounts:
                 stage=live.stage,
                 csrf=live.csrf,
                 totp_enrolled=user.totp_enrolled,
-                sectors=parse_sectors(user.sectors) if user.role == Role.coordinator else None,
+                sectors=parse_sectors(user.sectors) if user.role in SECTOR_ROLES else None,
                 keyring=keyring,
             )
 

@@ -25,13 +25,14 @@ from haven.store.models import (
     Handoff,
     Message,
     OutboxMessage,
+    Walkin,
     WebAccess,
     WebThread,
     utcnow,
 )
 
 #: Tables whose rows belong to one case and say something about the person.
-CASE_CONTENT = (Message, Attachment, WebThread, WebAccess, Handoff, OutboxMessage)
+CASE_CONTENT = (Message, Attachment, WebThread, WebAccess, Handoff, Walkin, OutboxMessage)
 
 
 def wipe(session: Session, case: Case, *, contacts: bool = True) -> int:

@@ -14,6 +14,12 @@ class Role(StrEnum):
     coordinator = "coordinator"
     analyst = "analyst"
     admin = "admin"
+    #: A front-line unit: records walk-ins of its own sectors, nothing else.
+    front = "front"
+
+
+#: The roles whose accounts are scoped by front sectors.
+SECTOR_ROLES: frozenset[Role] = frozenset({Role.coordinator, Role.front})
 
 
 @dataclass(frozen=True)
@@ -22,7 +28,7 @@ class Viewer:
 
     user_id: int
     role: Role
-    #: Coordinators' sectors; ``None`` means every sector.
+    #: The sectors of a :data:`SECTOR_ROLES` account; ``None`` means every sector.
     sectors: frozenset[str] | None = None
 
     @property

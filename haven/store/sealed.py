@@ -19,6 +19,7 @@ from .models import (
     Message,
     OutboxMessage,
     User,
+    Walkin,
     WebAccess,
     WebThread,
 )
@@ -34,6 +35,7 @@ SEALED_TO_CASE_KEY: tuple[
     Attachment.body,
     Handoff.placement,
     Handoff.details,
+    Walkin.details,
     OutboxMessage.payload,
 )
 
