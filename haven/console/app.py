@@ -31,7 +31,7 @@ from haven.settings import Settings
 from haven.store.db import Store
 from haven.store.models import Contact
 
-from . import admin, audit, auth, calls, cases, handoffs, queue, stats
+from . import admin, audit, auth, calls, cases, handoffs, queue, stats, walkins
 from .deps import (
     PRE_COOKIE,
     SESSION_COOKIE,
@@ -77,7 +77,7 @@ def outbox_sender(keys: crypto.IntakeKeys) -> Sender:
 
 
 #: The routers, in the order their routes are matched.
-ROUTERS = (auth, queue, cases, calls, handoffs, stats, admin, audit)
+ROUTERS = (auth, queue, cases, calls, handoffs, walkins, stats, admin, audit)
 
 
 def create_console_app(

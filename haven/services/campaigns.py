@@ -117,6 +117,12 @@ def leaflet_code(campaign: str, batch: int) -> str:
     return f"{campaign}-{batch}"
 
 
+def batch_mark(campaign: str, batch: int) -> str:
+    """How a print batch is marked on its leaflets, beside the campaign code ("kursk-a1 · 3");
+    :func:`leaflet_payload` reads it back."""
+    return f"{campaign} \u00b7 {batch}"
+
+
 def leaflet_payload(text: str) -> str | None:
     """What a walk-in's leaflet says, as a front unit gives it (the link its QR holds, or the
     code typed from the print, "KURSK-A1 3" or "kursk-a1 · 3"), as a link payload; ``None``
