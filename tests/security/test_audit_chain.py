@@ -6,8 +6,10 @@ whole chain; then a head kept elsewhere."""
 from __future__ import annotations
 
 import hashlib
+from typing import Any
 
 import pytest
+from alembic import command
 from sqlalchemy import delete, select, text, update
 
 from haven import crypto
@@ -220,8 +222,16 @@ async def test_the_database_host_keeps_no_earlier_chain_key(
         assert opened & set(earlier), "PostgreSQL's files were expected to keep earlier versions"
 
 
+def _downgrade_to_0010(connection: Any) -> None:
+    cfg = migrate.alembic_config()
+    cfg.attributes["connection"] = connection
+    command.downgrade(cfg, "0010")  # undo the revisions after it, if any
+
+
 async def as_before_the_key_was_sealed(env: Env) -> None:
     """Set the database back to revision 0009, whose chain row held the key in plaintext."""
+    async with env.store.engine.begin() as conn:
+        await conn.run_sync(_downgrade_to_0010)
     async with env.store.transaction() as s:
         chain = await s.get(AuditChain, 1)
         chain.key = env.keys.chain.open(chain.key)

@@ -12,6 +12,7 @@ from sqlalchemy import select
 from haven.campaigns import report
 from haven.crypto import CaseKeyring
 from haven.domain.cases import TRANSITION_EVENT, CaseState, IllegalTransition, transition
+from haven.flows.inputs import Command, Text
 from haven.services import walkins as walkins_module
 from haven.services.accounts import Accounts
 from haven.services.campaigns import (
@@ -24,6 +25,7 @@ from haven.services.campaigns import (
 )
 from haven.services.cases import BadText, CaseNotFound, Console, Forbidden
 from haven.services.identity import SECTOR_ROLES, Role, Viewer, parse_sectors
+from haven.services.intake import Intake
 from haven.services.walkins import WalkinRow, Walkins
 from haven.store.models import AuditEvent, Case, utcnow
 from tests.conftest import Env
@@ -278,3 +280,21 @@ async def test_one_account_cannot_flood_the_figures(
         )
     with pytest.raises(BadText, match="an hour"):
         await record(env, front)
+
+
+async def test_a_batch_code_typed_to_the_bot_or_in_a_link_counts_for_its_batch(
+    sqlite_env: Env,
+) -> None:
+    env = sqlite_env
+    await campaign_with_batches(env)
+    intake = Intake(env.store, env.keys)
+    await intake.handle("telegram", "typed", Command("start"))
+    typed = await intake.handle("telegram", "typed", Text(" Kursk-A1-2 "))
+    assert "kursk-a1-2" in typed.replies[0].text  # noted, as a campaign code is
+    linked = await Campaigns(env.store).link_code("kursk-a1-1")
+    await intake.handle("telegram", "linked", Command("start"), campaign=linked)
+    rows = await Campaigns(env.store).funnel()
+    assert {(r.key.campaign, r.key.batch): r.counts["contacts"] for r in rows} == {
+        ("kursk-a1", "1"): 1,
+        ("kursk-a1", "2"): 1,
+    }
