@@ -326,21 +326,9 @@ class Campaigns:
         return found.code if found is not None else None
 
     async def leaflet(self, payload: str) -> Leaflet | None:
-        """A link payload resolved: the campaign and print batch it names, or
-        :data:`UNKNOWN_LEAFLET` for a code no campaign or batch has (misprinted, forged);
-        ``None`` for no payload."""
-        code = link_form(payload)
-        if code is None:
-            return None
-        if code == UNKNOWN:
-            return UNKNOWN_LEAFLET
+        """A link payload resolved (:func:`find_leaflet`)."""
         async with self.store.transaction() as session:
-            if await session.scalar(select(Campaign.code).where(Campaign.code == code)):
-                return Leaflet(code, code)
-            batch = await session.scalar(select(LeafletBatch).where(LeafletBatch.code == code))
-            if batch is None:
-                return UNKNOWN_LEAFLET
-            return Leaflet(code, batch.campaign, batch.number)
+            return await find_leaflet(session, payload)
 
     # --- leaflet print batches ---------------------------------------------------------
 
@@ -523,6 +511,23 @@ def by_batch(rows: list[FunnelRow]) -> dict[tuple[str, str], dict[str, int]]:
         for stage, count in row.counts.items():
             totals[(row.key.campaign, row.key.batch)][stage] += count
     return dict(totals)
+
+
+async def find_leaflet(session: AsyncSession, payload: str) -> Leaflet | None:
+    """A link payload resolved in the caller's transaction: the campaign and print batch it
+    names, :data:`UNKNOWN_LEAFLET` for a code no campaign or batch has (misprinted, forged),
+    ``None`` for no payload."""
+    code = link_form(payload)
+    if code is None:
+        return None
+    if code == UNKNOWN:
+        return UNKNOWN_LEAFLET
+    if await session.scalar(select(Campaign.code).where(Campaign.code == code)):
+        return Leaflet(code, code)
+    batch = await session.scalar(select(LeafletBatch).where(LeafletBatch.code == code))
+    if batch is None:
+        return UNKNOWN_LEAFLET
+    return Leaflet(code, batch.campaign, batch.number)
 
 
 class PostSink(Protocol):

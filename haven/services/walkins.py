@@ -23,7 +23,7 @@ from haven.crypto import CaseKeyring
 from haven.domain import risk
 from haven.domain.cases import WALK_IN, CaseState, Channel
 from haven.domain.reference import new_reference
-from haven.services.campaigns import CampaignError, Campaigns, leaflet_payload
+from haven.services.campaigns import CampaignError, Leaflet, find_leaflet, leaflet_payload
 from haven.services.cases import BadText, CaseNotFound, Forbidden, clean_text, move_case
 from haven.services.handoff import Handoffs, capture_card
 from haven.services.identity import Role, Viewer
@@ -62,7 +62,12 @@ def _when(value: object) -> datetime | None:
     return datetime.fromisoformat(value) if isinstance(value, str) and value else None
 
 
-def _row(w: Walkin, case: Case, batch: LeafletBatch | None, details: dict[str, Any]) -> WalkinRow:
+def _leaflet(batch: LeafletBatch | None) -> Leaflet | None:
+    return Leaflet(batch.code, batch.campaign, batch.number) if batch is not None else None
+
+
+def _row(w: Walkin, case: Case, leaflet: Leaflet | None, details: dict[str, Any]) -> WalkinRow:
+    """A walk-in as shown; ``leaflet``: its print batch, when its campaign code names one."""
     return WalkinRow(
         id=w.id,
         reference=case.reference,
@@ -71,8 +76,8 @@ def _row(w: Walkin, case: Case, batch: LeafletBatch | None, details: dict[str, A
         group_size=case.group_size,
         wounded=case.wounded,
         lang=case.lang,
-        campaign=batch.campaign if batch is not None else case.campaign,
-        batch=batch.number if batch is not None else None,
+        campaign=leaflet.campaign if leaflet is not None else case.campaign,
+        batch=leaflet.batch if leaflet is not None else None,
         recorded_at=w.recorded_at,
     )
 
@@ -80,7 +85,6 @@ def _row(w: Walkin, case: Case, batch: LeafletBatch | None, details: dict[str, A
 class Walkins:
     def __init__(self, store: Store) -> None:
         self.store = store
-        self.campaigns = Campaigns(store)
 
     @staticmethod
     def _recorder(viewer: Viewer) -> None:
@@ -130,12 +134,14 @@ class Walkins:
         ):
             raise BadText(f"a time of arrival within the last {BACK_DAYS} days")
         try:
-            found = await self.campaigns.leaflet(leaflet_payload(leaflet) or "")
+            payload = leaflet_payload(leaflet) or ""
         except CampaignError as exc:
             raise BadText(str(exc)) from None
         keys = keyring.sealing_keys
+        details = {"sector": sector, "arrived_at": arrived_at.isoformat()}
         async with self.store.transaction() as session:
             await self._check_rate(session, viewer, moment)
+            found = await find_leaflet(session, payload)
             case = Case(
                 reference=new_reference(),
                 state=CaseState.draft.value,
@@ -153,7 +159,7 @@ class Walkins:
             walkin = Walkin(
                 case_id=case.id,
                 sector_key=Handoffs.sector_key(keyring, sector),
-                details=keys.seal_json({"sector": sector, "arrived_at": arrived_at.isoformat()}),
+                details=keys.seal_json(details),
                 recorded_by=viewer.user_id,
                 recorded_at=moment,
             )
@@ -175,14 +181,7 @@ class Walkins:
                 case.id,
                 {"walkin": walkin.id, "leaflet": found is not None},
             )
-            batch = (
-                await session.scalar(select(LeafletBatch).where(LeafletBatch.code == found.code))
-                if found is not None and found.batch is not None
-                else None
-            )
-            return _row(
-                walkin, case, batch, {"sector": sector, "arrived_at": arrived_at.isoformat()}
-            )
+            return _row(walkin, case, found, details)
 
     @staticmethod
     async def _check_rate(session: AsyncSession, viewer: Viewer, moment: datetime) -> None:
@@ -208,7 +207,7 @@ class Walkins:
                     .limit(min(limit, LIST_MAX))
                 )
             ).all()
-            rows = [_row(w, c, b, self._open(keyring, w)) for w, c, b in found]
+            rows = [_row(w, c, _leaflet(b), self._open(keyring, w)) for w, c, b in found]
             if rows:
                 await audit.append(
                     session, viewer.actor, "walkin.listed", None, {"count": len(rows)}
@@ -222,7 +221,7 @@ class Walkins:
             await audit.append(
                 session, viewer.actor, "walkin.viewed", case.id, {"walkin": walkin.id}
             )
-            return _row(walkin, case, batch, self._open(keyring, walkin))
+            return _row(walkin, case, _leaflet(batch), self._open(keyring, walkin))
 
     async def pow_record(
         self, viewer: Viewer, walkin_id: int, keyring: CaseKeyring
