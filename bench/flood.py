@@ -24,9 +24,6 @@ import argparse
 import asyncio
 import contextlib
 import json
-import os
-import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -35,6 +32,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from bench.fakeserver import FakeServer  # noqa: E402 - after the path is set
 
 LIMIT = 30.0
 PER_CHAT = 1.0
@@ -84,43 +83,6 @@ def serve_fake() -> None:
     asyncio.run(serve())
 
 
-class FakeServer:
-    """The subprocess above, seen from the bench."""
-
-    def __init__(self) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, __file__, "serve-fake"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-            start_new_session=True,
-        )
-        line = self.ask_line()
-        if not line.strip().isdigit():
-            self.kill()
-            raise RuntimeError("the fake Bot API server did not start")
-        self.base = f"http://127.0.0.1:{int(line)}"
-
-    def ask_line(self, command: str | None = None) -> str:
-        assert self.proc.stdin is not None and self.proc.stdout is not None
-        if command is not None:
-            self.proc.stdin.write(command + "\n")
-            self.proc.stdin.flush()
-        return self.proc.stdout.readline()
-
-    async def ask(self, command: str) -> float:
-        return float(await asyncio.to_thread(self.ask_line, command))
-
-    def finish(self) -> dict[str, int]:
-        out, _ = self.proc.communicate("stop\n", timeout=60)
-        return dict(json.loads(out.strip().splitlines()[-1]))
-
-    def kill(self) -> None:
-        if self.proc.poll() is None:
-            os.kill(self.proc.pid, signal.SIGKILL)
-            self.proc.wait()
-
-
 # --- one run -------------------------------------------------------------------------------
 
 
@@ -134,7 +96,7 @@ async def run(db_url: str, updates: int, chats: int) -> tuple[float | None, dict
     from haven.store.db import Store
     from tests.telegram.fakebot import TOKEN
 
-    fake = FakeServer()
+    fake = FakeServer(__file__)
     try:
         with tempfile.TemporaryDirectory(prefix="haven-bench-") as tmp:
             environ = {

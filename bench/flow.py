@@ -15,9 +15,9 @@ from pathlib import Path
 
 from haven import crypto
 from haven.domain.reference import new_reference
+from haven.flows import default_engine
 from haven.flows.inputs import Choice, Command, Text
 from haven.services.admin import prepare_database
-from haven.services.intake import default_engine
 from haven.store.db import Store
 from haven.store.models import Case
 

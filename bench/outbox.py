@@ -26,10 +26,7 @@ import argparse
 import asyncio
 import itertools
 import json
-import os
 import secrets
-import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -40,6 +37,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from bench.fakeserver import FakeServer  # noqa: E402 - after the path is set
 
 #: What the fake server enforces: Telegram's documented limits.
 LIMIT = 30.0
@@ -69,35 +68,6 @@ def serve_fake() -> None:
         print(json.dumps({"sent": sent, "too_many": fake.too_many}), flush=True)
 
     asyncio.run(serve())
-
-
-class FakeServer:
-    """The subprocess above, seen from the bench."""
-
-    def __init__(self) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, __file__, "serve-fake"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-            start_new_session=True,
-        )
-        assert self.proc.stdout is not None
-        line = self.proc.stdout.readline()
-        if not line.strip().isdigit():
-            self.kill()
-            raise RuntimeError("the fake Bot API server did not start")
-        self.base = f"http://127.0.0.1:{int(line)}"
-
-    def finish(self) -> dict[str, Any]:
-        """Stop the server and return what it accepted."""
-        out, _ = self.proc.communicate("stop\n", timeout=60)
-        return dict(json.loads(out.strip().splitlines()[-1]))
-
-    def kill(self) -> None:
-        if self.proc.poll() is None:
-            os.kill(self.proc.pid, signal.SIGKILL)
-            self.proc.wait()
 
 
 # --- one run -------------------------------------------------------------------------------
@@ -185,7 +155,7 @@ async def run(db_url: str, messages: int, chats: int, order: str) -> Result:
     from haven.store.models import OutboxMessage
     from tests.telegram.fakebot import TOKEN
 
-    fake = FakeServer()
+    fake = FakeServer(__file__)
     try:
         with tempfile.TemporaryDirectory(prefix="haven-bench-") as tmp:
             environ = {

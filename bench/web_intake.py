@@ -175,7 +175,7 @@ def landing_requests(_keys):
 
 def bound_session(keys) -> tuple[str, str]:
     """A session bound to a conversation, as the first answer makes one: cookie, CSRF token."""
-    from haven.channels.web.app import session_cookie
+    from haven.channels.web.sessions import session_cookie
 
     sid = secrets.token_urlsafe(24)
     return session_cookie(keys, sid, bound=True), keys.lookup("web-csrf", sid)

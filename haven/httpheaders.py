@@ -18,7 +18,7 @@ APPLICANT_CSP = f"default-src 'none'; style-src 'self'; img-src 'self'; {_POLICY
 #: The console: its own scripts too, and requests back to itself.
 CONSOLE_CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
-    f"connect-src 'self'; {_POLICY}"
+    f"media-src 'self'; connect-src 'self'; {_POLICY}"
 )
 
 
@@ -37,7 +37,11 @@ def security_headers(csp: str) -> dict[str, str]:
 
 
 APPLICANT_HEADERS = security_headers(APPLICANT_CSP)
-CONSOLE_HEADERS = security_headers(CONSOLE_CSP)
+#: The console may use the microphone of its own pages: an operator's voice note of a call.
+CONSOLE_HEADERS = {
+    **security_headers(CONSOLE_CSP),
+    "permissions-policy": "camera=(), microphone=(self), geolocation=()",
+}
 
 
 class SecurityHeaders:

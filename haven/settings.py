@@ -53,6 +53,7 @@ class Settings(BaseSettings):
     telegram_webhook_secret: str = Field("", repr=False)
     telegram_bot_username: str = ""
     telegram_photo_max_bytes: int = Field(5_000_000, ge=1)
+    telegram_voice_max_bytes: int = Field(2_000_000, ge=1)
     outbox_rate: float = Field(30.0, gt=0)
     outbox_per_chat_rate: float = Field(1.0, gt=0)
     outbox_lease_seconds: float = Field(30.0, gt=0)
@@ -91,6 +92,14 @@ class Settings(BaseSettings):
     session_idle_minutes: int = Field(30, ge=1)
     queue_weight_wounded: float = 1000.0
     queue_weight_group: float = 500.0
+    #: Self-hosted machine translation (a LibreTranslate-compatible server); empty: none.
+    translate_url: str = ""
+    translate_api_key: str = Field("", repr=False)
+    translate_timeout_seconds: float = Field(15.0, gt=0)
+    translate_max_chars: int = Field(5000, ge=1)
+    #: The longest voice note an operator records in call mode, in seconds and bytes.
+    voice_note_max_seconds: int = Field(60, ge=1, le=600)
+    voice_note_max_bytes: int = Field(240_000, ge=1024)
     # HTTP limits of both servers (haven.httplimits)
     http_max_connections: int = Field(1000, ge=1)
     http_keepalive_seconds: float = Field(5.0, gt=0)
@@ -128,6 +137,13 @@ class Settings(BaseSettings):
         if value not in LANGS:
             raise ValueError(f"must be one of {', '.join(LANGS)}")
         return value
+
+    @field_validator("translate_url")
+    @classmethod
+    def _translate_url(cls, value: str) -> str:
+        if value and not value.startswith(("http://", "https://")):
+            raise ValueError("an http:// or https:// URL of a LibreTranslate server")
+        return value.rstrip("/")
 
     @field_validator("telegram_token")
     @classmethod

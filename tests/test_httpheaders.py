@@ -42,10 +42,13 @@ def assert_headers(response: httpx.Response, expected: dict[str, str]) -> None:
         assert response.headers[name] == value, (response.url, name)
 
 
-def test_the_sets_differ_only_in_the_policy() -> None:
+def test_the_sets_differ_only_in_the_policies() -> None:
     assert set(APPLICANT_HEADERS) == set(CONSOLE_HEADERS) == EVERY
     differ = {k for k in EVERY if APPLICANT_HEADERS[k] != CONSOLE_HEADERS[k]}
-    assert differ == {"content-security-policy"}
+    # And the console's own pages may use the microphone (an operator's voice note).
+    assert differ == {"content-security-policy", "permissions-policy"}
+    assert "microphone=()" in APPLICANT_HEADERS["permissions-policy"]
+    assert CONSOLE_HEADERS["permissions-policy"] == "camera=(), microphone=(self), geolocation=()"
     assert "script-src" not in APPLICANT_HEADERS["content-security-policy"]
     assert "script-src 'self'" in CONSOLE_HEADERS["content-security-policy"]
     assert security_headers("x")["content-security-policy"] == "x"

@@ -34,3 +34,11 @@ def test_a_malformed_token_fails_at_start_without_showing_it(token: str) -> None
     with pytest.raises(SettingsError, match=r"HAVEN_TELEGRAM_TOKEN: .*not a bot token") as err:
         load_settings({"HAVEN_TELEGRAM_TOKEN": token})
     assert "SECRET" not in str(err.value) and "CRET" not in str(err.value)
+
+
+def test_machine_translation_is_off_unless_a_server_is_named() -> None:
+    assert load_settings({}).translate_url == ""
+    url = "http://127.0.0.1:5000/"
+    assert load_settings({"HAVEN_TRANSLATE_URL": url}).translate_url == url.rstrip("/")
+    with pytest.raises(SettingsError, match="HAVEN_TRANSLATE_URL"):
+        load_settings({"HAVEN_TRANSLATE_URL": "libretranslate.example"})

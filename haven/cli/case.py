@@ -6,9 +6,8 @@ import typer
 
 from haven import crypto
 from haven.domain.codephrase import cyrillic
-from haven.flows import State
+from haven.flows import State, default_engine
 from haven.services.cases import Cases, CaseView
-from haven.services.intake import default_engine
 
 from .common import opened_store, passphrase, run, settings
 

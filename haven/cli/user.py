@@ -19,18 +19,23 @@ app = typer.Typer(no_args_is_help=True, help="Console users.")
 @run
 async def user_add(
     name: str,
-    role: Annotated[str, typer.Option(help="operator, coordinator, analyst, admin or front.")],
+    role: Annotated[
+        str, typer.Option(help="operator, coordinator, analyst, admin, translator or front.")
+    ],
     sectors: Annotated[
         str, typer.Option(help="Coordinators, front units: sectors, comma-separated; * = all.")
     ] = "*",
     lang: Annotated[str, typer.Option(help="Console language: uk or en.")] = "en",
+    languages: Annotated[
+        str, typer.Option(help="Translators: the languages they translate, e.g. ko,ru.")
+    ] = "",
 ) -> None:
     """Create a console user and print a one-time setup link (valid 72 hours).
 
     The account is sealed with the master passphrase (HAVEN_PASSPHRASE, or asked at a
     terminal); an admin may be added without it and is sealed when he unlocks the console."""
     if role not in {r.value for r in Role}:
-        raise CliError("--role must be one of operator, coordinator, analyst, admin, front")
+        raise CliError("--role must be one of " + ", ".join(r.value for r in Role))
     cfg = settings()
     keys = crypto.load_intake_keys(cfg.keys_dir)
     keyring = (
@@ -44,7 +49,9 @@ async def user_add(
             store, keys, keyring=fixed_keyring(keyring), seals=Seals(cfg.seals_path)
         )
         try:
-            token = await accounts.add_user(name, role, "cli", sectors=sectors, lang=lang)
+            token = await accounts.add_user(
+                name, role, "cli", sectors=sectors, lang=lang, languages=languages
+            )
         except AccountError as exc:
             raise CliError(str(exc)) from None
     typer.echo(

@@ -34,6 +34,7 @@ async def users_add(request: Request, p: Admin) -> Response:
             p.viewer.actor,
             sectors=str(form.get("sectors", "*")) or "*",
             lang=str(form.get("lang", "en")),
+            languages=str(form.get("languages", "")),
             by=p,
         )
     except (AccountError, ValueError) as exc:

@@ -23,15 +23,18 @@ from haven import crypto
 from haven.httpheaders import CONSOLE_HEADERS as HEADERS
 from haven.httpheaders import ConsoleHeaders as SecurityHeaders
 from haven.services.accounts import Accounts
-from haven.services.cases import Calls, CaseNotFound, Console, Forbidden, Sender
+from haven.services.calls import Calls
+from haven.services.cases import CaseNotFound, Console, Forbidden, Sender
 from haven.services.handoff import Handoffs
+from haven.services.machine import from_settings as machine_translator
 from haven.services.queue import Queue
 from haven.services.seals import Seals
+from haven.services.translations import Translations
 from haven.settings import Settings
 from haven.store.db import Store
 from haven.store.models import Contact
 
-from . import admin, audit, auth, calls, cases, handoffs, queue, stats, walkins
+from . import admin, audit, auth, calls, cases, handoffs, queue, stats, translations, walkins
 from .deps import (
     PRE_COOKIE,
     SESSION_COOKIE,
@@ -77,7 +80,7 @@ def outbox_sender(keys: crypto.IntakeKeys) -> Sender:
 
 
 #: The routers, in the order their routes are matched.
-ROUTERS = (auth, queue, cases, calls, handoffs, walkins, stats, admin, audit)
+ROUTERS = (auth, queue, cases, calls, handoffs, walkins, stats, admin, audit, translations)
 
 
 def create_console_app(
@@ -90,6 +93,13 @@ def create_console_app(
 ) -> FastAPI:
     """The console as an ASGI app, to be mounted at ``/console``."""
     app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
+    cases = Console(store, keys)
+    machine = machine_translator(
+        settings.translate_url,
+        settings.translate_api_key,
+        settings.translate_timeout_seconds,
+        settings.translate_max_chars,
+    )
     accounts = accounts or Accounts(
         store,
         keys,
@@ -101,10 +111,11 @@ def create_console_app(
         store=store,
         keys=keys,
         accounts=accounts,
-        cases=Console(store, keys),
+        cases=cases,
         queue=Queue(store, settings.queue_weight_wounded, settings.queue_weight_group),
         handoffs=Handoffs(store, keys, bot_username=settings.telegram_bot_username),
         calls=Calls(store, keys),
+        translations=Translations(store, cases, machine),
         holder=KeyHolder(settings.keys_dir),
         sender=sender if sender is not None else outbox_sender(keys),
         env=make_env(),

@@ -10,22 +10,35 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from starlette.datastructures import FormData
 
 from haven.content import LANGUAGE_NAMES
+from haven.crypto import CaseKeyring
 from haven.domain.cases import CaseState, IllegalTransition
 from haven.domain.codephrase import cyrillic
 from haven.services.cases import (
     OPERATOR_CLOSE_REASONS,
     BadText,
+    CaseNotFound,
+    CaseView,
     NoRoute,
-    answer_lines,
+    answer_rows,
+    attachment_refs,
     canned_for,
     operator_targets,
 )
 from haven.services.identity import Principal
+from haven.services.media import NotMedia, PhotoInfo, clean_photo, is_audio, photo_info, sniff
+from haven.services.translations import TranslationView
 
-from .deps import Operator, bad, form_of, need_key, problem, render, root, state
+from .deps import ConsoleState, Operator, bad, form_of, need_key, problem, render, root, state
 from .i18n import translator
 
 router = APIRouter()
+
+#: An attachment's response: never cached, never a document that could run anything.
+MEDIA_HEADERS = {
+    "cache-control": "no-store",
+    "content-security-policy": "default-src 'none'; sandbox",
+    "content-disposition": "inline",
+}
 
 
 @router.get("/cases/{reference}")
@@ -33,9 +46,13 @@ async def case_page(request: Request, reference: str, p: Operator) -> Response:
     st = state(request)
     meta = await st.cases.meta(reference, p.viewer)
     view = None
+    translations: dict[str, TranslationView] = {}
+    media: dict[str, PhotoInfo | bool] = {}
     keyring = p.keyring
     if keyring is not None:
         view = await st.cases.view(reference, keyring, p.viewer)
+        translations = await st.translations.of_case(reference, p.viewer, keyring)
+        media = await media_of(st, reference, view, keyring, p)
     operators = await st.accounts.operators()
     names = dict(operators)
     return render(
@@ -44,7 +61,10 @@ async def case_page(request: Request, reference: str, p: Operator) -> Response:
         p,
         meta=meta,
         view=view,
-        answers=answer_lines(view.answers, p.lang) if view else [],
+        answers=answer_rows(view.answers, p.lang) if view else [],
+        translations=translations,
+        media=media,
+        translatable=meta.lang != p.lang,
         names=names,
         operators=[o for o in operators if o[0] != p.user_id],
         targets=[t.value for t in operator_targets(meta.state)],
@@ -55,7 +75,48 @@ async def case_page(request: Request, reference: str, p: Operator) -> Response:
         lang_name=LANGUAGE_NAMES.get(meta.lang, meta.lang),
         cyrillic=cyrillic(view.code_phrase, meta.lang, "uk") if view and view.code_phrase else "",
         latest=meta.latest_message,
+        voice_seconds=st.settings.voice_note_max_seconds,
+        voice_bytes=st.settings.voice_note_max_bytes,
     )
+
+
+async def media_of(
+    st: ConsoleState, reference: str, view: CaseView, keyring: CaseKeyring, p: Principal
+) -> dict[str, PhotoInfo | bool]:
+    """Each attachment of the view: a photo's metadata, ``True`` for a sound, ``False`` for
+    bytes that are neither (never served)."""
+    found = await st.cases.attachments(reference, attachment_refs(view), keyring, p.viewer)
+    out: dict[str, PhotoInfo | bool] = {}
+    for ref, data in found.items():
+        if is_audio(data):
+            out[ref] = True
+            continue
+        try:
+            out[ref] = photo_info(data)
+        except NotMedia:
+            out[ref] = False
+    return out
+
+
+@router.get("/cases/{reference}/attachments/{attachment_id}")
+async def case_attachment(
+    request: Request, reference: str, attachment_id: str, p: Operator
+) -> Response:
+    """A photo or a sound of the case, decrypted: served only as what its bytes are (a
+    photo saved again without its metadata), never as a page; audited."""
+    st = state(request)
+    found = await st.cases.attachments(reference, [attachment_id], need_key(request, p), p.viewer)
+    data = found.get(attachment_id)
+    if data is None:
+        raise CaseNotFound(attachment_id[:32])
+    try:
+        if is_audio(data):
+            body, mime = data, sniff(data) or "application/octet-stream"
+        else:
+            body, mime = clean_photo(data)
+    except NotMedia:
+        return problem(request, p, "This attachment is not a photo or a sound.", 415)
+    return Response(body, media_type=mime, headers=MEDIA_HEADERS)
 
 
 @router.get("/cases/{reference}/latest")
@@ -77,7 +138,15 @@ async def case_messages(
     messages = await st.cases.messages_since(reference, keyring, p.viewer, after)
     names = dict(await st.accounts.operators())
     html = st.env.get_template("_messages.html").render(
-        _=translator(p.lang), messages=messages, names=names
+        _=translator(p.lang),
+        messages=messages,
+        names=names,
+        root=root(request),
+        csrf=p.csrf,
+        reference=reference,
+        translations={},
+        media={},
+        translatable=True,
     )
     latest = messages[-1].id if messages else after
     return HTMLResponse(html, headers={"X-Latest": str(latest)})

@@ -18,10 +18,12 @@ from starlette.datastructures import FormData
 from haven import crypto
 from haven.services.accounts import Accounts
 from haven.services.auditlog import record
-from haven.services.cases import Calls, Console, Sender
+from haven.services.calls import Calls
+from haven.services.cases import Console, Sender
 from haven.services.handoff import Handoffs
 from haven.services.identity import Principal, Role
 from haven.services.queue import Queue
+from haven.services.translations import Translations
 from haven.settings import Settings
 from haven.store.db import Store
 
@@ -54,6 +56,7 @@ class ConsoleState:
     queue: Queue
     handoffs: Handoffs
     calls: Calls
+    translations: Translations
     holder: KeyHolder
     sender: Sender | None
     env: Environment
@@ -152,6 +155,7 @@ Operator = Annotated[Principal, Depends(require(Role.operator))]
 Coordinator = Annotated[Principal, Depends(require(Role.coordinator))]
 Analyst = Annotated[Principal, Depends(require(Role.analyst))]
 Admin = Annotated[Principal, Depends(require(Role.admin))]
+Translator = Annotated[Principal, Depends(require(Role.translator))]
 
 
 def need_key(request: Request, p: Principal) -> crypto.CaseKeyring:

@@ -16,13 +16,12 @@ key, see :class:`ChainKeys`), the 8-byte key id, then the payload. The key id le
 from __future__ import annotations
 
 import hashlib
-import hmac
 import json
 import os
 import secrets
 import stat
 import time
-from base64 import b64decode, b64encode
+from base64 import b64decode
 from collections.abc import Sequence
 from functools import cached_property
 from pathlib import Path
@@ -34,12 +33,105 @@ import nacl.secret
 import nacl.utils
 from nacl.public import PrivateKey, PublicKey, SealedBox
 
-MAGIC = b"HV"
-VERSION = 1
-KIND_SEALED = b"S"
-KIND_ROUTING = b"R"
-KIND_CHAIN = b"C"
-HEADER_LEN = 2 + 1 + 1 + 8
+from haven.crypto.applicant import (
+    APPLICANT_KDF,
+    ApplicantKey,
+    applicant_salt,
+    derive_applicant_key,
+    seal_json_to_applicant,
+    seal_to_applicant,
+    unwrap_applicant_key,
+    wrap_applicant_key,
+)
+from haven.crypto.chain import (
+    AUDIT_KEY_BYTES,
+    ChainKeys,
+    ChainKeysMissing,
+    audit_link,
+    audit_next_key,
+    chain_keys_for,
+    chain_keys_of,
+)
+from haven.crypto.envelope import (
+    HEADER_LEN,
+    KIND_APPLICANT,
+    KIND_CHAIN,
+    KIND_ROUTING,
+    KIND_SEALED,
+    MAGIC,
+    VERSION,
+    BadEnvelope,
+    CryptoError,
+    InsecureKeys,
+    KeysMissing,
+    PrivateKeysRefused,
+    WrongPassphrase,
+    envelope_key_id,
+    key_id_of,
+)
+from haven.crypto.envelope import b64 as _b64
+from haven.crypto.envelope import envelope as _envelope
+from haven.crypto.envelope import parse as _parse
+
+__all__ = [
+    "APPLICANT_KDF",
+    "AUDIT_KEY_BYTES",
+    "AUDIT_SEED",
+    "CASE_KEY",
+    "CASE_PUB",
+    "HEADER_LEN",
+    "KDF_LEVELS",
+    "KIND_APPLICANT",
+    "KIND_CHAIN",
+    "KIND_ROUTING",
+    "KIND_SEALED",
+    "MAGIC",
+    "RETIRED",
+    "ROTATION",
+    "ROUTING_KEY",
+    "VERSION",
+    "ApplicantKey",
+    "BadEnvelope",
+    "CaseKeyring",
+    "ChainKeys",
+    "ChainKeysMissing",
+    "CryptoError",
+    "InsecureKeys",
+    "IntakeKeys",
+    "KeysMissing",
+    "PrivateKeysRefused",
+    "WrongPassphrase",
+    "add_audit_key",
+    "applicant_salt",
+    "audit_link",
+    "audit_next_key",
+    "chain_keys_for",
+    "chain_keys_of",
+    "check_permissions",
+    "derive_applicant_key",
+    "drop_audit_seed",
+    "ensure_private_dir",
+    "envelope_key_id",
+    "fingerprint",
+    "finish_rotation",
+    "forget_retired",
+    "has_retired",
+    "init_keys",
+    "is_sealed",
+    "key_id_of",
+    "keys_exist",
+    "load_intake_keys",
+    "random_token",
+    "refuse_private_keys",
+    "rotate",
+    "rotation_under_way",
+    "seal_json_to_applicant",
+    "seal_to_applicant",
+    "take_audit_seed",
+    "unlock",
+    "unwrap_applicant_key",
+    "wrap_applicant_key",
+]
 
 CASE_PUB = "case.pub"
 CASE_KEY = "case.key"
@@ -61,30 +153,6 @@ KDF_LEVELS: dict[str, tuple[int, int]] = {
 }
 
 
-class CryptoError(Exception):
-    """Base of this module's errors."""
-
-
-class KeysMissing(CryptoError):
-    """No keys under the data dir: run ``haven init``."""
-
-
-class InsecureKeys(CryptoError):
-    """A key file can be read by others than its owner."""
-
-
-class WrongPassphrase(CryptoError):
-    """The passphrase does not unlock the case key."""
-
-
-class BadEnvelope(CryptoError):
-    """Not an envelope, a tampered one, or one for a key this keyring does not hold."""
-
-
-class PrivateKeysRefused(CryptoError):
-    """This process (the internet-facing intake) may not unlock the case key."""
-
-
 _private_refused = False
 
 
@@ -98,14 +166,6 @@ def refuse_private_keys() -> None:
 def _check_private_allowed() -> None:
     if _private_refused:
         raise PrivateKeysRefused("this process is the public intake: it never unlocks the case key")
-
-
-def key_id_of(public_key: bytes) -> bytes:
-    return nacl.hash.blake2b(public_key, digest_size=8, encoder=nacl.encoding.RawEncoder)
-
-
-def _b64(data: bytes) -> str:
-    return b64encode(data).decode("ascii")
 
 
 def _write_private(path: Path, data: dict[str, object]) -> None:
@@ -158,21 +218,6 @@ def keys_exist(keys_dir: Path) -> bool:
 # --- sealing ---------------------------------------------------------------------------
 
 
-def _envelope(kind: bytes, key_id: bytes, payload: bytes) -> bytes:
-    return MAGIC + bytes([VERSION]) + kind + key_id + payload
-
-
-def _parse(blob: bytes, kind: bytes) -> tuple[bytes, bytes]:
-    if len(blob) < HEADER_LEN or blob[:2] != MAGIC or blob[2] != VERSION or blob[3:4] != kind:
-        raise BadEnvelope("not a haven envelope of this kind and version")
-    return blob[4:12], blob[12:]
-
-
-def envelope_key_id(blob: bytes) -> bytes:
-    """The key id an envelope was made with (``haven keys rotate`` uses it)."""
-    return _parse(blob, KIND_SEALED)[0]
-
-
 class IntakeKeys:
     """What the internet-facing intake holds: the case *public* key and the routing key.
 
@@ -185,7 +230,7 @@ class IntakeKeys:
 
     def __init__(self, public_key: bytes, routing_key: bytes, keys_dir: Path | None = None) -> None:
         self.routing_key = routing_key
-        self.chain = _chain_keys_for(routing_key)
+        self.chain = chain_keys_for(routing_key)
         self._current = (public_key, key_id_of(public_key))
         self._pub_path = keys_dir / CASE_PUB if keys_dir is not None else None
         self._stamp = _stamp(self._pub_path) if self._pub_path is not None else None
@@ -527,8 +572,6 @@ def forget_retired(keys_dir: Path) -> int:
 
 # --- the audit chain's keys ----------------------------------------------------------------
 
-AUDIT_KEY_BYTES = 32
-
 
 def take_audit_seed(keys_dir: Path) -> bytes | None:
     """The audit chain's first key as ``haven init`` left it for the database, or None."""
@@ -543,81 +586,6 @@ def drop_audit_seed(keys_dir: Path) -> None:
     (keys_dir / AUDIT_SEED).unlink(missing_ok=True)
 
 
-def audit_link(key: bytes, prev: str, body: bytes) -> str:
-    """One link of the audit chain: a MAC of the previous link and the event, under the
-    event's own key."""
-    return hmac.new(key, prev.encode("ascii") + b"\n" + body, hashlib.sha256).hexdigest()
-
-
-def audit_next_key(key: bytes) -> bytes:
-    """The key of the next event. One-way: whoever holds a later key (the database holds the
-    current one) cannot compute an earlier one, so cannot rewrite the events before it."""
-    return hashlib.blake2b(b"haven audit next", key=key, digest_size=AUDIT_KEY_BYTES).digest()
-
-
-class ChainKeys:
-    """How the database keeps the audit chain's next key: sealed (secretbox) under a key
-    derived from the routing key, which the intake and console hosts hold and a database host
-    does not. PostgreSQL keeps every earlier version of the chain's row (dead tuples, the
-    write-ahead log, its archive, backups): sealed, they give the database host no earlier key.
-
-    :meth:`rekey` is the one step of the chain that also needs this key, where a chain whose
-    key was once kept in plaintext was sealed (``audit_chain.rekeyed_after``): after it, a key
-    that lay in the database in plaintext leads nowhere. The routing key is never rotated
-    (keyed lookups and the check code printed on leaflets are derived from it), so nothing
-    ever has to be re-sealed.
-    """
-
-    def __init__(self, routing_key: bytes) -> None:
-        self._seal_key = hashlib.blake2b(b"haven audit seal v1", key=routing_key).digest()[:32]
-        self._rekey_key = hashlib.blake2b(b"haven audit rekey v1", key=routing_key).digest()[:32]
-        self.key_id = key_id_of(self._seal_key)
-
-    def seal(self, key: bytes) -> bytes:
-        box = nacl.secret.SecretBox(self._seal_key)
-        return _envelope(KIND_CHAIN, self.key_id, box.encrypt(key))
-
-    def open(self, blob: bytes) -> bytes:
-        key_id, payload = _parse(blob, KIND_CHAIN)
-        if key_id != self.key_id:
-            raise BadEnvelope("sealed under another routing key")
-        try:
-            return nacl.secret.SecretBox(self._seal_key).decrypt(payload)
-        except nacl.exceptions.CryptoError:
-            raise BadEnvelope("the audit chain's key does not open: tampered?") from None
-
-    def rekey(self, key: bytes) -> bytes:
-        """The key rekeyed: one-way, and only with the routing key."""
-        return hashlib.blake2b(key, key=self._rekey_key, digest_size=AUDIT_KEY_BYTES).digest()
-
-
-#: The chain keys of every routing key this process loaded, by key id: the audit log is
-#: appended to deep inside units of work, which find here the key the chain's row names.
-_chain_keys: dict[bytes, ChainKeys] = {}
-
-
-def _chain_keys_for(routing_key: bytes) -> ChainKeys:
-    chain = ChainKeys(routing_key)
-    return _chain_keys.setdefault(chain.key_id, chain)
-
-
-class ChainKeysMissing(BadEnvelope):
-    """This process has not loaded the routing key the audit chain's key is sealed under."""
-
-
-def chain_keys_of(blob: bytes) -> ChainKeys:
-    """The chain keys that open ``blob`` (the ``audit_chain`` row's key), among those of the
-    routing keys this process loaded (:class:`IntakeKeys`). :class:`BadEnvelope` if it is not
-    a sealed chain key; :class:`ChainKeysMissing` if its routing key was never loaded."""
-    key_id, _payload = _parse(blob, KIND_CHAIN)
-    chain = _chain_keys.get(key_id)
-    if chain is None:
-        raise ChainKeysMissing(
-            "the audit chain's key is sealed under a routing key this process has not loaded"
-        )
-    return chain
-
-
 def random_token(nbytes: int = 32) -> str:
     return secrets.token_urlsafe(nbytes)
 
@@ -627,78 +595,3 @@ def fingerprint(data: bytes, length: int = 8) -> str:
     digest = nacl.hash.blake2b(data, digest_size=length, encoder=nacl.encoding.RawEncoder)
     hexed = digest.hex().upper()
     return "-".join(hexed[i : i + 4] for i in range(0, len(hexed), 4))
-
-
-# --- the applicant's own key (web intake) ---------------------------------------
-
-KIND_APPLICANT = b"A"
-#: argon2id cost of deriving an applicant's key: the libsodium "interactive" level (64 MiB),
-#: affordable for a public web page under load; the passphrase has >= 60 bits of entropy.
-APPLICANT_KDF = (
-    nacl.pwhash.argon2id.OPSLIMIT_INTERACTIVE,
-    nacl.pwhash.argon2id.MEMLIMIT_INTERACTIVE,
-)
-
-
-def applicant_salt() -> bytes:
-    return nacl.utils.random(nacl.pwhash.argon2id.SALTBYTES)
-
-
-class ApplicantKey:
-    """An applicant's X25519 keypair, derived from their passphrase (never stored)."""
-
-    def __init__(self, private_key: bytes) -> None:
-        self._private = PrivateKey(private_key)
-        self.public_key = bytes(self._private.public_key)
-
-    def open(self, blob: bytes) -> bytes:
-        key_id, payload = _parse(blob, KIND_APPLICANT)
-        if key_id != key_id_of(self.public_key):
-            raise BadEnvelope("sealed to another applicant key")
-        try:
-            return SealedBox(self._private).decrypt(payload)
-        except nacl.exceptions.CryptoError:
-            raise BadEnvelope("applicant envelope does not open: tampered?") from None
-
-    def open_json(self, blob: bytes) -> object:
-        return json.loads(self.open(blob).decode("utf-8"))
-
-
-def derive_applicant_key(passphrase: str, salt: bytes) -> ApplicantKey:
-    """The applicant's keypair from their passphrase (argon2id, as GlobaLeaks does a receipt)."""
-    opslimit, memlimit = APPLICANT_KDF
-    seed = nacl.pwhash.argon2id.kdf(
-        32, passphrase.encode("utf-8"), salt, opslimit=opslimit, memlimit=memlimit
-    )
-    return ApplicantKey(seed)
-
-
-def seal_to_applicant(public_key: bytes, data: bytes) -> bytes:
-    """Seal to an applicant's public key: only their passphrase opens it."""
-    box = SealedBox(PublicKey(public_key))
-    return _envelope(KIND_APPLICANT, key_id_of(public_key), box.encrypt(data))
-
-
-def seal_json_to_applicant(public_key: bytes, value: object) -> bytes:
-    return seal_to_applicant(public_key, json.dumps(value, ensure_ascii=False).encode("utf-8"))
-
-
-def wrap_applicant_key(keys: IntakeKeys, key: ApplicantKey, context: str, expires: int) -> str:
-    """The applicant's key wrapped under the routing key, bound to ``context`` and an expiry
-    (unix seconds), to travel in a hidden form field of a page the applicant holds: the
-    server keeps nothing between two requests, and a lost page costs only retyping."""
-    data = {"k": _b64(bytes(key._private)), "c": context, "e": int(expires)}
-    blob = keys.seal_routing(json.dumps(data).encode("ascii"))
-    return b64encode(blob).decode("ascii").replace("/", "_").replace("+", "-")
-
-
-def unwrap_applicant_key(keys: IntakeKeys, token: str, context: str, now: int) -> ApplicantKey:
-    """Undo :func:`wrap_applicant_key`; :class:`BadEnvelope` if tampered, foreign or expired."""
-    try:
-        blob = b64decode(token.replace("_", "/").replace("-", "+").encode("ascii"), validate=True)
-        data = json.loads(keys.open_routing(blob))
-        if data["c"] != context or int(data["e"]) < now:
-            raise BadEnvelope("expired, or for another session")
-        return ApplicantKey(b64decode(data["k"]))
-    except (ValueError, KeyError, TypeError, UnicodeError) as exc:
-        raise BadEnvelope("not a wrapped applicant key") from exc

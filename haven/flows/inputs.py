@@ -39,10 +39,20 @@ class Photo:
 
 
 @dataclass(frozen=True)
+class Voice:
+    """A voice message already sealed and stored by the service, like a photo; an empty
+    ``ref`` when it came where a written answer is asked (then it was not kept)."""
+
+    ref: str
+    size: int
+    duration: int = 0
+
+
+@dataclass(frozen=True)
 class Unsupported:
     """Anything the flow cannot read (sticker, voice, video, document…)."""
 
     what: str
 
 
-Input = Text | Choice | Command | Location | Photo | Unsupported
+Input = Text | Choice | Command | Location | Photo | Voice | Unsupported

@@ -30,7 +30,7 @@ from haven.store.db import Store
 from haven.store.models import User, utcnow
 
 from . import seals, totp
-from .identity import SECTOR_ROLES, Principal, parse_sectors
+from .identity import SECTOR_ROLES, Principal, parse_languages, parse_sectors
 from .identity import Role as Role
 from .identity import Viewer as Viewer
 from .seals import Seals
@@ -113,6 +113,7 @@ class UserRow:
     created_at: datetime
     #: Whether the row's seal holds (``None``: the console is locked and cannot tell).
     sealed: bool | None = None
+    languages: str = ""
 
 
 class Accounts:
@@ -190,6 +191,7 @@ class Accounts:
         *,
         sectors: str = "*",
         lang: str = "en",
+        languages: str = "",
         by: Principal | None = None,
     ) -> str:
         """Create a user; returns the one-time setup token (the link is shown once).
@@ -216,6 +218,9 @@ class Accounts:
                 role=role.value,
                 lang=lang,
                 sectors=sectors if role in SECTOR_ROLES else "",
+                languages=",".join(sorted(parse_languages(languages)))
+                if role is Role.translator
+                else "",
                 totp_enrolled=False,
                 failed_logins=0,
                 disabled=False,
@@ -336,6 +341,7 @@ class Accounts:
                     u.disabled,
                     u.created_at,
                     None if keyring is None else self.seals.holds(keyring, u),
+                    u.languages or "",
                 )
                 for u in rows
             ]
@@ -587,6 +593,9 @@ class Accounts:
                 totp_enrolled=user.totp_enrolled,
                 sectors=parse_sectors(user.sectors) if user.role in SECTOR_ROLES else None,
                 keyring=keyring,
+                languages=parse_languages(user.languages or "")
+                if user.role == Role.translator
+                else frozenset(),
             )
 
     async def logout(self, token: str) -> None:

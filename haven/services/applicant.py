@@ -40,10 +40,9 @@ from haven.content import LANGS, passphrase_words
 from haven.domain import codephrase
 from haven.domain.cases import CaseState
 from haven.domain.reference import BadReference, normalize
-from haven.flows import Effect, Engine, Mode, Reply, State
+from haven.flows import Effect, Engine, Mode, Reply, State, default_engine
 from haven.flows.inputs import Text
 from haven.services import erasure, ratelimit
-from haven.services.intake import default_engine
 from haven.store import audit
 from haven.store.db import Store
 from haven.store.models import Case, Message, WebAccess, WebThread, utcnow
@@ -60,6 +59,9 @@ PROVEN_SECONDS = 12 * 3600
 PROVEN_MAX = 100_000
 
 _SEPARATORS = str.maketrans({c: " " for c in ",.;:-_·/\\|"})
+#: Tajik letters as a Russian keyboard types them: a Tajik passphrase must be typeable on the
+#: phones most Tajik recruits have (the Tajik word list stays distinct under this folding).
+_FOLD = str.maketrans("ӣӯқғҳҷ", "иукгхч")
 
 
 def passphrase_bits(lang: str, count: int = PASSPHRASE_WORDS) -> float:
@@ -68,8 +70,9 @@ def passphrase_bits(lang: str, count: int = PASSPHRASE_WORDS) -> float:
 
 
 def normalize_passphrase(text: str) -> str:
-    """The passphrase as typed: case, extra spaces and separators between words ignored."""
-    text = unicodedata.normalize("NFC", text).translate(_SEPARATORS).casefold()
+    """The passphrase as typed: case, extra spaces and separators between words ignored, and
+    Tajik letters read as their Russian-keyboard look-alikes."""
+    text = unicodedata.normalize("NFC", text).translate(_SEPARATORS).casefold().translate(_FOLD)
     return " ".join(text.split())
 
 

@@ -7,6 +7,8 @@ viewer may see is part of each query (:func:`case_scope`), not only of the templ
 from __future__ import annotations
 
 import json
+import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
@@ -29,16 +31,24 @@ from haven.domain.cases import (
 )
 from haven.domain.reference import normalize
 from haven.domain.text import clean
-from haven.flows import Reply, State
+from haven.flows import State
 from haven.flows.engine import M_READ_ALONE
-from haven.flows.inputs import Choice, Command, Input, Text
 from haven.services.accounts import Role, Viewer
 from haven.store import audit
 from haven.store.db import Store
-from haven.store.models import AuditEvent, Case, Contact, Message, User, WebAccess, utcnow
+from haven.store.models import (
+    Attachment,
+    AuditEvent,
+    Case,
+    Contact,
+    Message,
+    User,
+    WebAccess,
+    utcnow,
+)
 
 if TYPE_CHECKING:
-    from haven.services.intake import Intake
+    pass
 
 
 class CaseNotFound(LookupError):
@@ -542,6 +552,60 @@ class Console(Cases):
                 session, viewer.actor, "case.stage2", case.id, {"group_size": group_size}
             )
 
+    async def attachments(
+        self, reference: str, ids: Sequence[str], keyring: CaseKeyring, viewer: Viewer
+    ) -> dict[str, bytes]:
+        """Attachments of a case (photos, voice), decrypted; audited like any read of its
+        content. Ids that are not this case's are left out."""
+        wanted = [i for i in ids if _attachment_id(i)][:ATTACHMENTS_MAX]
+        async with self.store.transaction() as session:
+            case = await self._case(session, reference, viewer)
+            if not wanted:
+                return {}
+            rows = (
+                await session.scalars(
+                    select(Attachment).where(
+                        Attachment.case_id == case.id, Attachment.id.in_(wanted)
+                    )
+                )
+            ).all()
+            if rows:
+                await audit.append(
+                    session,
+                    viewer.actor,
+                    "case.attachment.read",
+                    case.id,
+                    {"attachments": sorted(r.id for r in rows)},
+                )
+            return {r.id: keyring.open(r.body) for r in rows}
+
+    async def voice_note(
+        self, reference: str, viewer: Viewer, data: bytes, seconds: int, *, keyring: CaseKeyring
+    ) -> str:
+        """A voice note the operator recorded of what a caller said: sealed to the case key
+        as an attachment, with a note that names it; returns the attachment's id."""
+        keys = keyring.sealing_keys
+        async with self.store.transaction() as session:
+            case = await self._case(session, reference, viewer, lock=True)
+            attachment = Attachment(
+                id=secrets.token_hex(16), case_id=case.id, size=len(data), body=keys.seal(data)
+            )
+            session.add(attachment)
+            session.add(
+                Message(
+                    case_id=case.id,
+                    direction="note",
+                    kind="voice",
+                    body=keys.seal_json({"attachment": attachment.id, "duration": seconds}),
+                    author=viewer.user_id,
+                )
+            )
+            case.updated_at = utcnow()
+            await audit.append(
+                session, viewer.actor, "case.voice_note", case.id, {"bytes": len(data)}
+            )
+            return attachment.id
+
     async def flag(self, reference: str, viewer: Viewer, suspicious: bool) -> None:
         """Mark or unmark a case as suspicious (a risk flag, triage metadata)."""
         async with self.store.transaction() as session:
@@ -557,6 +621,26 @@ class Console(Cases):
             )
 
 
+#: Attachments one page decrypts at most.
+ATTACHMENTS_MAX = 50
+
+
+def _attachment_id(value: str) -> bool:
+    return len(value) == 32 and all(c in "0123456789abcdef" for c in value)
+
+
+def attachment_refs(view: CaseView) -> list[str]:
+    """The attachments a case view names: photos and voice messages of the conversation,
+    the photo answer of the questionnaire."""
+    refs = [
+        str(m.content.get("attachment", "")) for m in view.messages if m.kind in ("photo", "voice")
+    ]
+    for answer in ((view.answers or {}).get("answers") or {}).values():
+        if isinstance(answer, dict) and answer.get("kind") == "photo" and answer.get("value"):
+            refs.append(str(answer["value"]))
+    return [r for r in refs if _attachment_id(r)]
+
+
 def operator_targets(state: str) -> list[CaseState]:
     """The transitions an operator is offered for a case in ``state``."""
     return sorted(
@@ -568,13 +652,30 @@ def operator_targets(state: str) -> list[CaseState]:
 def answer_lines(answers: dict[str, Any] | None, lang: str) -> list[tuple[str, str]]:
     """The submitted answers as (question title, answer) in ``lang`` (choices translated;
     free text as the applicant wrote it)."""
+    return [(row.title, row.value) for row in answer_rows(answers, lang)]
+
+
+@dataclass(frozen=True)
+class AnswerRow:
+    """A submitted answer as the console shows it: what a translation request names
+    (``step``), its kind, and the attachment of a photo answer (``ref``)."""
+
+    step: str
+    kind: str
+    title: str
+    value: str
+    ref: str = ""
+
+
+def answer_rows(answers: dict[str, Any] | None, lang: str) -> list[AnswerRow]:
+    """The submitted answers in ``lang``, as :func:`answer_lines` shows them."""
     if not answers:
         return []
-    from haven.services.intake import default_engine
+    from haven.flows import default_engine
 
     engine = default_engine()
     state = State(flow=engine.flow.id, version=engine.flow.version, lang=lang)
-    lines = []
+    lines: list[AnswerRow] = []
     for step_id, answer in (answers.get("answers") or {}).items():
         try:
             step = engine.flow.step(step_id)
@@ -586,107 +687,10 @@ def answer_lines(answers: dict[str, Any] | None, lang: str) -> list[tuple[str, s
         if answer.get("kind") == "location" and isinstance(answer.get("value"), list):
             lat, lon = answer["value"]
             value = f"{value}: {lat:.5f}, {lon:.5f}"
-        lines.append((engine.translate(lang, step.title), value))
+        kind = str(answer.get("kind", ""))
+        ref = str(answer.get("value", "")) if kind == "photo" else ""
+        lines.append(AnswerRow(step_id, kind, engine.translate(lang, step.title), value, ref))
     return lines
-
-
-# --- call mode: the phone hotline runs the same questionnaire ---------------------------
-
-
-@dataclass(frozen=True)
-class CallStep:
-    """Where a call stands: the question in the caller's language, a gloss in the
-    operator's, and, once submitted, the case reference and what to read out."""
-
-    token: str
-    caller: tuple[Reply, ...]
-    gloss: Reply | None
-    reference: str | None = None
-    done: bool = False
-
-
-class Calls:
-    """The operator runs the questionnaire for a caller; the answers become a phone case."""
-
-    def __init__(self, store: Store, keys: IntakeKeys) -> None:
-        from haven.services.intake import Intake
-
-        self.intake = Intake(store, keys)
-        self.store = store
-
-    def _sealing(self, keyring: CaseKeyring) -> Intake:
-        """The intake a call's answers go through: sealing with the unlocked keyring's own
-        public key (never a ``case.pub`` written since the unlock)."""
-        from haven.services.intake import Intake
-
-        keys = keyring.sealing_keys
-        if self.intake.keys is not keys:
-            self.intake = Intake(self.store, keys, engine=self.intake.engine)
-        return self.intake
-
-    def _gloss(self, state: State | None, lang: str) -> Reply | None:
-
-        from haven.flows import Mode
-
-        if state is None or state.mode is not Mode.ask:
-            return None
-        return self.intake.engine.ask(state.replace(lang=lang))
-
-    async def start(
-        self, viewer: Viewer, caller_lang: str, operator_lang: str, *, keyring: CaseKeyring
-    ) -> CallStep:
-        from haven.content import LANGS
-        from haven.crypto import random_token
-
-        if viewer.role is not Role.operator:
-            raise Forbidden("only operators take calls")
-        if caller_lang not in LANGS:
-            raise BadText("unknown language")
-        token = random_token(24)
-        result = await self._sealing(keyring).handle(
-            Channel.phone.value, token, Command("start"), lang=caller_lang
-        )
-        # The intake commits the draft in a transaction of its own (it takes no other work
-        # into it), so the audit event follows in a second one.
-        async with self.store.transaction() as session:
-            await audit.append(session, viewer.actor, "call.started", result.case_id, {})
-        return CallStep(token, result.replies, self._gloss(result.state, operator_lang))
-
-    async def _state(self, token: str) -> State | None:
-        return await self.intake.state(Channel.phone.value, token)
-
-    async def answer(
-        self,
-        viewer: Viewer,
-        token: str,
-        operator_lang: str,
-        *,
-        choice: str | None = None,
-        text: str | None = None,
-        skip: bool = False,
-        keyring: CaseKeyring,
-    ) -> CallStep:
-        if viewer.role is not Role.operator:
-            raise Forbidden("only operators take calls")
-        state = await self._state(token)
-        if state is None:
-            raise CaseNotFound("call")
-        inp: Input
-        if skip:
-            inp = Command("skip")
-        elif choice is not None:
-            inp = Choice(choice)
-        else:
-            inp = Text(text or "")
-        result = await self._sealing(keyring).handle(Channel.phone.value, token, inp)
-        if result.reference is not None:
-            async with self.store.transaction() as session:
-                case = await session.get(Case, result.case_id)
-                if case is not None and case.assigned_to is None:
-                    case.assigned_to = viewer.user_id
-                await audit.append(session, viewer.actor, "call.submitted", result.case_id, {})
-            return CallStep(token, result.replies, None, result.reference, True)
-        return CallStep(token, result.replies, self._gloss(result.state, operator_lang))
 
 
 def canned_for(lang: str) -> list[tuple[str, str]]:

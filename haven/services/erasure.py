@@ -25,6 +25,7 @@ from haven.store.models import (
     Handoff,
     Message,
     OutboxMessage,
+    Translation,
     Walkin,
     WebAccess,
     WebThread,
@@ -32,7 +33,16 @@ from haven.store.models import (
 )
 
 #: Tables whose rows belong to one case and say something about the person.
-CASE_CONTENT = (Message, Attachment, WebThread, WebAccess, Handoff, Walkin, OutboxMessage)
+CASE_CONTENT = (
+    Message,
+    Attachment,
+    Translation,
+    WebThread,
+    WebAccess,
+    Handoff,
+    Walkin,
+    OutboxMessage,
+)
 
 
 def wipe(session: Session, case: Case, *, contacts: bool = True) -> int:

@@ -14,6 +14,7 @@ class Role(StrEnum):
     coordinator = "coordinator"
     analyst = "analyst"
     admin = "admin"
+    translator = "translator"
     #: A front-line unit: records walk-ins of its own sectors, nothing else.
     front = "front"
 
@@ -30,6 +31,8 @@ class Viewer:
     role: Role
     #: The sectors of a :data:`SECTOR_ROLES` account; ``None`` means every sector.
     sectors: frozenset[str] | None = None
+    #: Translators' languages (the languages they translate from).
+    languages: frozenset[str] = frozenset()
 
     @property
     def actor(self) -> str:
@@ -52,12 +55,19 @@ class Principal:
     #: The case keyring as it was when this session was checked (``None``: locked). Handlers
     #: use this one, never a keyring unlocked while the request ran, whose row went unchecked.
     keyring: crypto.CaseKeyring | None = field(default=None, repr=False, compare=False)
+    languages: frozenset[str] = frozenset()
 
     @property
     def viewer(self) -> Viewer:
-        return Viewer(self.user_id, self.role, self.sectors)
+        return Viewer(self.user_id, self.role, self.sectors, self.languages)
 
 
 def parse_sectors(text: str) -> frozenset[str] | None:
     parts = {p.strip() for p in text.replace(";", ",").split(",") if p.strip()}
     return None if "*" in parts else frozenset(parts)
+
+
+def parse_languages(text: str) -> frozenset[str]:
+    """A translator's languages from ``"ko, ru"``: lower-case codes of 2 to 8 letters."""
+    parts = {p.strip().lower() for p in text.replace(";", ",").split(",")}
+    return frozenset(p for p in parts if 2 <= len(p) <= 8 and p.isascii() and p.isalpha())

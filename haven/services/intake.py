@@ -20,16 +20,16 @@ from typing import Protocol
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from haven.content import LANGS, N_, gettext_for, ngettext_for, words
+from haven.content import N_, in_every_language, words
 from haven.crypto import IntakeKeys
 from haven.domain import risk
 from haven.domain.cases import CaseState, transition
 from haven.domain.codephrase import new_code_phrase
 from haven.domain.contacts import contact_lookup
 from haven.domain.reference import new_reference
-from haven.flows import Effect, Engine, Mode, Outcome, Reply, State, load
+from haven.flows import Effect, Engine, Mode, Outcome, Reply, State, default_engine
 from haven.flows.engine import multilingual
-from haven.flows.inputs import Choice, Input, Location, Photo, Text
+from haven.flows.inputs import Choice, Input, Location, Photo, Text, Voice
 from haven.outbox import Payload, enqueue
 from haven.services import erasure
 from haven.services.campaigns import CODE, normalize_code
@@ -53,23 +53,19 @@ log = logging.getLogger("haven.intake")
 M_CODE_NOTED = N_("Thank you. The code {code} is noted.")
 
 
-def translate(lang: str, message: str) -> str:
-    return gettext_for(lang)(message)
-
-
-def translate_plural(lang: str, singular: str, plural: str, n: int) -> str:
-    return ngettext_for(lang)(singular, plural, n)
-
-
-def default_engine() -> Engine:
-    return Engine(load("surrender", 1), translate, translate_plural)
-
-
 @dataclass(frozen=True)
 class PhotoData:
     """A photo as a channel received it; the intake seals it before anything else."""
 
     data: bytes
+
+
+@dataclass(frozen=True)
+class VoiceData(PhotoData):
+    """A voice message as a channel received it: sealed like a photo, as an attachment;
+    kept only in the conversation with an operator (questionnaire answers stay text)."""
+
+    duration: int = 0
 
 
 @dataclass(frozen=True)
@@ -127,11 +123,21 @@ Notice = str | Callable[[str], str]
 
 
 @dataclass(frozen=True, slots=True)
+class CallTaker:
+    """The operator who runs a phone call's questionnaire: the call's start and its submission
+    are audited under their name, and the submitted case is theirs, in the input's transaction."""
+
+    actor: str
+    user_id: int
+
+
+@dataclass(frozen=True, slots=True)
 class _Extra:
     deliver: bool = False
     context: str | None = None
     notice: Notice | None = None
     notice_args: Mapping[str, object] | None = None
+    operator: CallTaker | None = None
 
 
 _NO_EXTRA = _Extra()
@@ -215,6 +221,7 @@ class Intake:
         notice: Notice | None = None,
         notice_args: Mapping[str, object] | None = None,
         message_id: int | None = None,
+        operator: CallTaker | None = None,
     ) -> IntakeResult:
         """Run one input through the flow, in one transaction (retried once on a race).
 
@@ -225,7 +232,7 @@ class Intake:
         or a function of the language) is said first, in the applicant's language;
         ``inp=None`` only re-asks the question. ``message_id`` (the channel's id of the
         applicant's message) is noted through the outbox in the same transaction, unless the
-        update was handled before.
+        update was handled before. ``operator`` is set for a phone call (see :class:`CallTaker`).
 
         The input runs in the intake's own transaction (possibly shared with other inputs):
         never call this while holding a transaction of the same store, which on SQLite would
@@ -240,7 +247,7 @@ class Intake:
             inp,
             campaign,
             lang,
-            _Extra(deliver, context, notice, notice_args),
+            _Extra(deliver, context, notice, notice_args, operator),
             update_key,
             message_id,
         )
@@ -263,15 +270,14 @@ class Intake:
         lookup = self.lookup(channel, address)
         async with self.store.transaction() as session:
             contact = await session.scalar(select(Contact).where(Contact.lookup == lookup))
-            langs = (contact.lang,) if contact is not None and contact.lang else LANGS
-            parts = []
-            for message in messages:
-                texts: list[str] = []
-                for lang in langs:
-                    text = self.engine.translate(lang, message).format(**args)
-                    if text not in texts:
-                        texts.append(text)
-                parts.append("\n\n".join(texts))
+
+            def said(lang: str, message: str) -> str:
+                return self.engine.translate(lang, message).format(**args)
+
+            if contact is not None and contact.lang:
+                parts = [said(contact.lang, message) for message in messages]
+            else:
+                parts = [in_every_language(message, said) for message in messages]
             text = "\n\n".join(parts)
             target: Contact | tuple[str, str] = contact or (channel, address)
             enqueue(session, self.keys, target, Payload(text), kind="notice")
@@ -415,7 +421,9 @@ class Intake:
         if state is None or state.mode is Mode.erased:
             state = self.engine.new_state(lang or (state.lang if state else None))
             kind = "first"
-        if isinstance(inp, PhotoData):
+        if isinstance(inp, VoiceData):
+            inp = self._voice(session, case, state, inp)
+        elif isinstance(inp, PhotoData):
             inp = self._photo(session, case, state, inp)
         if isinstance(inp, Choice) and extra.context is not None:
             if extra.context != context_of(state):
@@ -459,6 +467,13 @@ class Intake:
             return IntakeResult(conv.id, case.id, replies, out.effect, None, new_state.lang)
         elif out.effect is Effect.message and out.message is not None:
             self._message(session, batch, case, out.message)
+        if extra.operator is not None:
+            taker = extra.operator
+            if reference is not None:
+                batch.case_rows.setdefault(case.id, {})["assigned_to"] = taker.user_id
+                audit.append_sync(session, taker.actor, "call.submitted", case.id, {})
+            elif kind == "first":
+                audit.append_sync(session, taker.actor, "call.started", case.id, {})
         conv.flow_state = self.keys.seal_routing(json.dumps(new_state.to_json()).encode())
         conv.lang = new_state.lang
         batch.contact_rows[conv.id] = {
@@ -530,6 +545,19 @@ class Intake:
         session.add(attachment)
         return Photo(ref=attachment.id, size=len(photo.data))
 
+    def _voice(self, session: Session, case: CaseRow, state: State, voice: VoiceData) -> Voice:
+        duration = max(0, min(int(voice.duration), 24 * 3600))
+        if state.mode is not Mode.submitted:
+            return Voice(ref="", size=len(voice.data), duration=duration)
+        attachment = Attachment(
+            id=secrets.token_hex(16),
+            case_id=case.id,
+            size=len(voice.data),
+            body=self.keys.seal(voice.data),
+        )
+        session.add(attachment)
+        return Voice(ref=attachment.id, size=len(voice.data), duration=duration)
+
     def _submit(
         self, session: Session, batch: _Batch, case: CaseRow, state: State
     ) -> tuple[tuple[Reply, ...], str]:
@@ -571,6 +599,9 @@ class Intake:
             )
         elif isinstance(message, Photo) and message.ref:
             kind, body = "photo", self.keys.seal_json({"attachment": message.ref})
+        elif isinstance(message, Voice) and message.ref:
+            kind = "voice"
+            body = self.keys.seal_json({"attachment": message.ref, "duration": message.duration})
         else:
             return
         session.add(Message(case_id=case.id, direction="in", kind=kind, body=body))

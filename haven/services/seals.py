@@ -34,23 +34,24 @@ _made: ContextVar[list[tuple[int, int]] | None] = ContextVar("seals_made", defau
 
 def body(user: User) -> str:
     """What an account's seal covers: who it is, what it may do, how it logs in, and the
-    seal's version."""
-    return json.dumps(
-        [
-            user.id,
-            user.name,
-            user.role,
-            user.sectors,
-            bool(user.disabled),
-            user.password_hash,
-            None if user.totp_secret is None else bytes(user.totp_secret).hex(),
-            bool(user.totp_enrolled),
-            user.setup_token,
-            None if user.setup_expires is None else user.setup_expires.isoformat(),
-            int(user.seal_version or 0),
-        ],
-        separators=(",", ":"),
-    )
+    seal's version. A translator's languages are appended when there are any, so that the
+    seals of every other account stay what they were."""
+    fields: list[object] = [
+        user.id,
+        user.name,
+        user.role,
+        user.sectors,
+        bool(user.disabled),
+        user.password_hash,
+        None if user.totp_secret is None else bytes(user.totp_secret).hex(),
+        bool(user.totp_enrolled),
+        user.setup_token,
+        None if user.setup_expires is None else user.setup_expires.isoformat(),
+        int(user.seal_version or 0),
+    ]
+    if user.languages:
+        fields.append(user.languages)
+    return json.dumps(fields, separators=(",", ":"))
 
 
 def fingerprint(user: User) -> str:

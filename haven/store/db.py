@@ -271,8 +271,8 @@ class Store:
 
         The writer's connection does not checkpoint: SQLite would otherwise copy the log into
         the database (and fsync it) inside whichever commit crosses 1,000 pages, holding up
-        every input of that batch (the intake's p99 latency went from 7 to 17 ms with it).
-        A passive checkpoint from another connection never blocks the writer.
+        every input of that batch and multiplying its tail latency. A passive checkpoint from
+        another connection never blocks the writer.
         """
         if self._closed:
             return

@@ -155,6 +155,34 @@ class Attachment(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
 
+class Translation(Base):
+    """A request to translate one message or answer of a case. The id is random and the
+    only thing a translator is given: the case, its reference and every other message stay
+    out of his sight. The source language is the case's (triage metadata)."""
+
+    __tablename__ = "translations"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    #: What to translate: a message (``message_id``) or a submitted answer (``step``).
+    message_id: Mapped[int | None] = mapped_column(BigId)
+    step: Mapped[str | None] = mapped_column(String(32))
+    source: Mapped[str] = mapped_column(String(8))
+    target: Mapped[str] = mapped_column(String(8))
+    requested_by: Mapped[int] = mapped_column(Integer)
+    #: The translator who opened it first; nobody else opens it after him.
+    claimed_by: Mapped[int | None] = mapped_column(Integer)
+    #: The machine translation and the human one, sealed to the case key.
+    machine: Mapped[bytes | None] = mapped_column(LargeBinary)
+    human: Mapped[bytes | None] = mapped_column(LargeBinary)
+    translated_by: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    translated_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+    #: A translator's open tasks: by language, oldest first.
+    __table_args__ = (Index("ix_translations_open", "source", "translated_at", "created_at"),)
+
+
 class AuditEvent(Base):
     """The audit log: a keyed chain (``hash`` is the event's link, see haven.store.audit).
     Details hold ids and events, never personal data or places."""
@@ -400,6 +428,8 @@ class User(Base):
     seal: Mapped[str | None] = mapped_column(String(64))
     #: Counts the seals made for this account: an older seal no longer holds.
     seal_version: Mapped[int] = mapped_column(Integer, default=0)
+    #: Translators: the languages they translate from, comma-separated (under the seal).
+    languages: Mapped[str] = mapped_column(String(128), default="")
 
 
 class Handoff(Base):

@@ -18,6 +18,7 @@ from .models import (
     InboxUpdate,
     Message,
     OutboxMessage,
+    Translation,
     User,
     Walkin,
     WebAccess,
@@ -37,6 +38,8 @@ SEALED_TO_CASE_KEY: tuple[
     Handoff.details,
     Walkin.details,
     OutboxMessage.payload,
+    Translation.machine,
+    Translation.human,
 )
 
 #: The other binary columns, and what protects each.

@@ -12,7 +12,7 @@ from haven.content.phrasebook import load
 from .conftest import pdf_fonts, pdf_text, squeeze
 
 # (phrase id, Korean, Russian Cyrillic, Ukrainian Cyrillic), worked out by hand from the
-# Kontsevich tables (the first four are also in tests/test_translit.py).
+# Kontsevich tables (the first four are also in tests/domain/test_translit.py).
 TABLE: list[tuple[str, str, str, str]] = [
     ("drop-weapon", "무기를 버리시오!", "Мугирыль порисио!", "Мугіриль порісіо!"),
     ("lie-down", "엎드리시오!", "Оптырисио!", "Оптирісіо!"),

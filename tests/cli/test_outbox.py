@@ -8,7 +8,7 @@ from haven.outbox import DROPPED, FAILED, SENT, Payload, enqueue
 from haven.services.outbox import STATES, count_by_state
 from haven.store.models import OutboxMessage
 from tests.conftest import Env
-from tests.test_cli import haven
+from tests.steps import haven
 
 
 async def test_count_names_every_state(env: Env) -> None:

@@ -68,9 +68,13 @@ class Console:
         self.clients.append(client)
         return client
 
-    async def user(self, name: str, role: str, sectors: str = "*", lang: str = "en") -> User:
+    async def user(
+        self, name: str, role: str, sectors: str = "*", lang: str = "en", languages: str = ""
+    ) -> User:
         """A user set up over HTTP (setup link, password, TOTP enrolment) and logged in."""
-        token = await self.accounts.add_user(name, role, "test", sectors=sectors, lang=lang)
+        token = await self.accounts.add_user(
+            name, role, "test", sectors=sectors, lang=lang, languages=languages
+        )
         client = self.client()
         page = await client.get(f"/console/setup/{token}")
         assert page.status_code == 200, page.text

@@ -21,7 +21,7 @@ from haven.services.handoff import NO_SHOW_REASONS
 from haven.services.queue import Sort
 from tests.console.conftest import submit_case
 from tests.pg import free_port
-from tests.test_cli import haven
+from tests.steps import haven
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "haven" / "console" / "templates"
 #: The console's routers and helpers, whose problem() and error= messages are shown.

@@ -14,8 +14,8 @@ from haven.store import audit
 from haven.store.models import AuditEvent, Case
 from tests.console.conftest import PASSWORD, csrf_of, submit_case
 
-OP, CO, AN, AD, FR = "operator", "coordinator", "analyst", "admin", "front"
-EVERY = frozenset({OP, CO, AN, AD, FR})
+OP, CO, AN, AD, TR, FR = "operator", "coordinator", "analyst", "admin", "translator", "front"
+EVERY = frozenset({OP, CO, AN, AD, TR, FR})
 
 #: Every route that needs a full session, and exactly the roles it admits.
 MATRIX: dict[tuple[str, str], frozenset[str]] = {
@@ -37,6 +37,7 @@ MATRIX: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/call"): frozenset({OP}),
     ("POST", "/call/start"): frozenset({OP}),
     ("POST", "/call/answer"): frozenset({OP}),
+    ("POST", "/cases/{reference}/voice-note"): frozenset({OP}),
     ("GET", "/handoffs"): frozenset({CO}),
     ("GET", "/handoffs/new/{reference}"): frozenset({CO}),
     ("POST", "/handoffs/new/{reference}"): frozenset({CO}),
@@ -58,6 +59,11 @@ MATRIX: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/unlock"): frozenset({AD}),
     ("POST", "/unlock"): frozenset({AD}),
     ("GET", "/audit"): frozenset({AD}),
+    ("POST", "/cases/{reference}/translate"): frozenset({OP}),
+    ("GET", "/cases/{reference}/attachments/{attachment_id}"): frozenset({OP}),
+    ("GET", "/translations"): frozenset({TR}),
+    ("GET", "/translations/{task_id}"): frozenset({TR}),
+    ("POST", "/translations/{task_id}"): frozenset({TR}),
 }
 #: Routes open without a session (login, setup) or with a half-open one (TOTP), and logout.
 PUBLIC = {
@@ -77,6 +83,8 @@ def fill(path: str, reference: str) -> str:
         .replace("{handoff_id}", "999999")
         .replace("{walkin_id}", "999999")
         .replace("{user_id}", "999999")
+        .replace("{task_id}", "0" * 32)
+        .replace("{attachment_id}", "0" * 32)
     )
 
 

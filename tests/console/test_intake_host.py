@@ -30,7 +30,7 @@ from tests.console.conftest import (
     sealing,
     submit_case,
 )
-from tests.test_cli import haven
+from tests.steps import haven
 
 CASE_TEXT = "Kursk sector"
 FORGED_PASSWORD = "the intake host's own password"

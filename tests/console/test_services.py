@@ -13,11 +13,12 @@ from sqlalchemy import select, update
 from haven.domain.cases import CaseState
 from haven.services.accounts import Accounts, Role, Viewer
 from haven.services.applicant import Applicants
-from haven.services.cases import Calls, CaseNotFound, Console, Forbidden
+from haven.services.cases import CaseNotFound, Console, Forbidden
 from haven.services.handoff import Handoffs
 from haven.services.queue import Assigned, Filters, Queue, Sort
 from haven.store.models import AuditEvent, Case, utcnow
 from tests.console.conftest import FAST_HASHER, sealing, submit_case
+from tests.security.steps import issue_handoff
 
 
 async def users(env, *specs: tuple[str, str, str]) -> list[Viewer]:
@@ -179,16 +180,17 @@ async def test_handoff_arrival_and_pow_record(env) -> None:
             sender=sender,
             keyring=env.keyring(),
         )
-    issued = await handoffs.issue(
+    end = start + timedelta(minutes=30)
+    issued = await issue_handoff(
+        env,
         co,
         ref,
-        sector="North",
         meeting_point="Grid 1",
-        window_start=start,
-        window_end=start + timedelta(minutes=30),
+        start=start,
+        end=end,
         signal="white cloth",
         sender=sender,
-        keyring=env.keyring(),
+        handoffs=handoffs,
     )
     assert issued.sent and "만날 장소: Grid 1" in sent[0] and "무인기" in sent[0]
     keyring = env.keyring()
@@ -240,32 +242,6 @@ async def test_no_show_sends_the_case_back_to_verified(env) -> None:
     assert [r.reference for r in await handoffs.ready(co)] == [ref]
 
 
-async def test_call_mode_makes_a_phone_case(env) -> None:
-    (op,) = await users(env, ("o", "operator", ""))
-    calls = Calls(env.store, env.keys)
-    keyring = env.keyring()
-    step = await calls.start(op, "ko", "uk", keyring=keyring)
-    assert step.gloss is not None and step.gloss.text != step.caller[-1].text
-    assert "Хто ви" in step.gloss.text or "?" in step.gloss.text
-    for kwargs in (
-        {"choice": "kpa"},
-        {"choice": "alone"},
-        {"choice": "no"},
-        {"text": "Kursk"},
-        {"skip": True},
-        {"skip": True},
-        {"text": "by phone"},
-        {"choice": "yes"},
-    ):
-        step = await calls.answer(op, step.token, "uk", keyring=keyring, **kwargs)
-        assert not step.done
-    step = await calls.answer(op, step.token, "uk", choice="confirm", keyring=keyring)
-    assert step.done and step.reference
-    async with env.store.transaction() as session:
-        case = await session.scalar(select(Case).where(Case.reference == step.reference))
-    assert case.channel == "phone" and case.assigned_to == op.user_id and case.lang == "ko"
-
-
 async def test_reply_to_a_web_applicant_is_sealed_to_their_key(env) -> None:
     (op,) = await users(env, ("o", "operator", ""))
     ref = await submit_case(env, channel="web", address="web-session-1", lang="ru")
@@ -281,3 +257,49 @@ async def test_reply_to_a_web_applicant_is_sealed_to_their_key(env) -> None:
     assert [t.text for t in thread if t.direction == "out"] == [sent]
     view = await cases.view(ref, env.keyring(), op)
     assert view.state == "in_contact" and view.messages[-1].content["text"] == sent
+
+
+async def test_translation_tasks_in_the_queries(env) -> None:
+    """On both databases: a translator's tasks are those of his languages that nobody else
+    holds; he reaches no case; an operator reaches no task."""
+    from haven.flows.inputs import Text
+    from haven.services.intake import Intake
+    from haven.services.translations import TaskNotFound, Translations
+    from haven.store.models import Message
+
+    op, ko1, ko2, ru = await users(
+        env,
+        ("o", "operator", ""),
+        ("k1", "translator", ""),
+        ("k2", "translator", ""),
+        ("r", "translator", ""),
+    )
+    ko1 = Viewer(ko1.user_id, Role.translator, languages=frozenset({"ko"}))
+    ko2 = Viewer(ko2.user_id, Role.translator, languages=frozenset({"ko"}))
+    ru = Viewer(ru.user_id, Role.translator, languages=frozenset({"ru"}))
+    ref = await submit_case(env, address="9001", lang="ko")
+    await Intake(env.store, env.keys).handle("telegram", "9001", Text("안녕하십니까"))
+    keyring = env.keyring()
+    cases = Console(env.store, env.keys)
+    translations = Translations(env.store, cases)
+    async with env.store.transaction() as session:
+        message = await session.scalar(select(Message.id).where(Message.kind == "text"))
+    task = await translations.request(ref, op, "uk", keyring=keyring, message_id=message)
+    again = await translations.request(ref, op, "uk", keyring=keyring, message_id=message)
+    assert again == task
+    assert [t.id for t in await translations.tasks(ko1)] == [task]
+    assert await translations.tasks(ru) == []
+    with pytest.raises(TaskNotFound):
+        await translations.open(task, ru, keyring)
+    assert (await translations.open(task, ko1, keyring)).text == "안녕하십니까"
+    assert await translations.tasks(ko2) == []
+    with pytest.raises(TaskNotFound):
+        await translations.answer(task, ko2, "Добрий день", keyring=keyring)
+    await translations.answer(task, ko1, "Добрий день", keyring=keyring)
+    shown = await translations.of_case(ref, op, keyring)
+    assert shown[f"m{message}"].text == "Добрий день" and not shown[f"m{message}"].machine
+    for translator in (ko1, ko2, ru):
+        with pytest.raises(Forbidden):
+            await cases.view(ref, keyring, translator)
+    with pytest.raises(Forbidden):
+        await translations.tasks(op)

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from haven.content import LANGS, in_every_language
+from haven.flows import default_engine
 from haven.flows.engine import M_CHOOSE
 from haven.flows.inputs import Command
-from haven.services.intake import default_engine
 
 
 def test_every_language_once_in_order_a_blank_line_apart() -> None:

@@ -7,10 +7,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from haven.domain.text import CONTROL, clean
-from haven.flows import Mode, State
+from haven.flows import Mode, State, default_engine
 from haven.flows.inputs import Text
 from haven.services.cases import BadText, clean_text
-from haven.services.intake import default_engine
 
 INVISIBLE = "\x00\x07\x1b\x7f\u200b\u200d\u200e\u200f\u202a\u202e\u2066\u2069"
 

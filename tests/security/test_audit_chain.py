@@ -19,8 +19,7 @@ from haven.store import audit, migrate
 from haven.store.models import AuditChain, AuditEvent, utcnow
 from tests.conftest import Env
 from tests.security.test_disk import raw_sqlite, until_truncated
-from tests.test_cli import haven
-from tests.test_intake import submit
+from tests.steps import haven, submit
 
 
 async def five_events(env: Env) -> list[AuditEvent]:

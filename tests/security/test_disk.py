@@ -22,8 +22,8 @@ from haven.services.intake import Intake
 from haven.store.models import AuditEvent, Case, Contact, utcnow
 from tests.conftest import Env, make_environ
 from tests.security.inspect import hex_blobs, routing_plaintexts
+from tests.steps import conversation
 from tests.telegram.conftest import Chat, eventually, make_runtime  # noqa: F401 - a fixture
-from tests.test_intake import conversation
 
 ROOT = Path(__file__).resolve().parents[2]
 

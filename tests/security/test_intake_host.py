@@ -16,7 +16,7 @@ from haven.services.cases import Cases
 from haven.services.intake import Intake
 from tests.conftest import PASSPHRASE, Env, make_environ
 from tests.pg import free_port
-from tests.test_intake import conversation
+from tests.steps import conversation
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -22,7 +22,7 @@ from haven.store.sealed import NOT_SEALED_TO_CASE_KEY, SEALED_TO_CASE_KEY
 from tests.conftest import PASSPHRASE, Env
 from tests.console.test_services import users, verified_case
 from tests.security.steps import issue_handoff
-from tests.test_intake import conversation
+from tests.steps import conversation
 
 FAST = 1.2  # seconds for running processes to pick up a new public key, in these tests
 

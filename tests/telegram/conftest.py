@@ -102,3 +102,8 @@ class Chat:
         before = len(self.received)
         self.fake.photo(self.chat_id, data, declared)
         return await self._await_reply(before)
+
+    async def voice(self, data: bytes, declared: int | None = None):
+        before = len(self.received)
+        self.fake.voice(self.chat_id, data, declared=declared)
+        return await self._await_reply(before)

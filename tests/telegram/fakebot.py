@@ -160,6 +160,21 @@ class FakeBotAPI:
         size["file_size"] = len(data) if declared is None else declared
         return self.message(chat_id, photo=[size])
 
+    def voice(
+        self, chat_id: int, data: bytes, duration: int = 3, declared: int | None = None
+    ) -> int:
+        """A voice message whose file (``getFile``, then the download path) holds ``data``."""
+        file_id = f"f{len(self.files) + 1}"
+        self.files[file_id] = data
+        voice = {
+            "file_id": file_id,
+            "file_unique_id": "u" + file_id,
+            "duration": duration,
+            "mime_type": "audio/ogg",
+            "file_size": len(data) if declared is None else declared,
+        }
+        return self.message(chat_id, voice=voice)
+
     def in_chat(self, chat_id: int | str) -> dict[int, str]:
         """The messages still in a chat: message id -> ``user`` or ``bot``."""
         return dict(self.chats.get(str(chat_id), {}))

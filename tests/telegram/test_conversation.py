@@ -149,8 +149,8 @@ async def test_what_the_bot_cannot_read(sqlite_env: Env, fake, make_runtime) -> 
     (reply,) = await chat.say(sticker=sticker)
     assert "읽을수" in reply.text or reply.text != who.text
     assert reply.text.endswith(who.text)
-    voice = {"file_id": "v", "file_unique_id": "v", "duration": 1}
-    (reply2,) = await chat.say(voice=voice)
+    video = {"file_id": "v", "file_unique_id": "v", "width": 1, "height": 1, "duration": 1}
+    (reply2,) = await chat.say(video=video)
     assert reply2.text == reply.text
     before = len(chat.received)
     fake.push({"edited_message": {"message_id": 9, "date": 1, "edit_date": 2, "text": "x",

@@ -56,6 +56,8 @@ def test_a_passphrase_never_repeats_a_word() -> None:
 def test_passphrase_is_read_forgivingly() -> None:
     assert normalize_passphrase("  Apple,  BAGEL-acorn\u3000 ") == "apple bagel acorn"
     assert normalize_passphrase("소나무  제비") == "소나무 제비"
+    # Tajik typed on a Russian keyboard is the same passphrase.
+    assert normalize_passphrase("Ҷӯйбор ҚАЛАМ") == normalize_passphrase("чуйбор калам")
 
 
 def test_applicant_key_seals_and_page_tokens_bind_session_and_time() -> None:

@@ -21,6 +21,7 @@ from haven.settings import load_settings
 from haven.store.models import utcnow
 from tests.conftest import Env
 from tests.console.test_services import users, verified_case
+from tests.security.steps import issue_handoff
 from tests.telegram.conftest import Chat, RuntimeFactory, make_runtime  # noqa: F401 - fixture
 from tests.telegram.fakebot import FakeBotAPI
 from tests.web.conftest import BrowserFactory
@@ -74,16 +75,10 @@ async def handoff_text(env: Env, environ: dict[str, str]) -> str:
         return True
 
     start = utcnow() + timedelta(hours=3)
-    await handoffs.issue(
-        co,
-        reference,
-        sector="North",
-        meeting_point="Grid 7",
-        window_start=start,
-        window_end=start + timedelta(minutes=40),
-        signal="white cloth",
-        sender=sender,
-        keyring=env.keyring(),
+    end = start + timedelta(minutes=40)
+    signal = "white cloth"
+    await issue_handoff(
+        env, co, reference, start=start, end=end, signal=signal, sender=sender, handoffs=handoffs
     )
     (text,) = sent
     return text

@@ -80,6 +80,7 @@ class TelegramChannel:
         bot_id: int,
         check: Check,
         photo_max_bytes: int = 5_000_000,
+        voice_max_bytes: int = 2_000_000,
         per_chat_limit: str = "20/minute",
         global_limit: str = "300/second",
         flood_pause: float = 600.0,
@@ -97,7 +98,7 @@ class TelegramChannel:
         self.keys = keys
         self.bot_id = bot_id
         self.check = check
-        self.photos = PhotoDownload(bot, photo_max_bytes)
+        self.photos = PhotoDownload(bot, photo_max_bytes, voice_max_bytes)
         self.flood = FloodGuard(per_chat_limit, global_limit, flood_pause)
         self.concurrency = concurrency
         self.wake = wake or (lambda: None)
@@ -398,6 +399,8 @@ class TelegramChannel:
             item = dataclasses.replace(item, campaign=await self._campaign(item.start))
         if item.photo:
             item = await self.photos.fetch(item.address, item.photo)
+        elif item.voice is not None:
+            item = await self.photos.fetch_voice(item.address, item.voice)
         return item
 
     def verify_text(self, lang: str) -> str:

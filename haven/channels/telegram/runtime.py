@@ -101,6 +101,7 @@ class TelegramRuntime:
             bot_id=bot_id,
             check=verify_for(settings.telegram_bot_username, keys),
             photo_max_bytes=settings.telegram_photo_max_bytes,
+            voice_max_bytes=settings.telegram_voice_max_bytes,
             per_chat_limit=settings.intake_per_chat_limit,
             global_limit=settings.intake_global_limit,
             flood_pause=settings.telegram_flood_pause_seconds,

@@ -10,6 +10,8 @@ M_FLOOD = N_(
 )
 M_PHOTO_TOO_LARGE = N_("This photo is too large: at most {max} MB. Please send a smaller photo.")
 M_PHOTO_FAILED = N_("The photo could not be received. Please send it again.")
+M_VOICE_TOO_LARGE = N_("What you sent is too large.")
+M_VOICE_FAILED = N_("The voice message could not be received. Please send it again.")
 
 #: How long the chat keeps what was said, in /help.
 M_WIPE_RULE = N_(

@@ -1,7 +1,8 @@
 """An update as the intake needs it: pure translation, no I/O.
 
 What needs I/O is left for the adapter to finish: a deep link's payload (``start``) is
-looked up as a campaign code, a photo (``photo``) is downloaded (:mod:`.photos`).
+looked up as a campaign code, a photo (``photo``) or a voice message (``voice``) is
+downloaded (:mod:`.photos`).
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from aiogram.types import CallbackQuery, Message, PhotoSize, Update
+from aiogram.types import CallbackQuery, Message, PhotoSize, Update, Voice
 
 from haven.flows.engine import COMMANDS
 from haven.flows.inputs import Choice, Command, Input, Location, Text, Unsupported
@@ -21,7 +22,6 @@ CHANNEL = "telegram"
 ALLOWED_UPDATES = ["message", "edited_message", "callback_query"]
 UNSUPPORTED_KINDS = (
     "sticker",
-    "voice",
     "video",
     "video_note",
     "animation",
@@ -50,6 +50,8 @@ class Translated:
     start: str | None = None
     #: A photo's sizes, still to be downloaded.
     photo: tuple[PhotoSize, ...] = ()
+    #: A voice message, still to be downloaded.
+    voice: Voice | None = None
 
 
 def address_of(update: Update) -> str | None:
@@ -94,6 +96,8 @@ def message(msg: Message, verify: Callable[[str], str]) -> Translated | None:
         return Translated(address, Location(loc.latitude, loc.longitude))
     if msg.photo:
         return Translated(address, None, photo=tuple(msg.photo))
+    if msg.voice is not None:
+        return Translated(address, None, voice=msg.voice)
     kind = next((k for k in UNSUPPORTED_KINDS if getattr(msg, k, None)), "other")
     return Translated(address, Unsupported(kind))
 

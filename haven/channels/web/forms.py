@@ -27,6 +27,12 @@ class Upload:
 Form = Mapping[str, "str | Upload"]
 
 
+def field(form: Form, name: str, limit: int = 20_000) -> str:
+    """A text field of a form, cut to ``limit`` characters ("" if absent or a file)."""
+    value = form.get(name)
+    return value[:limit] if isinstance(value, str) else ""
+
+
 class FormTooLarge(Exception):
     """The body, a field or the number of fields is over its limit."""
 

@@ -14,8 +14,7 @@ from haven.services.erasure import purge_closed
 from haven.services.intake import Intake
 from haven.store.models import AuditEvent, Case, Contact, Message, OutboxMessage, utcnow
 from tests.conftest import Env
-from tests.test_cli import haven
-from tests.test_intake import submit
+from tests.steps import haven, submit
 
 
 async def count(env: Env, model, *where) -> int:

@@ -92,9 +92,10 @@ def test_init_refuses_to_overwrite_and_short_passphrases(tmp_path: Path) -> None
 def test_rotation_keeps_old_envelopes_readable_until_resealed(tmp_path: Path) -> None:
     d = tmp_path / "keys"
     old = crypto.init_keys(d, PASS, "interactive")
+    old_id = old.key_id  # read now: ``old`` follows case.pub, so it sees the new key later
     blob = old.seal(b"before rotation")
     keyring = crypto.rotate(d, PASS, "interactive")
-    assert keyring.intake.key_id != old.key_id
+    assert keyring.intake.key_id != old_id
     assert crypto.has_retired(d)
     new_blob = keyring.reseal(blob)
     assert crypto.envelope_key_id(new_blob) == keyring.intake.key_id

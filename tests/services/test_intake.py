@@ -15,32 +15,7 @@ from haven.services.cases import Cases
 from haven.services.intake import Intake, PhotoData
 from haven.store.models import Attachment, AuditEvent, Case, Contact, Message
 from tests.conftest import PASSPHRASE, Env
-
-MARKER = "ZQXMARKER7731"
-
-
-def conversation(marker: str = MARKER) -> list:
-    return [
-        Command("start"),
-        Choice("ko"),
-        Choice("kpa"),
-        Choice("group"),
-        Text("3"),
-        Choice("yes"),
-        Text(f"수드샤 근처 {marker}"),
-        Text(f"부대 {marker}"),
-        Command("skip"),
-        Text(f"저녁에 {marker}"),
-        Choice("yes"),
-        Choice("confirm"),
-    ]
-
-
-async def submit(intake: Intake, address: str, marker: str = MARKER, **kw: object):
-    result = None
-    for inp in conversation(marker):
-        result = await intake.handle("telegram", address, inp, **kw)
-    return result
+from tests.steps import MARKER, conversation, submit
 
 
 async def test_a_whole_conversation_makes_a_sealed_case(env: Env) -> None:

@@ -16,6 +16,7 @@ import pytest
 
 from tests.conftest import Env, make_environ
 from tests.pg import free_port
+from tests.steps import haven
 
 KOREAN_CONVERSATION = (
     "\n".join(
@@ -34,17 +35,6 @@ KOREAN_CONVERSATION = (
     )
     + "\n"
 )
-
-
-def haven(environ: dict[str, str], *args: str, stdin: str = "", timeout: float = 60):
-    return subprocess.run(
-        [sys.executable, "-m", "haven", *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        env=environ,
-        timeout=timeout,
-    )
 
 
 def test_korean_chat_then_case_show_then_audit(env: Env) -> None:

@@ -8,10 +8,9 @@ import pytest
 
 from haven.channels.web.texts import LIMITED, for_lang
 from haven.content import catalog, ngettext_for, texts
-from haven.flows import load
+from haven.flows import default_engine, load, translate
 from haven.flows.engine import M_TOO_LONG, Engine
 from haven.services.handoff import applicant_text
-from haven.services.intake import default_engine, translate
 from haven.services.verify import Check
 
 CHECK = Check("@haven_test_bot", "https://t.me/haven_test_bot", "1234 5678 9012 3456")
