@@ -8,7 +8,7 @@ TEST_STAMP := $(VENV)/.installed-test
 # Every release pinned with its hashes, compiled from pyproject.toml (README, "Dependencies").
 LOCK := requirements.lock
 TEST_LOCK := requirements-test.lock
-DEBIAN_TEST_PACKAGES := postgresql chromium fonts-nanum fonts-dejavu-core poppler-utils zbar-tools
+DEBIAN_TEST_PACKAGES := postgresql chromium fonts-nanum fonts-dejavu-core fonts-noto-core fonts-noto-cjk poppler-utils zbar-tools
 
 .PHONY: run test install install-test system-deps lint audit clean
 

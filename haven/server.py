@@ -36,6 +36,7 @@ from haven.hardening import refuse_inspection
 from haven.httpheaders import APPLICANT_HEADERS
 from haven.httplimits import BodyLimit, TimedH11Protocol
 from haven.services.erasure import purge_drafts
+from haven.services.metrics import Flusher
 from haven.settings import Settings
 from haven.store.db import Store
 
@@ -90,6 +91,8 @@ def create_app(settings: Settings) -> Starlette:
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        flusher = Flusher(store)  # the counters the console's metrics read
+        flusher.start()
         if telegram is not None:
             await telegram.start()
         purging = asyncio.create_task(purge_drafts_forever(store, settings.draft_hours))
@@ -102,6 +105,7 @@ def create_app(settings: Settings) -> Starlette:
                 await purging
             if telegram is not None:
                 await telegram.stop()
+            await flusher.stop()
             await store.close()
 
     routes: list[Route | Mount] = [Route("/healthz", health)]
@@ -155,9 +159,12 @@ def create_console(settings: Settings) -> Starlette:
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        flusher = Flusher(store)
+        flusher.start()
         try:
             yield
         finally:
+            await flusher.stop()
             await store.close()
 
     routes: list[Route | Mount] = [
@@ -234,8 +241,11 @@ async def run_outbox_worker(settings: Settings) -> None:
     store = Store(settings.db_url)
     bot = make_bot(settings.telegram_token, settings.telegram_api)
     worker = bootstrap.outbox_worker(settings, store, keys, TelegramSender(bot))
+    flusher = Flusher(store)
+    flusher.start()
     try:
         await worker.run()
     finally:
+        await flusher.stop()
         await bot.session.close()
         await store.close()

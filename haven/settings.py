@@ -109,6 +109,10 @@ class Settings(BaseSettings):
     # Retention of closed cases, in days; of abandoned questionnaires, in hours
     retention_days: int = Field(180, ge=1)
     draft_hours: int = Field(72, ge=1)
+    # Backups (haven.services.backup): their own passphrase (else HAVEN_PASSPHRASE), and
+    # where `haven db upgrade` leaves the one it takes first (default: the data dir's backups/)
+    backup_passphrase: str = Field("", repr=False)
+    backup_dir: Path | None = None
 
     @field_validator("mirrors", mode="before")
     @classmethod
@@ -167,6 +171,10 @@ class Settings(BaseSettings):
     @property
     def keys_dir(self) -> Path:
         return self.data_dir / "keys"
+
+    @property
+    def backups_dir(self) -> Path:
+        return self.backup_dir if self.backup_dir is not None else self.data_dir / "backups"
 
     @property
     def seals_path(self) -> Path:

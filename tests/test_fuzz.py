@@ -201,7 +201,10 @@ chats = shaped(
     {"id": chat_ids, "type": st.sampled_from(["private", "private", "group", "channel"])},
     {"first_name": marked},
 )
-users = shaped({"id": chat_ids, "is_bot": st.booleans(), "first_name": marked}, {})
+languages = st.one_of(st.sampled_from(["ar", "zh-hans", "zh-hant", "pt-br", "uz-cyrl", ""]), marked)
+users = shaped(
+    {"id": chat_ids, "is_bot": st.booleans(), "first_name": marked}, {"language_code": languages}
+)
 photos = st.lists(
     shaped(
         {"file_id": marked, "file_unique_id": marked, "width": ints, "height": ints},
@@ -370,3 +373,45 @@ def test_bench_fuzz_against_haven_serve() -> None:
     assert figures["answered 5xx"].strip() == "0"
     assert figures["unhandled exceptions"].strip().startswith("0 ")
     assert figures["input values in log"].strip().startswith("0 ")
+
+
+# -- bad answers in every language --------------------------------------------------------
+
+
+def test_bad_answers_get_a_polite_answer_in_each_language(server: Server) -> None:
+    """A wrong answer, in any of the twelve languages, is answered in that language: what is
+    expected, and the question again."""
+    from html import unescape
+
+    from haven.content import LANGS, gettext_for
+    from haven.flows.engine import M_NUMBER
+
+    sessions: dict[str, tuple[str, str]] = {}
+    for lang in LANGS:  # each language's applicant, at the question that wants a number
+        page = server.request("GET", "/")
+        cookie = page.cookies["s"]
+        for fields in ({"choice": lang}, {"choice": "other_army"}, {"choice": "group"}):
+            token = re.search(r'name="csrf" value="([^"]+)"', page.text)
+            assert token is not None
+            page = server.post("/", data={**fields, "csrf": token.group(1)},
+                               headers={"cookie": f"s={cookie}"})  # fmt: skip
+            cookie = page.cookies.get("s") or cookie
+        token = re.search(r'name="csrf" value="([^"]+)"', page.text)
+        assert token is not None and 'inputmode="numeric"' in page.text
+        sessions[lang] = (cookie, token.group(1))
+
+    no_number = st.text(max_size=60).filter(lambda s: not any(c.isdigit() for c in s))
+    bad = st.one_of(no_number, st.integers(101, 10**9).map(str), st.integers(-99, 1).map(str))
+
+    @settings(max_examples=120, suppress_health_check=list(HealthCheck))
+    @given(lang=st.sampled_from(LANGS), text=bad, as_choice=st.booleans())
+    def answer(lang: str, text: str, as_choice: bool) -> None:
+        cookie, csrf = sessions[lang]
+        fields = {"choice" if as_choice and text else "text": text, "csrf": csrf}
+        page = server.post("/", data=fields, headers={"cookie": f"s={cookie}"})
+        assert page.status_code == 200
+        said = unescape(page.text)
+        assert gettext_for(lang)(M_NUMBER).format(min=2, max=100) in said
+        assert f'<html lang="{lang}"' in page.text
+
+    answer()

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import segno
 
-from haven.content import LANGS, N_, gettext_for
+from haven.content import LANGS, N_, RTL, gettext_for
 from haven.content.texts import (
     CROSSING_STEPS,
     CROSSING_TITLE,
@@ -77,6 +77,7 @@ def leaflet_html(lang: str, size: str, links: Links, verify: Check, mark: str = 
     return render_html(
         "leaflet.html",
         lang=lang,
+        rtl=lang in RTL,
         size=size,
         title=_(TITLE),
         intro=_(INTRO),

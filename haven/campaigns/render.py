@@ -1,9 +1,12 @@
 """HTML/CSS templates to print-ready PDF with WeasyPrint.
 
 Templates and stylesheets live in ``templates/`` so that a designer can edit them without
-touching Python. Fonts come from Debian packages through fontconfig: ``fonts-nanum`` (Korean)
-and ``fonts-dejavu-core`` (Latin and Cyrillic, with the Ukrainian і ї є ґ that Korean fonts
-lack). WeasyPrint embeds a subset of every font it uses.
+touching Python. Fonts come from Debian packages through fontconfig: ``fonts-dejavu-core``
+(Latin and Cyrillic, with the Ukrainian і ї є ґ that Korean fonts lack), ``fonts-nanum``
+(Hangul), ``fonts-noto-core`` (Devanagari, Arabic) and ``fonts-noto-cjk`` (Chinese).
+:data:`FONTS` says which families each language's pages use, in order; the templates set
+them. WeasyPrint embeds a subset of every font it uses, and shapes the text with HarfBuzz
+(Devanagari conjuncts, Arabic joining), so nothing is shaped here.
 """
 
 from __future__ import annotations
@@ -18,21 +21,56 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup, escape
 
+from haven.content.scripts import isolated_runs
+
 TEMPLATES = Path(str(resources.files(__package__) / "templates"))
 PAPER_SIZES: tuple[str, ...] = ("A6", "A5")
+
+_LATIN = ("DejaVu Sans",)
+#: The font families of each language's printed pages, first choice first: the script's own
+#: font, then DejaVu Sans for Latin and Cyrillic (links, readings, the Ukrainian meanings).
+FONTS: dict[str, tuple[str, ...]] = {
+    "ko": ("NanumGothic", *_LATIN),
+    "ar": ("Noto Naskh Arabic", *_LATIN),
+    "hi": ("Noto Sans Devanagari", *_LATIN),
+    "ne": ("Noto Sans Devanagari", *_LATIN),
+    "zh": ("Noto Sans CJK SC", *_LATIN),
+}
+
+
+def fonts(lang: str) -> tuple[str, ...]:
+    """The font families of ``lang``'s printed pages (:data:`FONTS`; DejaVu Sans otherwise)."""
+    return FONTS.get(lang, _LATIN)
+
+
+def font_family(lang: str) -> str:
+    """:func:`fonts` as a CSS ``font-family`` value."""
+    return ", ".join(f'"{family}"' for family in fonts(lang))
+
 
 _HANGUL_WORD = re.compile(r"\S*[\uac00-\ud7a3]\S*")
 
 
 def keep_all(text: str) -> Markup:
-    """Korean line breaking at spaces only (CSS ``word-break: keep-all``).
+    """Printed text made safe to lay out.
 
-    The stylesheets ask for ``keep-all``; WeasyPrint does not implement it yet, so every word
-    that holds Hangul is also wrapped in a span that does not break.
+    Korean breaks lines at spaces only (CSS ``word-break: keep-all``): the stylesheets ask for
+    it, WeasyPrint does not implement it yet, so every word that holds Hangul is also wrapped
+    in a span that does not break. In right-to-left text, every left-to-right run that needs it
+    (:func:`haven.content.scripts.isolated_runs`: a link, a reference, ``/verify``, ``@name``)
+    goes in a ``dir="ltr"`` span: WeasyPrint lays a span out as one piece in its own
+    direction, so the run reads as typed.
     """
-    escaped = str(escape(text))
+
+    def korean(part: str) -> str:
+        escaped = str(escape(part))
+        return _HANGUL_WORD.sub(lambda m: f'<span class="w">{m.group(0)}</span>', escaped)
+
     return Markup(  # noqa: S704 - built from escape()'d text
-        _HANGUL_WORD.sub(lambda m: f'<span class="w">{m.group(0)}</span>', escaped)
+        "".join(
+            f'<span dir="ltr">{escape(part)}</span>' if ltr else korean(part)
+            for ltr, part in isolated_runs(text)
+        )
     )
 
 
@@ -45,6 +83,7 @@ def environment() -> Environment:
         lstrip_blocks=True,
     )
     env.filters["keep_all"] = keep_all
+    env.globals["font_family"] = font_family
     return env
 
 

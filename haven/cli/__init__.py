@@ -9,11 +9,13 @@ import typer
 
 from . import (
     audit,
+    backup,
     campaign,
     case,
     chat,
     content,
     db,
+    doctor,
     keys,
     leaflet,
     outbox,
@@ -43,6 +45,9 @@ app.command("leaflet-batch")(leaflet.leaflet_batch)
 app.command()(leaflet.phrasebook)
 app.command()(campaign.report)
 app.command()(serve.console)
+app.command()(backup.backup)
+app.command()(backup.restore)
+app.command()(doctor.doctor)
 app.add_typer(db.app, name="db")
 app.add_typer(case.app, name="case")
 app.add_typer(audit.app, name="audit")

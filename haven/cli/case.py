@@ -5,9 +5,10 @@ from __future__ import annotations
 import typer
 
 from haven import crypto
-from haven.domain.codephrase import cyrillic
+from haven.content.readings import code_phrase_reading
 from haven.flows import State, default_engine
-from haven.services.cases import Cases, CaseView
+from haven.services.cases import Cases
+from haven.services.caseview import CaseView
 
 from .common import opened_store, passphrase, run, settings
 
@@ -39,9 +40,8 @@ def case_text(view: CaseView) -> str:
         + (f"{view.submitted_at:%Y-%m-%d %H:%M} UTC" if view.submitted_at else "-"),
     ]
     if view.code_phrase:
-        out.append(
-            f"code phrase: {view.code_phrase}  (Cyrillic: {cyrillic(view.code_phrase, view.lang)})"
-        )
+        aid = code_phrase_reading(view.lang, view.code_phrase)
+        out.append(f"code phrase: {view.code_phrase}  (Cyrillic: {aid})")
     if view.answers:
         state = State(
             flow=engine.flow.id,

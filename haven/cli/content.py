@@ -30,6 +30,12 @@ def content_check() -> None:
     typer.echo("catalogs complete")
 
 
+@app.command("languages")
+def content_languages() -> None:
+    """The table of languages and their native review, as the README shows it."""
+    typer.echo(catalog.language_table())
+
+
 @app.command("extract")
 def content_extract(
     out: Annotated[Path, typer.Option(help="Template to write.")] = locale_dir() / "haven.pot",

@@ -27,7 +27,7 @@ def _verify(cfg: Settings) -> Check:
 async def leaflet(
     campaign: Annotated[str, typer.Option(help="Campaign code.")],
     out: Annotated[Path, typer.Option(help="PDF file to write.")],
-    lang: Annotated[str, typer.Option(help="ko, ru, uk or en.")] = "ko",
+    lang: Annotated[str, typer.Option(help="A language: ko, ru, uk, en, es, fr, ar, …")] = "ko",
     size: Annotated[str, typer.Option(help="A6 or A5.")] = "A6",
     batch: Annotated[
         int | None, typer.Option(help="A print batch numbered by leaflet-batch, to print again.")
@@ -92,11 +92,12 @@ async def leaflet_batch(
 
 def phrasebook(
     out: Annotated[Path, typer.Option(help="PDF file to write.")],
-    lang: Annotated[str, typer.Option(help="The language spoken to: ko.")] = "ko",
+    lang: Annotated[str, typer.Option(help="The language spoken to: ko, ar, zh, …")] = "ko",
     for_: Annotated[str, typer.Option("--for", help="The reader's language: uk or ru.")] = "uk",
     size: Annotated[str, typer.Option(help="A6 or A5.")] = "A6",
 ) -> None:
-    """The front-line phrasebook card (PDF): Hangul, Cyrillic to read aloud, meaning."""
+    """The front-line phrasebook card (PDF): the line in its script, Cyrillic to read aloud,
+    meaning."""
     from haven.campaigns.phrasebook import write_phrasebook
 
     write_phrasebook(out, for_, size.upper(), lang)

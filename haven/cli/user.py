@@ -7,8 +7,8 @@ from typing import Annotated
 import typer
 
 from haven import crypto
-from haven.services.accounts import AccountError, Accounts, Role, fixed_keyring
-from haven.services.seals import Seals
+from haven.services.accounts import AccountError, Accounts, Role
+from haven.services.seals import Seals, fixed_keyring
 
 from .common import CliError, opened_store, passphrase, run, settings
 

@@ -8,6 +8,7 @@ from fastapi.responses import RedirectResponse, Response
 from haven.services.accounts import AccountError
 from haven.services.auditlog import record
 
+from . import metrics
 from .deps import SESSION_COOKIE, Admin, bad, form_of, problem, render, root, state
 from .keyholder import UnlockThrottled
 
@@ -20,7 +21,9 @@ def setup_link(request: Request, token: str) -> str:
 
 @router.get("/users")
 async def users_page(request: Request, p: Admin) -> Response:
-    return render(request, "users.html", p, users=await state(request).accounts.users(), link=None)
+    users = await state(request).accounts.users()
+    summary = await metrics.summary(request)
+    return render(request, "users.html", p, users=users, link=None, summary=summary)
 
 
 @router.post("/users")

@@ -12,7 +12,6 @@ from haven.services.accounts import (
     CONSOLE_LANGS,
     BadLogin,
     BadSetup,
-    Locked,
     NotSealed,
     Throttled,
     WeakPassword,
@@ -73,7 +72,7 @@ async def login(request: Request) -> Response:
     token, _new = pre_token(request)
     try:
         session_token = await state(request).accounts.login(name, password)
-    except (BadLogin, Throttled, Locked) as exc:
+    except (BadLogin, Throttled) as exc:
         status = 429 if isinstance(exc, Throttled) else 401
         message = str(exc) if not isinstance(exc, BadLogin) else "Wrong name, password or code."
         return render(
@@ -173,7 +172,7 @@ async def totp(request: Request) -> Response:
         full = await accounts.verify_totp(token, str(form.get("code", "")))
     except NotSealed as exc:
         return problem(request, p, str(exc), 409)
-    except (BadLogin, Throttled, Locked) as exc:
+    except (BadLogin, Throttled) as exc:
         again = await accounts.session(token)
         if again is None:
             raise Redirect(f"{root(request)}/login") from None

@@ -10,20 +10,18 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from starlette.datastructures import FormData
 
 from haven.content import LANGUAGE_NAMES
+from haven.content.readings import code_phrase_reading
 from haven.crypto import CaseKeyring
 from haven.domain.cases import CaseState, IllegalTransition
-from haven.domain.codephrase import cyrillic
 from haven.services.cases import (
     OPERATOR_CLOSE_REASONS,
     BadText,
     CaseNotFound,
-    CaseView,
     NoRoute,
-    answer_rows,
-    attachment_refs,
     canned_for,
     operator_targets,
 )
+from haven.services.caseview import CaseView, answer_rows, attachment_refs
 from haven.services.identity import Principal
 from haven.services.media import NotMedia, PhotoInfo, clean_photo, is_audio, photo_info, sniff
 from haven.services.translations import TranslationView
@@ -73,7 +71,9 @@ async def case_page(request: Request, reference: str, p: Operator) -> Response:
         can_reply=meta.channel in ("telegram", "web")
         and meta.state not in ("closed", "draft", "arrived"),
         lang_name=LANGUAGE_NAMES.get(meta.lang, meta.lang),
-        cyrillic=cyrillic(view.code_phrase, meta.lang, "uk") if view and view.code_phrase else "",
+        cyrillic=code_phrase_reading(meta.lang, view.code_phrase)
+        if view and view.code_phrase
+        else "",
         latest=meta.latest_message,
         voice_seconds=st.settings.voice_note_max_seconds,
         voice_bytes=st.settings.voice_note_max_bytes,

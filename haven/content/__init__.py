@@ -12,7 +12,7 @@ from functools import cache
 from importlib import resources
 from pathlib import Path
 
-LANGS: tuple[str, ...] = ("ko", "ru", "uk", "en")
+LANGS: tuple[str, ...] = ("ko", "ru", "uk", "en", "es", "fr", "ar", "hi", "ne", "uz", "tg", "zh")
 DOMAIN = "haven"
 
 #: Each language named in itself, for the language choice.
@@ -21,10 +21,45 @@ LANGUAGE_NAMES: dict[str, str] = {
     "ru": "Русский",
     "uk": "Українська",
     "en": "English",
+    "es": "Español",
+    "fr": "Français",
+    "ar": "العربية",
+    "hi": "हिन्दी",
+    "ne": "नेपाली",
+    "uz": "Oʻzbekcha",
+    "tg": "Тоҷикӣ",
+    "zh": "中文",
 }
+
+#: Languages written right to left: their pages are ``dir="rtl"``.
+RTL: frozenset[str] = frozenset({"ar"})
 
 Gettext = Callable[[str], str]
 Ngettext = Callable[[str, str, int], str]
+
+
+#: Language tags that name another script or variety than the one we write: asked, not guessed.
+_OTHER_VARIETY = frozenset({"zh-hant", "zh-tw", "zh-hk", "zh-mo", "uz-cyrl"})
+
+
+def language_for(tag: str | None) -> str | None:
+    """The language of ours a tag names (Telegram's ``language_code``, an ``Accept-Language``
+    entry): ``zh-hans`` -> ``zh``, ``ko-KP`` -> ``ko``, ``pt`` -> ``None``. A tag for a
+    script we do not write (``zh-Hant``, ``uz-Cyrl``) is ``None`` too: the applicant chooses."""
+    if not tag:
+        return None
+    tag = tag.strip().replace("_", "-").lower()[:35]
+    primary = tag.split("-", 1)[0]
+    if primary not in LANGS:
+        return None
+    if any(tag == other or tag.startswith(other + "-") for other in _OTHER_VARIETY):
+        return None
+    return primary
+
+
+def direction(lang: str | None) -> str:
+    """``rtl`` or ``ltr``: the direction a language is written in."""
+    return "rtl" if lang in RTL else "ltr"
 
 
 def locale_dir() -> Path:
@@ -66,9 +101,20 @@ def in_every_language(message: str, translate: Callable[[str, str], str] | None 
     return "\n\n".join(texts)
 
 
+class MissingWordList(MissingCatalog):
+    """A language has no word list of a kind: never replaced by another language's list, so
+    that a code phrase or passphrase is always in the applicant's own language."""
+
+
 def _word_list(folder: str, lang: str) -> list[str]:
-    text = (resources.files(__package__) / folder / f"{lang}.txt").read_text("utf-8")
-    out = [line.strip() for line in text.splitlines()]
+    """The words of ``folder/<lang>.txt``: one a line, ``#`` comments and blank lines skipped;
+    a line ``word<TAB>reading`` (the Cyrillic reading aid some lists carry) gives its word."""
+    if lang not in LANGS:
+        raise KeyError(lang)
+    path = resources.files(__package__) / folder / f"{lang}.txt"
+    if not path.is_file():
+        raise MissingWordList(f"no {folder} word list for {lang!r}")
+    out = [line.split("\t", 1)[0].strip() for line in path.read_text("utf-8").splitlines()]
     return [w for w in out if w and not w.startswith("#")]
 
 
@@ -80,6 +126,13 @@ def ngettext_for(lang: str) -> Ngettext:
 def words(lang: str) -> list[str]:
     """The code-phrase word list of a language: one word a line, ``#`` comments skipped."""
     return _word_list("words", lang)
+
+
+def word_readings(lang: str) -> dict[str, str]:
+    """The readings typed in a language's code-phrase list (``word<TAB>reading``), by word."""
+    text = (resources.files(__package__) / "words" / f"{lang}.txt").read_text("utf-8")
+    pairs = (line.split("\t", 1) for line in text.splitlines() if "\t" in line)
+    return {w.strip(): r.strip() for w, r in pairs if w.strip() and not w.startswith("#")}
 
 
 def passphrase_words(lang: str) -> list[str]:

@@ -12,20 +12,35 @@ from babel.messages.extract import extract_from_dir
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po, write_po
 
-from . import DOMAIN, LANGS, locale_dir
+from . import DOMAIN, LANGS, MissingWordList, locale_dir, passphrase_words, words
+from .scripts import english_run, foreign_letters
 
 PACKAGE_DIR = Path(__file__).resolve().parent.parent
 _PLACEHOLDER = re.compile(r"\{([a-zA-Z_][a-zA-Z0-9_]*)\}")
+#: The header that says whether a native speaker has reviewed a catalog: ``yes`` or ``no``.
+REVIEW_HEADER = "X-Native-Review"
+_REVIEW = re.compile(r'^"X-Native-Review:\s*([^\\"]*?)\s*\\n"\s*$', re.M | re.I)
+
+#: Translations a language may spell exactly as the English message id: the same word.
+LANGUAGE_NEUTRAL: dict[str, frozenset[str]] = {
+    "es": frozenset({"No"}),
+    "fr": frozenset({"Photo"}),
+    "uz": frozenset({"Operator"}),
+}
 
 
 @dataclass(frozen=True)
 class Problem:
     lang: str
-    kind: str  # missing | empty | placeholders | fuzzy | plural-forms
+    #: missing | empty | placeholders | fuzzy | plural-forms | script | untranslated |
+    #: english | review-header | word-list
+    kind: str
     msgid: str
+    detail: str = ""
 
     def __str__(self) -> str:
-        return f"{self.lang}: {self.kind}: {self.msgid[:70]!r}"
+        said = f" ({self.detail})" if self.detail else ""
+        return f"{self.lang}: {self.kind}: {self.msgid[:70]!r}{said}"
 
 
 def placeholders(text: str) -> set[str]:
@@ -76,16 +91,45 @@ def write_template(path: Path) -> None:
         write_po(fh, extract(), width=100, omit_header=False)
 
 
+def native_review(lang: str) -> str | None:
+    """The catalog's ``X-Native-Review`` header (``yes`` or ``no``), ``None`` if it has none."""
+    found = _REVIEW.search(po_path(lang).read_text("utf-8"))
+    return found.group(1).strip().lower() if found else None
+
+
+def language_table() -> str:
+    """The README's table of the languages (Markdown): each one's name, script, direction,
+    and whether a native speaker has reviewed its catalog (its ``X-Native-Review`` header)."""
+    from . import LANGUAGE_NAMES, direction
+    from .scripts import SCRIPT
+
+    lines = [
+        "| code | language | script | direction | reviewed by a native speaker |",
+        "|---|---|---|---|---|",
+    ]
+    for lang in LANGS:
+        review = "source language" if lang == "en" else (native_review(lang) or "?")
+        lines.append(
+            f"| `{lang}` | {LANGUAGE_NAMES[lang]} | {SCRIPT[lang]} | {direction(lang)} | {review} |"
+        )
+    return "\n".join(lines)
+
+
 def check(langs: tuple[str, ...] = LANGS) -> list[Problem]:
-    """Missing, empty, fuzzy or placeholder-mismatched translations in the shipped catalogs."""
+    """What keeps a language from being shipped: its word lists missing or not in its script;
+    in its catalog a translation missing, empty, fuzzy, with other placeholders than the
+    English, in letters of another script, left in English, or no review header."""
     source = extract()
     problems: list[Problem] = []
     for lang in langs:
+        problems += _word_list_problems(lang)
         if lang == "en":
             continue  # the source language: message ids are the English texts
         if not po_path(lang).exists():
             problems.append(Problem(lang, "missing", "(the whole catalog)"))
             continue
+        if native_review(lang) not in ("yes", "no"):
+            problems.append(Problem(lang, "review-header", f"{REVIEW_HEADER}: yes or no"))
         catalog = read(lang)
         forms = catalog.num_plurals
         for message in source:
@@ -104,7 +148,41 @@ def check(langs: tuple[str, ...] = LANGS) -> list[Problem]:
                 problems.append(Problem(lang, "fuzzy", msgid))
             elif any(placeholders(s) != placeholders(_joined(message.id)) for s in strings):
                 problems.append(Problem(lang, "placeholders", msgid))
+            else:
+                problems += _text_problems(lang, message.id, strings)
     return problems
+
+
+def _text_problems(lang: str, msgid: object, strings: list[str]) -> list[Problem]:
+    """A complete translation in the wrong script, or still (partly) English."""
+    out: list[Problem] = []
+    ids = [str(i) for i in msgid] if isinstance(msgid, (tuple, list)) else [str(msgid)]
+    neutral = LANGUAGE_NEUTRAL.get(lang, frozenset())
+    for string in strings:
+        letters = foreign_letters(lang, string)
+        if letters:
+            out.append(Problem(lang, "script", ids[0], f"letters {letters[:20]!r}"))
+        if string in ids and string not in neutral:
+            out.append(Problem(lang, "untranslated", ids[0]))
+        run = "" if lang == "en" else english_run(string)
+        if run:
+            out.append(Problem(lang, "english", ids[0], repr(run)))
+    return out
+
+
+def _word_list_problems(lang: str) -> list[Problem]:
+    """A code-phrase or passphrase word list missing, or with words of another script."""
+    out: list[Problem] = []
+    for kind, load in (("words", words), ("passphrase", passphrase_words)):
+        try:
+            listed = load(lang)
+        except MissingWordList:
+            out.append(Problem(lang, "word-list", f"{kind}/{lang}.txt", "missing"))
+            continue
+        for word in listed:
+            if foreign_letters(lang, word):
+                out.append(Problem(lang, "word-list", f"{kind}/{lang}.txt: {word}", "script"))
+    return out
 
 
 def _forms(string: object) -> list[str]:

@@ -46,6 +46,11 @@ ERRORS = frozenset(
         "fuzzy",
         "placeholders",
         "plural-forms",
+        "script",
+        "untranslated",
+        "english",
+        "review-header",
+        "word-list",
         "glossary",
         "initial-sound",
         "spelling",
@@ -260,7 +265,10 @@ def file_texts(path: Path) -> Iterator[tuple[str, str]]:
 
 def lint(extra: Iterable[tuple[str, str]] = ()) -> list[Finding]:
     """Every finding over the shipped catalogs and Korean texts (plus ``extra`` Korean texts)."""
-    findings = [Finding(p.lang, p.kind, text=p.msgid) for p in catalog.check()]
+    findings = [
+        Finding(p.lang, p.kind, text=f"{p.msgid} ({p.detail})" if p.detail else p.msgid)
+        for p in catalog.check()
+    ]
     glossary = load_glossary()
     for where, text in [*korean_texts(), *extra]:
         findings += check_korean(text, where, glossary)

@@ -32,13 +32,3 @@ def passphrase_bits(list_size: int, count: int) -> float:
     """Entropy of :func:`new_passphrase`: log2 of the number of ordered choices without
     repeats, ``list_size! / (list_size - count)!``."""
     return math.log2(math.perm(list_size, count))
-
-
-def cyrillic(phrase: str, lang: str, target: str = "uk") -> str:
-    """The phrase as the receiving unit reads it aloud: Korean is transliterated (Kontsevich);
-    Cyrillic languages are already readable; others are shown as written."""
-    if lang == "ko":
-        from .translit import to_cyrillic
-
-        return to_cyrillic(phrase, target=target)  # type: ignore[arg-type]
-    return phrase

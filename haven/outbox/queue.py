@@ -133,7 +133,8 @@ def row_values(
 
 
 class Outbox:
-    """The intake's reply sink (:class:`haven.services.intake.ReplySink`) and a thin facade."""
+    """Where the intake writes replies (``Intake.handle(..., deliver=True)``), in the same
+    transaction as the state change, a whole batch's rows with one statement."""
 
     def __init__(
         self, keys: IntakeKeys, text_max: int = 4096, wipe_after: float | None = None

@@ -50,6 +50,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from haven.crypto import BadEnvelope, IntakeKeys
+from haven.services import metrics
 from haven.store.db import Store, mark_wipe
 from haven.store.models import Contact, OutboxMessage, OutboxPacer, utcnow
 
@@ -58,6 +59,14 @@ from .payload import Payload
 from .queue import AUTOMATED, DROPPED, FAILED, PENDING, SENDING, SENT, drop_chat
 
 log = logging.getLogger("haven.outbox")
+#: A send's outcome -> the counter it adds to (haven.services.metrics).
+COUNTED = {
+    SENT: "outbox_sent",
+    "retry_after": "outbox_throttled",
+    "retry": "outbox_retried",
+    FAILED: "outbox_failed",
+    "unreachable": "outbox_unreachable",
+}
 
 
 class RetryLater(Exception):
@@ -466,6 +475,8 @@ class Worker:
             pauses: dict[str, float] = {}
             for job in jobs:
                 where = and_(OutboxMessage.id == job.id, mine)
+                if job.outcome in COUNTED:
+                    metrics.count(COUNTED[job.outcome], job.channel)
                 if job.outcome == SENT:
                     self.stats.sent += 1
                     if job.keep:

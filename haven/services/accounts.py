@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hmac
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -33,7 +33,7 @@ from . import seals, totp
 from .identity import SECTOR_ROLES, Principal, parse_languages, parse_sectors
 from .identity import Role as Role
 from .identity import Viewer as Viewer
-from .seals import Seals
+from .seals import KeyringSource, Seals, no_keyring
 from .sessions import Live, Sessions, digest
 from .throttle import LOGIN_BUDGET, SLOW_AFTER, LoginThrottle
 
@@ -60,10 +60,6 @@ class Throttled(AccountError):
         self.retry_after = retry_after
 
 
-class Locked(AccountError):
-    """Kept for callers that catch it; logins are throttled (:class:`Throttled`), never locked."""
-
-
 class BadSetup(AccountError):
     """The setup link is unknown, used or expired."""
 
@@ -78,24 +74,6 @@ class BadName(AccountError):
 
 class NotSealed(AccountError):
     """The account's row cannot be trusted now (see the module docstring)."""
-
-
-#: The unlocked keyring of this console process, or ``None`` while it is locked.
-KeyringSource = Callable[[], Awaitable["crypto.CaseKeyring | None"]]
-
-
-async def no_keyring() -> crypto.CaseKeyring | None:
-    return None
-
-
-def fixed_keyring(keyring: crypto.CaseKeyring | None) -> KeyringSource:
-    """A source that always gives ``keyring``: for an :class:`Accounts` outside a console
-    (the CLI with the passphrase)."""
-
-    async def source() -> crypto.CaseKeyring | None:
-        return keyring
-
-    return source
 
 
 @dataclass(frozen=True)

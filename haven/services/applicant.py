@@ -137,7 +137,9 @@ class Applicants:
         self.keys = keys
         self.hasher = hasher or PasswordHasher.from_parameters(RFC_9106_LOW_MEMORY)
         self.engine = engine or default_engine()
-        self.limits = ratelimit.Limiter(ratelimit.Rules.of(per_case_limit, global_limit))
+        self.limits = ratelimit.Limiter(
+            ratelimit.Rules.of(per_case_limit, global_limit), name="unlock"
+        )
         self.proven: TTLCache[str, bool] = TTLCache(PROVEN_MAX, PROVEN_SECONDS)
 
     @cached_property

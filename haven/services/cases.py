@@ -9,9 +9,9 @@ from __future__ import annotations
 import json
 import secrets
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Protocol
 
 from sqlalchemy import ColumnElement, false, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -31,9 +31,17 @@ from haven.domain.cases import (
 )
 from haven.domain.reference import normalize
 from haven.domain.text import clean
-from haven.flows import State
 from haven.flows.engine import M_READ_ALONE
 from haven.services.accounts import Role, Viewer
+from haven.services.caseview import (
+    ATTACHMENTS_MAX,
+    CaseView,
+    MessageView,
+    is_attachment_id,
+    message_view,
+    open_case,
+    triage,
+)
 from haven.store import audit
 from haven.store.db import Store
 from haven.store.models import (
@@ -47,61 +55,9 @@ from haven.store.models import (
     utcnow,
 )
 
-if TYPE_CHECKING:
-    pass
-
 
 class CaseNotFound(LookupError):
     pass
-
-
-@dataclass(frozen=True)
-class MessageView:
-    direction: str
-    kind: str
-    at: datetime
-    content: dict[str, Any]
-    id: int = 0
-    author: int | None = None
-
-
-@dataclass(frozen=True)
-class CaseView:
-    id: int
-    reference: str
-    state: str
-    close_reason: str | None
-    lang: str
-    channel: str
-    campaign: str | None
-    group_size: int | None
-    wounded: bool | None
-    flags: frozenset[risk.RiskFlag]
-    created_at: datetime
-    submitted_at: datetime | None
-    answers: dict[str, Any] | None
-    code_phrase: str | None
-    messages: list[MessageView] = field(default_factory=list)
-    assigned_to: int | None = None
-    updated_at: datetime | None = None
-
-
-def _triage(case: Case) -> dict[str, Any]:
-    """The triage metadata of a case, as every view of it shows them."""
-    return {
-        "id": case.id,
-        "reference": case.reference,
-        "state": case.state,
-        "close_reason": case.close_reason,
-        "lang": case.lang,
-        "channel": case.channel,
-        "campaign": case.campaign,
-        "group_size": case.group_size,
-        "wounded": case.wounded,
-        "flags": risk.decode(case.risk_flags),
-        "created_at": case.created_at,
-        "submitted_at": case.submitted_at,
-    }
 
 
 class Cases:
@@ -117,33 +73,7 @@ class Cases:
             case = await session.scalar(select(Case).where(Case.reference == ref))
             if case is None:
                 raise CaseNotFound(ref)
-            return await _open(session, case, keyring, actor)
-
-
-async def _open(session: AsyncSession, case: Case, keyring: CaseKeyring, actor: str) -> CaseView:
-    messages = (
-        await session.scalars(
-            select(Message).where(Message.case_id == case.id).order_by(Message.id)
-        )
-    ).all()
-    answers = keyring.open_json(case.answers) if case.answers else None
-    phrase = keyring.open(case.code_phrase).decode() if case.code_phrase else None
-    views = [_message_view(m, keyring) for m in messages]
-    await audit.append(session, actor, "case.read", case.id, {"messages": len(views)})
-    return CaseView(
-        **_triage(case),
-        answers=answers,  # type: ignore[arg-type]
-        code_phrase=phrase,
-        messages=views,
-        assigned_to=case.assigned_to,
-        updated_at=case.updated_at,
-    )
-
-
-def _message_view(m: Message, keyring: CaseKeyring) -> MessageView:
-    return MessageView(
-        m.direction, m.kind, m.created_at, json.loads(keyring.open(m.body)), m.id, m.author
-    )
+            return await open_case(session, case, keyring, actor)
 
 
 # --- the console's use cases ----------------------------------------------------
@@ -388,7 +318,7 @@ class Console(Cases):
                 else None
             )
             return CaseMeta(
-                **_triage(case),
+                **triage(case),
                 updated_at=case.updated_at,
                 assigned_to=case.assigned_to,
                 assigned_name=name,
@@ -401,7 +331,7 @@ class Console(Cases):
         """The case decrypted for an operator; audited."""
         async with self.store.transaction() as session:
             case = await self._case(session, reference, viewer)
-            return await _open(session, case, keyring, viewer.actor)
+            return await open_case(session, case, keyring, viewer.actor)
 
     async def latest(self, reference: str, viewer: Viewer) -> int:
         """The newest message's id (metadata, for live updates; not audited)."""
@@ -430,7 +360,7 @@ class Console(Cases):
                 await audit.append(
                     session, viewer.actor, "case.read", case.id, {"messages": len(rows)}
                 )
-            return [_message_view(m, keyring) for m in rows]
+            return [message_view(m, keyring) for m in rows]
 
     async def transition(
         self,
@@ -557,7 +487,7 @@ class Console(Cases):
     ) -> dict[str, bytes]:
         """Attachments of a case (photos, voice), decrypted; audited like any read of its
         content. Ids that are not this case's are left out."""
-        wanted = [i for i in ids if _attachment_id(i)][:ATTACHMENTS_MAX]
+        wanted = [i for i in ids if is_attachment_id(i)][:ATTACHMENTS_MAX]
         async with self.store.transaction() as session:
             case = await self._case(session, reference, viewer)
             if not wanted:
@@ -621,76 +551,12 @@ class Console(Cases):
             )
 
 
-#: Attachments one page decrypts at most.
-ATTACHMENTS_MAX = 50
-
-
-def _attachment_id(value: str) -> bool:
-    return len(value) == 32 and all(c in "0123456789abcdef" for c in value)
-
-
-def attachment_refs(view: CaseView) -> list[str]:
-    """The attachments a case view names: photos and voice messages of the conversation,
-    the photo answer of the questionnaire."""
-    refs = [
-        str(m.content.get("attachment", "")) for m in view.messages if m.kind in ("photo", "voice")
-    ]
-    for answer in ((view.answers or {}).get("answers") or {}).values():
-        if isinstance(answer, dict) and answer.get("kind") == "photo" and answer.get("value"):
-            refs.append(str(answer["value"]))
-    return [r for r in refs if _attachment_id(r)]
-
-
 def operator_targets(state: str) -> list[CaseState]:
     """The transitions an operator is offered for a case in ``state``."""
     return sorted(
         (t for t in allowed_targets(CaseState(state)) if t in OPERATOR_TARGETS),
         key=list(CaseState).index,
     )
-
-
-def answer_lines(answers: dict[str, Any] | None, lang: str) -> list[tuple[str, str]]:
-    """The submitted answers as (question title, answer) in ``lang`` (choices translated;
-    free text as the applicant wrote it)."""
-    return [(row.title, row.value) for row in answer_rows(answers, lang)]
-
-
-@dataclass(frozen=True)
-class AnswerRow:
-    """A submitted answer as the console shows it: what a translation request names
-    (``step``), its kind, and the attachment of a photo answer (``ref``)."""
-
-    step: str
-    kind: str
-    title: str
-    value: str
-    ref: str = ""
-
-
-def answer_rows(answers: dict[str, Any] | None, lang: str) -> list[AnswerRow]:
-    """The submitted answers in ``lang``, as :func:`answer_lines` shows them."""
-    if not answers:
-        return []
-    from haven.flows import default_engine
-
-    engine = default_engine()
-    state = State(flow=engine.flow.id, version=engine.flow.version, lang=lang)
-    lines: list[AnswerRow] = []
-    for step_id, answer in (answers.get("answers") or {}).items():
-        try:
-            step = engine.flow.step(step_id)
-        except KeyError:
-            continue
-        if step.kind == "language":
-            continue
-        value = engine.display(state, step, answer)
-        if answer.get("kind") == "location" and isinstance(answer.get("value"), list):
-            lat, lon = answer["value"]
-            value = f"{value}: {lat:.5f}, {lon:.5f}"
-        kind = str(answer.get("kind", ""))
-        ref = str(answer.get("value", "")) if kind == "photo" else ""
-        lines.append(AnswerRow(step_id, kind, engine.translate(lang, step.title), value, ref))
-    return lines
 
 
 def canned_for(lang: str) -> list[tuple[str, str]]:

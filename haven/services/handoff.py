@@ -21,9 +21,9 @@ from sqlalchemy import ColumnElement, false, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from haven.content import N_, gettext_for, texts
+from haven.content.readings import code_phrase_reading
 from haven.crypto import CaseKeyring, IntakeKeys
 from haven.domain.cases import CaseState
-from haven.domain.codephrase import cyrillic
 from haven.services.accounts import Role, Viewer
 from haven.services.cases import (
     BadText,
@@ -440,7 +440,7 @@ class Handoffs:
                 meeting_point=str(details.get("meeting_point", "")),
                 signal=str(details.get("signal", "")),
                 code_phrase=phrase,
-                code_cyrillic=cyrillic(phrase, case.lang, "uk") if phrase else "",
+                code_cyrillic=code_phrase_reading(case.lang, phrase) if phrase else "",
                 lang=case.lang,
             )
 

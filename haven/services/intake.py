@@ -15,7 +15,6 @@ import secrets
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
@@ -30,8 +29,8 @@ from haven.domain.reference import new_reference
 from haven.flows import Effect, Engine, Mode, Outcome, Reply, State, default_engine
 from haven.flows.engine import multilingual
 from haven.flows.inputs import Choice, Input, Location, Photo, Text, Voice
-from haven.outbox import Payload, enqueue
-from haven.services import erasure
+from haven.outbox import Outbox, Payload, enqueue
+from haven.services import erasure, metrics
 from haven.services.campaigns import CODE, normalize_code
 from haven.store import audit, conversations, updates
 from haven.store.batch import GroupCommit
@@ -82,35 +81,6 @@ class IntakeResult:
     duplicate: bool = False
 
 
-class ReplySink(Protocol):
-    """Where ``handle(..., deliver=True)`` writes the replies: the outbox (haven.outbox.Outbox),
-    in the same transaction as the state change. The rows of a whole batch are written with
-    one statement."""
-
-    def rows(
-        self,
-        contact: ContactValues,
-        replies: Sequence[Reply],
-        *,
-        case_id: int | None,
-        context: str | None,
-        detached: bool = False,
-        kind: str = "reply",
-        replaceable: bool = False,
-    ) -> list[dict[str, object]]: ...
-
-    def write(self, session: Session, rows: list[dict[str, object]]) -> None: ...
-
-    def forget(self, session: Session, contact: ContactValues) -> None: ...
-
-    def note(
-        self, session: Session, seen: Sequence[tuple[ContactValues, int]], at: datetime
-    ) -> None:
-        """The channel's ids of the inputs' messages (``handle(..., message_id=)``), for the
-        chat to be emptied later; written in the batch's transaction, before its erasures."""
-        ...
-
-
 def context_of(state: State) -> str:
     """A short token of the question being asked; buttons carry it back, so that a button of
     an earlier question (stale) or a made-up one (forged) is recognised and re-asked."""
@@ -155,7 +125,7 @@ class _Job:
     lang: str | None = None
     extra: _Extra = _NO_EXTRA
     update_key: str | None = None
-    #: The channel's id of the applicant's message, noted with the input (see ReplySink.note).
+    #: The channel's id of the applicant's message, noted with the input (see Outbox.note).
     message_id: int | None = None
     #: Only read where the conversation stands (:meth:`Intake.state`): nothing is written.
     peek: bool = False
@@ -172,7 +142,7 @@ class _Batch:
     #: Pending UPDATEs, by contact id and by case id (see :meth:`Intake._write`).
     contact_rows: dict[int, dict[str, object]] = field(default_factory=dict)
     case_rows: dict[int, dict[str, object]] = field(default_factory=dict)
-    #: Outbox rows of the batch's replies, written together (see :class:`ReplySink`).
+    #: Outbox rows of the batch's replies, written together (see :class:`~haven.outbox.Outbox`).
     outgoing: list[dict[str, object]] = field(default_factory=list)
     #: The time the batch's rows are written at.
     now: datetime = field(default_factory=utcnow)
@@ -193,7 +163,7 @@ class Intake:
         store: Store,
         keys: IntakeKeys,
         engine: Engine | None = None,
-        outbox: ReplySink | None = None,
+        outbox: Outbox | None = None,
         max_batch: int = 64,
     ) -> None:
         self.store = store
@@ -240,6 +210,7 @@ class Intake:
         """
         if deliver and self.outbox is None:
             raise ValueError("deliver=True needs an Intake made with an outbox")
+        metrics.count("intake_inputs", channel)
         job = _Job(
             channel,
             address,
@@ -530,33 +501,26 @@ class Intake:
         batch.case_rows.setdefault(case.id, {})["campaign"] = code
         return code
 
+    def _attach(self, session: Session, case: CaseRow, data: bytes) -> str:
+        """A photo or voice message sealed as an attachment of the case: its id."""
+        attachment = Attachment(
+            id=secrets.token_hex(16), case_id=case.id, size=len(data), body=self.keys.seal(data)
+        )
+        session.add(attachment)
+        return attachment.id
+
     def _photo(self, session: Session, case: CaseRow, state: State, photo: PhotoData) -> Photo:
         wanted = state.mode is Mode.submitted or (
             state.mode is Mode.ask and self.engine.flow.step(state.step).kind == "photo"
         )
-        if not wanted:
-            return Photo(ref="", size=len(photo.data))
-        attachment = Attachment(
-            id=secrets.token_hex(16),
-            case_id=case.id,
-            size=len(photo.data),
-            body=self.keys.seal(photo.data),
-        )
-        session.add(attachment)
-        return Photo(ref=attachment.id, size=len(photo.data))
+        ref = self._attach(session, case, photo.data) if wanted else ""
+        return Photo(ref=ref, size=len(photo.data))
 
     def _voice(self, session: Session, case: CaseRow, state: State, voice: VoiceData) -> Voice:
+        """Kept only in the conversation with an operator (questionnaire answers stay text)."""
         duration = max(0, min(int(voice.duration), 24 * 3600))
-        if state.mode is not Mode.submitted:
-            return Voice(ref="", size=len(voice.data), duration=duration)
-        attachment = Attachment(
-            id=secrets.token_hex(16),
-            case_id=case.id,
-            size=len(voice.data),
-            body=self.keys.seal(voice.data),
-        )
-        session.add(attachment)
-        return Voice(ref=attachment.id, size=len(voice.data), duration=duration)
+        ref = self._attach(session, case, voice.data) if state.mode is Mode.submitted else ""
+        return Voice(ref=ref, size=len(voice.data), duration=duration)
 
     def _submit(
         self, session: Session, batch: _Batch, case: CaseRow, state: State

@@ -24,6 +24,8 @@ from limits import RateLimitItem, parse
 from limits.storage import Storage
 from limits.strategies import FixedWindowRateLimiter
 
+from haven.services import metrics
+
 MAXSIZE = 200_000
 
 
@@ -121,9 +123,11 @@ class Limiter:
     a flood keeps its own quota for when the flood is over).
     """
 
-    def __init__(self, rules: Rules, maxsize: int = MAXSIZE) -> None:
+    def __init__(self, rules: Rules, maxsize: int = MAXSIZE, *, name: str = "inbound") -> None:
         self.rules = rules
         self.limiter = limiter(maxsize)
+        #: What the refusals are counted as (:data:`haven.services.metrics.LIMITS`).
+        self.name = name
 
     def hit(self, sender: str | None = None, *, ahead: bool = False, own_only: bool = False) -> int:
         """Count one event of ``sender`` (``None``: the shared limit only): 0, or the seconds
@@ -134,6 +138,12 @@ class Limiter:
         something it claims): only its own limit and the reserve can stop it, and it takes
         its share of the shared limit first, so that everyone else competes for what it
         leaves. With the reserve full (or none) it competes like anyone."""
+        wait = self._decide(sender, ahead, own_only)
+        if wait:
+            metrics.count("rate_limit_refusals", self.name)
+        return wait
+
+    def _decide(self, sender: str | None, ahead: bool, own_only: bool) -> int:
         rules = self.rules
         own: list[Check] = [(rules.own, sender)] if rules.own and sender is not None else []
         shared: list[Check] = [] if own_only or not rules.shared else [(rules.shared, "all")]

@@ -19,7 +19,7 @@ import json
 import logging
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextvars import ContextVar
 from pathlib import Path
 
@@ -132,3 +132,22 @@ class Seals:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
             raise
+
+
+#: The unlocked keyring of this console process, or ``None`` while it is locked.
+KeyringSource = Callable[[], Awaitable["crypto.CaseKeyring | None"]]
+
+
+async def no_keyring() -> crypto.CaseKeyring | None:
+    """The source of a console that has no keyring (locked)."""
+    return None
+
+
+def fixed_keyring(keyring: crypto.CaseKeyring | None) -> KeyringSource:
+    """A source that always gives ``keyring``: for an :class:`Accounts` outside a console
+    (the CLI with the passphrase)."""
+
+    async def source() -> crypto.CaseKeyring | None:
+        return keyring
+
+    return source

@@ -453,6 +453,17 @@ class Handoff(Base):
     outcome_at: Mapped[datetime | None] = mapped_column(DateTime)
 
 
+class MetricCounter(Base):
+    """Aggregate counters the processes add to (:mod:`haven.services.metrics`), by name and
+    label, both from fixed lists in the code: never an identifier, a place or a text."""
+
+    __tablename__ = "metric_counters"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    label: Mapped[str] = mapped_column(String(32), primary_key=True, default="")
+    value: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
 class LeafletBatch(Base):
     """A print batch of a campaign's leaflets, numbered from 1 per campaign. ``code`` is the
     leaflet code its QR link and its print carry (``<campaign>-<number>``); a case that came

@@ -8,7 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from haven.campaigns.leaflet import write_leaflet
 from haven.campaigns.links import Links, links
+from haven.campaigns.phrasebook import write_phrasebook
+from haven.content import LANGS
 from haven.crypto import IntakeKeys
 from haven.services.verify import Check, verify_for
 from haven.settings import Settings, load_settings
@@ -38,6 +41,25 @@ def verify(campaign_settings: Settings) -> Check:
     return verify_for(campaign_settings.telegram_bot_username, KEYS)
 
 
+@pytest.fixture(scope="session")
+def leaflets(
+    tmp_path_factory: pytest.TempPathFactory, campaign_links: Links, verify: Check
+) -> dict[str, Path]:
+    """An A6 leaflet in every language, rendered once for the whole run."""
+    out = tmp_path_factory.mktemp("leaflets")
+    return {
+        lang: write_leaflet(out / f"{lang}.pdf", lang, "A6", campaign_links, verify)
+        for lang in LANGS
+    }
+
+
+@pytest.fixture(scope="session")
+def phrasebooks(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """The A6 phrasebook card (for Ukrainian readers) of every language, rendered once."""
+    out = tmp_path_factory.mktemp("phrasebooks")
+    return {lang: write_phrasebook(out / f"{lang}.pdf", "uk", "A6", lang) for lang in LANGS}
+
+
 def run(*args: str) -> str:
     return subprocess.run(args, check=True, capture_output=True, text=True, timeout=60).stdout
 
@@ -46,9 +68,15 @@ def pdf_text(pdf: Path) -> str:
     return run("pdftotext", "-enc", "UTF-8", str(pdf), "-")
 
 
+#: What pdftotext adds around right-to-left text (embeddings, marks, isolates).
+BIDI_CONTROLS = re.compile("[\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
 def squeeze(text: str) -> str:
-    """Text without any whitespace: line breaks in a PDF fall anywhere between words."""
-    return re.sub(r"\s+", "", text)
+    """Text without any whitespace, hyphen or bidi control: line breaks in a PDF fall anywhere
+    between words or at a hyphen (which pdftotext then drops), and pdftotext marks the
+    direction of right-to-left text."""
+    return re.sub(r"[\s\-\u00ad]+", "", BIDI_CONTROLS.sub("", text))
 
 
 def pdf_fonts(pdf: Path) -> list[tuple[str, str]]:

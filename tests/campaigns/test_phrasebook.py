@@ -45,7 +45,7 @@ TABLE: list[tuple[str, str, str, str]] = [
 def by_id(target: str) -> dict[str, str]:
     korean = {p.id: p.ko for p in load().phrases}
     return {
-        next(k for k, v in korean.items() if v == line.ko): line.cyrillic
+        next(k for k, v in korean.items() if v == line.text): line.cyrillic
         for _, group in lines(target)
         for line in group
     }
@@ -54,6 +54,8 @@ def by_id(target: str) -> dict[str, str]:
 def test_about_seventy_phrases_in_three_languages() -> None:
     book = load()
     assert 60 <= len(book.phrases) <= 80
+    walkin = {p.id for p in book.in_section("walkin")}
+    assert walkin == {"leaflet-show", "leaflet-where", "came-with", "more-coming"}
     for phrase in book.phrases:
         assert phrase.ko and phrase.meaning["uk"] and phrase.meaning["ru"]
     ids = {p.id for p in book.phrases}
@@ -79,9 +81,11 @@ def test_transliteration_table(pid: str, ko: str, ru: str, uk: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def cards(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+def cards(
+    phrasebooks: dict[str, Path], tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, Path]:
     out = tmp_path_factory.mktemp("phrasebook")
-    return {t: write_phrasebook(out / f"{t}.pdf", t) for t in ("uk", "ru")}
+    return {"uk": phrasebooks["ko"], "ru": write_phrasebook(out / "ru.pdf", "ru")}
 
 
 @pytest.mark.parametrize("target", ["uk", "ru"])
@@ -89,7 +93,7 @@ def test_card_text_and_fonts(target: str, cards: dict[str, Path]) -> None:
     text = squeeze(pdf_text(cards[target]))
     for _, group in lines(target):
         for line in group:
-            for part in (line.ko, line.cyrillic, line.meaning):
+            for part in (line.text, line.cyrillic, line.meaning):
                 assert squeeze(part) in text, part
     for pid, _ko, ru, uk in TABLE:
         assert squeeze(uk if target == "uk" else ru) in text, pid
@@ -103,3 +107,5 @@ def test_refuses_other_languages() -> None:
         phrasebook_html("de")
     with pytest.raises(PhrasebookError):
         phrasebook_html("uk", lang="ja")
+    with pytest.raises(PhrasebookError):
+        phrasebook_html("uk", size="A4")

@@ -123,7 +123,7 @@ async def test_campaign_rules(sqlite_env: Env) -> None:
     with pytest.raises(CampaignError):
         await campaigns.add(CampaignSpec("x y", "bad code"))
     with pytest.raises(CampaignError):
-        await campaigns.add(CampaignSpec("ok-2", "bad lang", langs=("fr",)))
+        await campaigns.add(CampaignSpec("ok-2", "bad lang", langs=("de",)))
 
 
 @given(st.text(max_size=40))

@@ -17,8 +17,9 @@ from starlette.routing import Mount
 
 from haven.console import create_console_app
 from haven.flows.inputs import Choice, Command, Text
-from haven.services.accounts import Accounts, KeyringSource, fixed_keyring
+from haven.services.accounts import Accounts
 from haven.services.intake import Intake
+from haven.services.seals import KeyringSource, fixed_keyring
 from haven.store.models import utcnow
 from tests.conftest import Env
 

@@ -18,7 +18,8 @@ from starlette.routing import Mount
 
 from haven.bootstrap import telegram_runtime
 from haven.console import create_console_app
-from haven.services.accounts import Accounts, fixed_keyring
+from haven.services.accounts import Accounts
+from haven.services.seals import fixed_keyring
 from haven.settings import load_settings
 from haven.store.models import AuditEvent, Message
 from tests.browser import ARGS, CHROMIUM, needs_chromium

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from datetime import timedelta
 
 import pytest
 from sqlalchemy import select, update
 
+from haven.content.readings import code_phrase_reading
 from haven.domain.cases import CaseState
 from haven.services.accounts import Accounts, Role, Viewer
 from haven.services.applicant import Applicants
@@ -215,6 +217,34 @@ async def test_handoff_arrival_and_pow_record(env) -> None:
         actions = list(await session.scalars(select(AuditEvent.action)))
     assert case.state == "arrived"
     assert {"handoff.issued", "handoff.viewed", "handoff.outcome", "pow.export"} <= set(actions)
+
+
+@pytest.mark.parametrize("lang", ["fr", "zh"])
+async def test_handoff_card_reads_the_code_phrase_aloud(env, lang: str) -> None:
+    """A typed reading (French) and a ruled one (Chinese) on the card, in Cyrillic."""
+    op, co = await users(env, ("o", "operator", ""), ("c", "coordinator", "North"))
+    ref = await verified_case(env, op, lang=lang)
+    handoffs = Handoffs(env.store, env.keys)
+
+    async def sender(session, contact, text, case_id) -> bool:
+        return True
+
+    start = utcnow() + timedelta(hours=5)
+    issued = await handoffs.issue(
+        co,
+        ref,
+        sector="North",
+        meeting_point="Grid 1",
+        window_start=start,
+        window_end=start + timedelta(minutes=30),
+        signal="white cloth",
+        sender=sender,
+        keyring=env.keyring(),
+    )
+    card = await handoffs.card(co, issued.id, env.keyring())
+    assert card.lang == lang and len(card.code_phrase.split()) == 2
+    assert card.code_cyrillic == code_phrase_reading(lang, card.code_phrase)
+    assert re.fullmatch("[\u0400-\u04ff’ -]+", card.code_cyrillic), card.code_cyrillic
 
 
 async def test_no_show_sends_the_case_back_to_verified(env) -> None:

@@ -221,16 +221,17 @@ async def test_the_database_host_keeps_no_earlier_chain_key(
         assert opened & set(earlier), "PostgreSQL's files were expected to keep earlier versions"
 
 
-def _downgrade_to_0010(connection: Any) -> None:
+def downgrade_to(connection: Any, target: str) -> None:
     cfg = migrate.alembic_config()
     cfg.attributes["connection"] = connection
-    command.downgrade(cfg, "0010")  # undo the revisions after it, if any
+    command.downgrade(cfg, target)
 
 
 async def as_before_the_key_was_sealed(env: Env) -> None:
-    """Set the database back to revision 0009, whose chain row held the key in plaintext."""
+    """Set the database back to revision 0009, whose chain row held the key in plaintext
+    (the revisions after 0010 undone first, as Alembic does)."""
     async with env.store.engine.begin() as conn:
-        await conn.run_sync(_downgrade_to_0010)
+        await conn.run_sync(downgrade_to, "0010")
     async with env.store.transaction() as s:
         chain = await s.get(AuditChain, 1)
         chain.key = env.keys.chain.open(chain.key)

@@ -1,11 +1,11 @@
 """A fake Telegram Bot API server on 127.0.0.1 (aiohttp), for the tests and the benchmarks.
 
 It implements what haven uses: getMe, getUpdates (long polling, offsets confirm updates),
-setWebhook/deleteWebhook, sendMessage, answerCallbackQuery, editMessageReplyMarkup, getFile
-and the file download path, deleteMessage and deleteMessages. It can enforce rate limits
-(answering 429 with retry_after), play scripted failures per chat (429, 403, a dropped
-connection) and refuse to delete chosen messages (``undeletable``, as Telegram refuses a
-message older than 48 hours).
+setWebhook/deleteWebhook/getWebhookInfo, sendMessage, answerCallbackQuery,
+editMessageReplyMarkup, getFile and the file download path, deleteMessage and
+deleteMessages. It can enforce rate limits (answering 429 with retry_after), play scripted
+failures per chat (429, 403, a dropped connection) and refuse to delete chosen messages
+(``undeletable``, as Telegram refuses a message older than 48 hours).
 
 Every message of a private chat, the bot's and the user's, is kept per chat until deleted
 (:meth:`FakeBotAPI.in_chat`), as the user's phone would show it.
@@ -74,6 +74,8 @@ class FakeBotAPI:
     chats: dict[str, dict[int, str]] = field(default_factory=lambda: defaultdict(dict))
     #: Message ids every deletion of which is refused (400 "message can't be deleted").
     undeletable: set[int] = field(default_factory=set)
+    #: What getWebhookInfo reports as the webhook's last error.
+    webhook_error: str = ""
     deleted: list[tuple[str, int]] = field(default_factory=list)
     #: chat id -> every message id ever in the chat (deleted or not) -> ``user`` or ``bot``.
     history: dict[str, dict[int, str]] = field(default_factory=lambda: defaultdict(dict))
@@ -255,6 +257,12 @@ class FakeBotAPI:
     async def m_setwebhook(self, _r: web.Request, p: dict[str, Any]) -> web.Response:
         self.webhook = dict(p)
         return self.ok(True)
+
+    async def m_getwebhookinfo(self, _r: web.Request, _p: dict[str, Any]) -> web.Response:
+        info: dict[str, Any] = {"url": self.webhook.get("url", ""), "pending_update_count": 0}
+        if self.webhook_error:
+            info["last_error_message"] = self.webhook_error
+        return self.ok(info)
 
     async def m_deletewebhook(self, _r: web.Request, _p: dict[str, Any]) -> web.Response:
         self.webhook = {}

@@ -114,7 +114,7 @@ async def test_the_same_check_on_every_surface(
     browser = await browser_for(sqlite_env, HAVEN_TELEGRAM_BOT_USERNAME=BOT)
     for lang in LANGS:
         page = await browser.get(f"/?l={lang}")
-        assert f'<p class="bot">{check.username}</p>' in page.html
+        assert f'<p class="bot"><bdi>{check.username}</bdi></p>' in page.html
         footer = unescape(re.sub(r"<[^>]+>", " ", page.html.split("<footer>")[1]))
         assert_shows(f"web {lang}", footer, check, lang)
 

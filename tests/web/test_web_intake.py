@@ -37,9 +37,9 @@ async def test_landing_offers_each_language_in_itself_and_preselects(browser: Br
     assert re.search(r'value="uk" checked', page.html)
     assert len(re.findall(r" checked", page.html)) == 1
     assert page.field("c") == "leaflet-7"
-    assert '<html lang="uk">' in page.html
-    # Without a usable header, the configured default language (Korean) is preselected.
-    other = await browser.get("/", headers={"accept-language": "de, fr;q=0.5"})
+    assert '<html lang="uk" dir="ltr">' in page.html
+    # Without a language of ours in the header, the configured default (Korean) is preselected.
+    other = await browser.get("/", headers={"accept-language": "de, pt;q=0.5"})
     assert re.search(r'value="ko" checked', other.html)
 
 
@@ -312,3 +312,11 @@ async def test_a_link_of_no_campaign_counts_as_unknown_as_on_telegram(
     async with sqlite_env.store.transaction() as session:
         campaigns = sorted(map(str, (await session.scalars(select(Case.campaign))).all()))
     assert campaigns == sorted(links.values())
+
+
+async def test_accept_language_picks_the_first_language_of_ours(browser: Browser) -> None:
+    cases = {"pt-BR, fr;q=0.5": "fr", "zh-Hans-CN": "zh", "zh-TW, ar;q=0.3": "ar", "uz": "uz"}
+    for header, lang in cases.items():
+        page = await browser.get("/", headers={"accept-language": header})
+        assert re.search(rf'value="{lang}" checked', page.html), header
+        assert f'<html lang="{lang}" dir="{"rtl" if lang == "ar" else "ltr"}">' in page.html

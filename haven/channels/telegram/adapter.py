@@ -41,6 +41,7 @@ from haven.crypto import BadEnvelope, IntakeKeys
 from haven.flows import Effect
 from haven.flows.inputs import Command
 from haven.outbox import ChatLog
+from haven.services import metrics
 from haven.services.campaigns import Campaigns
 from haven.services.intake import Intake
 from haven.services.verify import Check, check_text
@@ -52,7 +53,7 @@ from . import polling
 from .fairness import Admission, Chat, FloodGuard, Item, OutboxRoom
 from .photos import PhotoDownload
 from .texts import M_FLOOD, M_VANISH, M_WIPE_RULE
-from .translate import CHANNEL, Translated, address_of, translate
+from .translate import CHANNEL, Translated, address_of, lang_of, translate
 
 log = logging.getLogger("haven.telegram")
 
@@ -157,6 +158,7 @@ class TelegramChannel:
         self.ignored += 1
         if verdict == "notice":
             log.info("telegram event=flood_muted update=%s", update.update_id)
+            metrics.count("flood_mutes")
             self._spawn(self._flood_notice(address))
         if update.callback_query is not None:
             self._spawn(self._answer_callback(update.callback_query, remove=False))
@@ -356,6 +358,7 @@ class TelegramChannel:
                 item.address,
                 item.inp,
                 campaign=item.campaign,
+                lang=lang_of(update),
                 deliver=True,
                 update_key=f"telegram:{self.bot_id}:{update.update_id}",
                 context=item.context,

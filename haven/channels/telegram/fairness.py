@@ -30,7 +30,9 @@ class FloodGuard:
     """Per-chat and global limits on what the bot accepts (the ``limits`` library)."""
 
     def __init__(self, per_chat: str, overall: str, pause: float) -> None:
-        self.limits = ratelimit.Limiter(ratelimit.Rules.of(own=per_chat, shared=overall))
+        self.limits = ratelimit.Limiter(
+            ratelimit.Rules.of(own=per_chat, shared=overall), name="telegram"
+        )
         self.pause = pause
         self.muted: dict[str, float] = {}
 

@@ -22,6 +22,8 @@ from aiogram.exceptions import (
 )
 from aiogram.types import FSInputFile, InlineKeyboardButton, InlineKeyboardMarkup
 
+from haven.content import LANGUAGE_NAMES
+from haven.content.scripts import isolate
 from haven.outbox import (
     Payload,
     PermanentFailure,
@@ -34,6 +36,14 @@ from haven.outbox import (
 #: Telegram's limit for callback data, in bytes.
 CALLBACK_MAX = 64
 CAPTION_MAX = 1024
+TEXT_MAX = 4096
+
+
+def rendered(text: str, limit: int = TEXT_MAX) -> str:
+    """A message's text as sent: Latin runs of right-to-left lines isolated (see
+    :func:`isolate`), unless that would take it over Telegram's limit."""
+    out = isolate(text)
+    return out if len(out) <= limit else text
 
 
 def callback_data(context: str | None, value: str) -> str:
@@ -48,13 +58,25 @@ def parse_callback(data: str | None) -> tuple[str, str] | None:
     return context, value
 
 
+#: Language buttons per row: twelve names in four short rows, each still wide enough to read.
+LANGUAGES_PER_ROW = 3
+
+
 def keyboard(payload: Payload) -> InlineKeyboardMarkup | None:
-    rows = [
-        [InlineKeyboardButton(text=label[:64], callback_data=callback_data(payload.context, v))]
+    """One answer a row; the language choice (every value a language) three a row."""
+    buttons = [
+        InlineKeyboardButton(text=label[:64], callback_data=callback_data(payload.context, v))
         for v, label in payload.choices
         if len(callback_data(payload.context, v).encode("utf-8")) <= CALLBACK_MAX
     ]
-    return InlineKeyboardMarkup(inline_keyboard=rows) if rows else None
+    if not buttons:
+        return None
+    languages = len(payload.choices) > LANGUAGES_PER_ROW and all(
+        v in LANGUAGE_NAMES for v, _label in payload.choices
+    )
+    per_row = LANGUAGES_PER_ROW if languages else 1
+    rows = [buttons[i : i + per_row] for i in range(0, len(buttons), per_row)]
+    return InlineKeyboardMarkup(inline_keyboard=rows)
 
 
 def chat_id_of(address: str) -> int | str:
@@ -75,7 +97,7 @@ class TelegramSender:
         try:
             if payload.media_kind in ("photo", "video") and payload.media_path:
                 media = FSInputFile(payload.media_path)
-                caption = payload.text[:CAPTION_MAX] or None
+                caption = rendered(payload.text[:CAPTION_MAX], CAPTION_MAX) or None
                 if payload.media_kind == "photo":
                     msg = await self.bot.send_photo(
                         chat_id,
@@ -95,7 +117,7 @@ class TelegramSender:
             else:
                 msg = await self.bot.send_message(
                     chat_id=chat_id,
-                    text=payload.text,
+                    text=rendered(payload.text),
                     reply_markup=keyboard(payload),
                     protect_content=protect,
                     request_timeout=self.request_timeout,

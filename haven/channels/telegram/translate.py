@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from aiogram.types import CallbackQuery, Message, PhotoSize, Update, Voice
 
+from haven.content import language_for
 from haven.flows.engine import COMMANDS
 from haven.flows.inputs import Choice, Command, Input, Location, Text, Unsupported
 from haven.services.intake import Notice, PhotoData
@@ -66,6 +67,14 @@ def address_of(update: Update) -> str | None:
             return str(query.message.chat.id)
         return str(query.from_user.id)
     return None
+
+
+def lang_of(update: Update) -> str | None:
+    """The language of ours the sender's Telegram is set to (``from.language_code``), if any:
+    a new conversation starts in it instead of asking (``None``: asked)."""
+    source = update.message or update.edited_message or update.callback_query
+    user = source.from_user if source is not None else None
+    return language_for(user.language_code) if user is not None else None
 
 
 def translate(update: Update, verify: Callable[[str], str]) -> Translated | None:

@@ -101,7 +101,8 @@ class WebIntake:
                 own=settings.web_session_limit,
                 shared=settings.web_global_limit,
                 reserve=settings.web_progress_limit,
-            )
+            ),
+            name="web",
         )
         self.progress_answers = settings.web_progress_answers
         #: Session id -> answers the intake recorded for it (or the threshold, for a session

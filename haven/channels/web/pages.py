@@ -11,10 +11,12 @@ from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from markupsafe import Markup, escape
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
 from haven.content import LANGS, LANGUAGE_NAMES
+from haven.content.scripts import isolated_runs
 from haven.flows import Reply
 from haven.flows import engine as flow_engine
 from haven.services.applicant import Unlocked
@@ -26,6 +28,16 @@ from .forms import Form, field
 from .sessions import Session, Sessions
 
 HERE = Path(__file__).resolve().parent
+
+
+def bidi(text: object) -> Markup:
+    """A text for the page, escaped, each Latin run of a right-to-left line (a reference, a
+    command, an address) in ``<bdi dir="ltr">``, so that it reads left to right inside
+    Arabic text without the page's own direction reordering it (see ``isolate``)."""
+    return Markup("").join(
+        Markup('<bdi dir="ltr">{}</bdi>').format(part) if ltr else escape(part)
+        for ltr, part in isolated_runs(str(text))
+    )
 
 
 @dataclass
@@ -52,6 +64,7 @@ class Pages:
             lstrip_blocks=True,
             auto_reload=False,
         )
+        self.jinja.filters["bidi"] = bidi
         self.templates = {
             path.name: self.jinja.get_template(path.name)
             for path in (HERE / "templates").glob("*.html")

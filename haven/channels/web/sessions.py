@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from starlette.requests import Request
 
 from haven import crypto
-from haven.content import LANGS
+from haven.content import language_for
 
 from .forms import Form, field
 
@@ -96,9 +96,9 @@ def preferred_lang(header: str, default: str) -> str:
                 quality = float(params.strip()[2:])
             except ValueError:
                 quality = 0.0
-        primary = tag.strip().split("-")[0].lower()
-        if primary in LANGS and quality > 0:
-            candidate = (-quality, index, primary)
+        lang = language_for(tag)
+        if lang is not None and quality > 0:
+            candidate = (-quality, index, lang)
             if best is None or candidate < best:
                 best = candidate
     return best[2] if best else default

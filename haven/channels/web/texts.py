@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 
-from haven.content import N_, Nn_, gettext_for, ngettext_for
+from haven.content import N_, Nn_, direction, gettext_for, ngettext_for
 from haven.content.texts import PHONE_ADVICE
 
 __all__ = ["PHONE_ADVICE", "Texts", "for_lang"]
@@ -72,6 +72,8 @@ class Texts:
 
     def __init__(self, lang: str) -> None:
         self.lang = lang
+        #: ``rtl`` or ``ltr``: the page's ``dir``.
+        self.dir = direction(lang)
         self._ = gettext_for(lang)
         self._n = ngettext_for(lang)
 
