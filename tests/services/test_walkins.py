@@ -241,7 +241,7 @@ async def test_bad_input_is_refused_and_forged_codes_invent_nothing(sqlite_env: 
     for kw in (
         {"group_size": 0},
         {"group_size": 101},
-        {"lang": "fr"},
+        {"lang": "xx"},
         {"sector": ""},
         {"sector": SECTOR + "x" * 200},
         {"arrived_at": utcnow() + timedelta(hours=2)},
