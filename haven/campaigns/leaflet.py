@@ -1,7 +1,8 @@
 """Leaflets: a print-ready PDF per campaign and language, front and back.
 
 Front: the title, and the crossing step by step with a drawn pictogram per step. Back: the QR
-code of the campaign's deep link with the link under it, the campaign code to type, the web
+code of the campaign's deep link with the link under it, the campaign code to type (with the
+print batch's number, when the leaflet belongs to a numbered batch) and the batch's mark, the web
 addresses, how to check the bot is real (the bot's exact name, large, and the same check as every
 other surface: :mod:`haven.services.verify`), the guarantees of the Third Geneva Convention, and
 the promise to be recorded as captured.
@@ -60,7 +61,9 @@ def qr_data_uri(link: str) -> str:
     return str(segno.make(link, error="m", micro=False).svg_data_uri(scale=4, border=2))
 
 
-def leaflet_html(lang: str, size: str, links: Links, verify: Check) -> str:
+def leaflet_html(lang: str, size: str, links: Links, verify: Check, mark: str = "") -> str:
+    """The leaflet's page; ``mark`` is its print batch's mark (:func:`batch_mark`), printed
+    beside the campaign code."""
     if lang not in LANGS:
         raise LeafletError(f"language {lang!r}: one of {', '.join(LANGS)}")
     if size not in PAPER_SIZES:
@@ -91,16 +94,19 @@ def leaflet_html(lang: str, size: str, links: Links, verify: Check) -> str:
         geneva_title=_(GENEVA_TITLE),
         geneva=[_(t) for t in GENEVA_PROMISES],
         captured=_(PRIVACY_CAPTURED),
+        mark=mark,
     )
 
 
-def leaflet_pdf(lang: str, size: str, links: Links, verify: Check) -> bytes:
-    return html_to_pdf(leaflet_html(lang, size, links, verify))
+def leaflet_pdf(lang: str, size: str, links: Links, verify: Check, mark: str = "") -> bytes:
+    return html_to_pdf(leaflet_html(lang, size, links, verify, mark))
 
 
-def write_leaflet(out: Path, lang: str, size: str, links: Links, verify: Check) -> Path:
+def write_leaflet(
+    out: Path, lang: str, size: str, links: Links, verify: Check, mark: str = ""
+) -> Path:
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(out.suffix + ".tmp")
-    tmp.write_bytes(leaflet_pdf(lang, size, links, verify))
+    tmp.write_bytes(leaflet_pdf(lang, size, links, verify, mark))
     tmp.replace(out)
     return out

@@ -1,4 +1,6 @@
-"""What works: the funnel per campaign, language, sector and week, as text, CSV, SVG and HTML.
+"""What works: the funnel per campaign, print batch, language, sector and week, as text, CSV,
+SVG and HTML. Beside the path leaflet -> contact -> arrival stand the walk-ins: leaflet ->
+arrival with no contact before.
 
 Every count under :data:`THRESHOLD` is shown as ``"<5"`` so that no person can be singled out
 (this module is the only way the funnel leaves the service, and it never prints an exact small
@@ -13,11 +15,11 @@ import io
 from collections.abc import Sequence
 from xml.sax.saxutils import escape
 
-from haven.services.campaigns import STAGES, FunnelRow, by_campaign
+from haven.services.campaigns import STAGES, FunnelRow, by_batch, by_campaign
 
 THRESHOLD = 5
 SMALL = f"<{THRESHOLD}"
-HEADER: tuple[str, ...] = ("campaign", "lang", "sector", "week", *STAGES)
+HEADER: tuple[str, ...] = ("campaign", "batch", "lang", "sector", "week", *STAGES)
 
 
 def shown(count: int) -> str:
@@ -29,7 +31,16 @@ def table(rows: Sequence[FunnelRow]) -> list[list[str]]:
     out = [list(HEADER)]
     for row in rows:
         k = row.key
-        out.append([k.campaign, k.lang, k.sector, k.week, *(shown(row.counts[s]) for s in STAGES)])
+        counts = (shown(row.counts[s]) for s in STAGES)
+        out.append([k.campaign, k.batch, k.lang, k.sector, k.week, *counts])
+    return out
+
+
+def batch_table(rows: Sequence[FunnelRow]) -> list[list[str]]:
+    """Totals per campaign and print batch (every language, sector and week), suppressed."""
+    out = [["campaign", "batch", *STAGES]]
+    for (code, batch), counts in sorted(by_batch(list(rows)).items()):
+        out.append([code, batch, *(shown(counts[s]) for s in STAGES)])
     return out
 
 
@@ -52,6 +63,10 @@ def to_text(rows: Sequence[FunnelRow]) -> str:
         for code in sorted(totals):
             counts = "  ".join(f"{s} {shown(totals[code][s])}" for s in STAGES)
             lines.append(f"  {code}: {counts}")
+        lines += ["", "per campaign and print batch:"]
+        for code, batch, *values in batch_table(rows)[1:]:
+            counts = "  ".join(f"{s} {c}" for s, c in zip(STAGES, values, strict=True))
+            lines.append(f"  {code} {batch}: {counts}")
     lines += ["", f"counts under {THRESHOLD} are shown as {SMALL}"]
     return "\n".join(lines)
 

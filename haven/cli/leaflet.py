@@ -11,7 +11,7 @@ import typer
 
 from haven import crypto
 from haven.campaigns.links import links
-from haven.services.campaigns import Campaigns
+from haven.services.campaigns import BatchRecord, Campaigns, batch_mark
 from haven.services.verify import Check, verify_for
 from haven.settings import Settings
 
@@ -29,6 +29,9 @@ async def leaflet(
     out: Annotated[Path, typer.Option(help="PDF file to write.")],
     lang: Annotated[str, typer.Option(help="A language: ko, ru, uk, en, es, fr, ar, …")] = "ko",
     size: Annotated[str, typer.Option(help="A6 or A5.")] = "A6",
+    batch: Annotated[
+        int | None, typer.Option(help="A print batch numbered by leaflet-batch, to print again.")
+    ] = None,
 ) -> None:
     """A print-ready leaflet (PDF, front and back) for one campaign and language."""
     from haven.campaigns.leaflet import write_leaflet
@@ -36,8 +39,17 @@ async def leaflet(
     cfg = settings()
     async with opened_store(cfg) as store:
         record = await Campaigns(store).get(campaign)
-    write_leaflet(out, lang, size.upper(), links(cfg, record.code), _verify(cfg))
+        numbered = await Campaigns(store).batch(record.code, batch) if batch else None
+    code, mark = _marked(record.code, numbered)
+    write_leaflet(out, lang, size.upper(), links(cfg, code), _verify(cfg), mark)
     typer.echo(str(out))
+
+
+def _marked(campaign: str, batch: BatchRecord | None) -> tuple[str, str]:
+    """The code a leaflet's link carries and the mark printed beside it."""
+    if batch is None:
+        return campaign, campaign
+    return batch.code, batch_mark(batch.campaign, batch.number)
 
 
 @run
@@ -49,24 +61,32 @@ async def leaflet_batch(
     ] = None,
     size: Annotated[str, typer.Option(help="A6 or A5.")] = "A6",
 ) -> None:
-    """Leaflets for many campaigns x languages, with a progress bar: DIR/CODE-LANG-SIZE.pdf."""
+    """A new numbered print batch of each campaign (1, 2, 3 … per campaign), its leaflets in
+    every language, with a progress bar: DIR/CODE-BATCH-LANG-SIZE.pdf. The batch's number is
+    in each leaflet's QR link and printed beside the campaign code, so that a walk-in's
+    leaflet tells which drop it came from."""
     from haven.campaigns.leaflet import write_leaflet
 
     cfg = settings()
     async with opened_store(cfg) as store:
         records = await Campaigns(store).list()
-    if campaign:
-        wanted = {c.strip().lower() for c in campaign}
-        unknown = wanted - {r.code for r in records}
-        if unknown:
-            raise CliError(f"no campaign {sorted(unknown)[0]!r}")
-        records = [r for r in records if r.code in wanted]
+        if campaign:
+            wanted = {c.strip().lower() for c in campaign}
+            unknown = wanted - {r.code for r in records}
+            if unknown:
+                raise CliError(f"no campaign {sorted(unknown)[0]!r}")
+            records = [r for r in records if r.code in wanted]
+        batches = {r.code: await Campaigns(store).number_batch(r.code) for r in records}
+    for record in records:
+        numbered = batches[record.code]
+        typer.echo(f"{record.code}: print batch {numbered.number} ({numbered.code})")
     jobs = [(r, lg) for r in records for lg in (lang or r.langs)]
     verify = _verify(cfg)
     with typer.progressbar(jobs, label="leaflets", file=sys.stderr) as bar:
         for record, lg in bar:
-            target = out_dir / f"{record.code}-{lg}-{size.upper()}.pdf"
-            write_leaflet(target, lg, size.upper(), links(cfg, record.code), verify)
+            code, mark = _marked(record.code, batches[record.code])
+            target = out_dir / f"{code}-{lg}-{size.upper()}.pdf"
+            write_leaflet(target, lg, size.upper(), links(cfg, code), verify, mark)
     typer.echo(f"{len(jobs)} leaflets in {out_dir}")
 
 

@@ -19,9 +19,11 @@ app = typer.Typer(no_args_is_help=True, help="Console users.")
 @run
 async def user_add(
     name: str,
-    role: Annotated[str, typer.Option(help="operator, coordinator, analyst, admin or translator.")],
+    role: Annotated[
+        str, typer.Option(help="operator, coordinator, analyst, admin, translator or front.")
+    ],
     sectors: Annotated[
-        str, typer.Option(help="Coordinators: sectors, comma-separated; * = all.")
+        str, typer.Option(help="Coordinators, front units: sectors, comma-separated; * = all.")
     ] = "*",
     lang: Annotated[str, typer.Option(help="Console language: uk or en.")] = "en",
     languages: Annotated[

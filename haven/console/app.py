@@ -34,7 +34,19 @@ from haven.settings import Settings
 from haven.store.db import Store
 from haven.store.models import Contact
 
-from . import admin, audit, auth, calls, cases, handoffs, metrics, queue, stats, translations
+from . import (
+    admin,
+    audit,
+    auth,
+    calls,
+    cases,
+    handoffs,
+    metrics,
+    queue,
+    stats,
+    translations,
+    walkins,
+)
 from .deps import (
     PRE_COOKIE,
     SESSION_COOKIE,
@@ -80,7 +92,7 @@ def outbox_sender(keys: crypto.IntakeKeys) -> Sender:
 
 
 #: The routers, in the order their routes are matched.
-ROUTERS = (auth, queue, cases, calls, handoffs, stats, admin, audit, translations, metrics)
+ROUTERS = (auth, queue, cases, calls, handoffs, walkins, stats, admin, audit, translations, metrics)
 
 
 def create_console_app(

@@ -41,6 +41,7 @@ HOMES = {
     Role.analyst: "/stats",
     Role.admin: "/users",
     Role.translator: "/translations",
+    Role.front: "/walkins",
 }
 
 

@@ -52,6 +52,7 @@ async def stats(request: Request, p: Analyst) -> Response:
         channels=counts.by_channel,
         charts=charts,
         funnel=report.table(funnel),
+        batches=report.batch_table(funnel),
         shown=shown,
     )
 

@@ -30,6 +30,8 @@ class Channel(StrEnum):
     web = "web"
     phone = "phone"
     cli = "cli"
+    #: Someone who reached our soldiers with no contact before (recorded at the front).
+    walk_in = "walk_in"
 
 
 class IllegalTransition(ValueError):
@@ -87,6 +89,11 @@ def check_transition(
         raise ValueError("only closing takes a reason")
 
 
+#: The ``origin`` of a walk-in's one transition: someone who reached our soldiers with no
+#: contact before is recorded as a new case, from ``draft`` straight to ``arrived``. No other
+#: transition may skip the lifecycle.
+WALK_IN = "walk_in"
+
 #: The audit action every change of a case's state is recorded under.
 TRANSITION_EVENT = "case.transition"
 
@@ -122,12 +129,18 @@ def transition(
     **context: object,
 ) -> Transition:
     """Check ``current -> target`` (:func:`check_transition`) and return the transition with
-    its audit event; raises :class:`IllegalTransition` or ``ValueError`` when not allowed."""
+    its audit event; raises :class:`IllegalTransition` or ``ValueError`` when not allowed.
+
+    ``origin=WALK_IN`` in the context is the walk-in's ``draft -> arrived`` and nothing else."""
     move = Transition(
         CaseState(current),
         CaseState(target),
         CloseReason(reason) if reason is not None else None,
         context,
     )
+    if context.get("origin") == WALK_IN:
+        if (move.current, move.target, move.reason) != (CaseState.draft, CaseState.arrived, None):
+            raise IllegalTransition(move.current, move.target)
+        return move
     check_transition(move.current, move.target, move.reason)
     return move

@@ -30,7 +30,7 @@ from haven.store.db import Store
 from haven.store.models import User, utcnow
 
 from . import seals, totp
-from .identity import Principal, parse_languages, parse_sectors
+from .identity import SECTOR_ROLES, Principal, parse_languages, parse_sectors
 from .identity import Role as Role
 from .identity import Viewer as Viewer
 from .seals import KeyringSource, Seals, no_keyring
@@ -195,7 +195,7 @@ class Accounts:
                 name=name,
                 role=role.value,
                 lang=lang,
-                sectors=sectors if role is Role.coordinator else "",
+                sectors=sectors if role in SECTOR_ROLES else "",
                 languages=",".join(sorted(parse_languages(languages)))
                 if role is Role.translator
                 else "",
@@ -569,7 +569,7 @@ class Accounts:
                 stage=live.stage,
                 csrf=live.csrf,
                 totp_enrolled=user.totp_enrolled,
-                sectors=parse_sectors(user.sectors) if user.role == Role.coordinator else None,
+                sectors=parse_sectors(user.sectors) if user.role in SECTOR_ROLES else None,
                 keyring=keyring,
                 languages=parse_languages(user.languages or "")
                 if user.role == Role.translator

@@ -15,24 +15,33 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from enum import StrEnum
 from typing import Protocol
+from urllib.parse import parse_qs, urlsplit
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from haven.content import LANGS
-from haven.domain.cases import CaseState
+from haven.domain.cases import CaseState, Channel
 from haven.store import audit
 from haven.store.db import Store
-from haven.store.models import Campaign, Case, ChannelPost, utcnow
+from haven.store.models import Campaign, Case, ChannelPost, LeafletBatch, utcnow
 
 #: A campaign code: 2 to 32 of a-z, 0-9, '-' or '_', starting with a letter or digit.
 CODE = re.compile(r"\A[a-z0-9][a-z0-9_-]{1,31}\Z")
+#: A leaflet code, what a leaflet's QR link and its print carry: a campaign code, or one with
+#: the number of its print batch after a '-' ("kursk-a1-3").
+LEAFLET_CODE = re.compile(r"\A[a-z0-9][a-z0-9_-]{1,31}(?:-[1-9][0-9]{0,3})?\Z")
+#: The highest print batch number of a campaign.
+BATCH_MAX = 9999
+#: The longest leaflet text a walk-in form takes (a QR's link, or the code typed).
+LEAFLET_TEXT_MAX = 300
 #: What a link's campaign is recorded as when no campaign has its code (kept apart in the
 #: funnel, so that a misprinted or forged link is seen without inventing a campaign).
 UNKNOWN = "unknown"
 NO_CAMPAIGN = "(none)"
 NO_SECTOR = "-"
+NO_BATCH = "-"
 
 
 class CampaignKind(StrEnum):
@@ -94,11 +103,60 @@ def code_of(text: str) -> str | None:
 
 
 def link_form(payload: str) -> str | None:
-    """A link's payload before it is looked up: its code, :data:`UNKNOWN` if it cannot be
-    one, ``None`` if there is none (:meth:`Campaigns.link_code` looks it up)."""
+    """A link's payload before it is looked up: its leaflet code (a campaign's, or one of its
+    print batches'), :data:`UNKNOWN` if it cannot be one, ``None`` if there is none
+    (:meth:`Campaigns.link_code` looks it up)."""
     if not payload.strip():
         return None
-    return code_of(payload) or UNKNOWN
+    code = normalize_code(payload[:64])
+    return code if LEAFLET_CODE.fullmatch(code) else UNKNOWN
+
+
+def leaflet_code(campaign: str, batch: int) -> str:
+    """The code of a campaign's print batch, as its QR link and its print carry it."""
+    return f"{campaign}-{batch}"
+
+
+def batch_mark(campaign: str, batch: int) -> str:
+    """How a print batch is marked on its leaflets, beside the campaign code ("kursk-a1 · 3");
+    :func:`leaflet_payload` reads it back."""
+    return f"{campaign} \u00b7 {batch}"
+
+
+def leaflet_payload(text: str) -> str | None:
+    """What a walk-in's leaflet says, as a front unit gives it (the link its QR holds, or the
+    code typed from the print, "KURSK-A1 3" or "kursk-a1 · 3"), as a link payload; ``None``
+    for nothing. :class:`CampaignError` when it is longer than a leaflet could hold."""
+    text = text.strip()
+    if not text:
+        return None
+    if len(text) > LEAFLET_TEXT_MAX:
+        raise CampaignError(f"a leaflet code or link of at most {LEAFLET_TEXT_MAX} characters")
+    if "://" in text or text.lower().startswith("t.me/"):
+        query = parse_qs(urlsplit(text if "://" in text else f"https://{text}").query)
+        values = query.get("start") or query.get("c") or [""]
+        return values[0] or UNKNOWN
+    return re.sub(r"[\s\u00b7./]+", "-", text)
+
+
+@dataclass(frozen=True)
+class Leaflet:
+    """Where a leaflet came from: the code a case records, its campaign and print batch."""
+
+    code: str
+    campaign: str
+    batch: int | None = None
+
+
+UNKNOWN_LEAFLET = Leaflet(UNKNOWN, UNKNOWN)
+
+
+@dataclass(frozen=True)
+class BatchRecord:
+    campaign: str
+    number: int
+    code: str
+    created_at: datetime
 
 
 @dataclass(frozen=True)
@@ -126,8 +184,9 @@ def _record(row: Campaign) -> CampaignRecord:
     )
 
 
-#: The funnel's stages, in order, and the case states that have reached each one.
-STAGES: tuple[str, ...] = ("contacts", "submitted", "verified", "scheduled", "arrived")
+#: The funnel's stages, in order, and the case states that have reached each one; beside
+#: them, the walk-ins: people who arrived with the leaflet and no contact before.
+STAGES: tuple[str, ...] = ("contacts", "submitted", "verified", "scheduled", "arrived", "walk_ins")
 _REACHED: dict[str, frozenset[str]] = {
     "verified": frozenset({CaseState.verified, CaseState.scheduled, CaseState.arrived}),
     "scheduled": frozenset({CaseState.scheduled, CaseState.arrived}),
@@ -138,6 +197,7 @@ _REACHED: dict[str, frozenset[str]] = {
 @dataclass(frozen=True)
 class FunnelKey:
     campaign: str
+    batch: str  # the print batch's number, or NO_BATCH
     lang: str
     sector: str
     week: str  # ISO week of the first contact, "2026-W47"
@@ -217,6 +277,9 @@ class Campaigns:
         spec = spec.validated()
         try:
             async with self.store.transaction() as session:
+                taken = select(LeafletBatch.id).where(LeafletBatch.code == spec.code)
+                if await session.scalar(taken) is not None:
+                    raise CampaignError(f"{spec.code!r} is the code of a leaflet print batch")
                 row = Campaign(
                     code=spec.code,
                     name=spec.name,
@@ -257,42 +320,103 @@ class Campaigns:
 
     async def link_code(self, payload: str) -> str | None:
         """The campaign a link carried (a Telegram ``/start`` payload, the web's ``?c=``): its
-        code if the campaign exists, :data:`UNKNOWN` if not, ``None`` for no payload."""
-        code = link_form(payload)
-        if code is None or code == UNKNOWN:
-            return code
-        return await self.known_code(code) or UNKNOWN
+        leaflet code if the campaign (or its print batch) exists, :data:`UNKNOWN` if not,
+        ``None`` for no payload. Cases record this as their campaign."""
+        found = await self.leaflet(payload)
+        return found.code if found is not None else None
+
+    async def leaflet(self, payload: str) -> Leaflet | None:
+        """A link payload resolved (:func:`find_leaflet`)."""
+        async with self.store.transaction() as session:
+            return await find_leaflet(session, payload)
+
+    # --- leaflet print batches ---------------------------------------------------------
+
+    async def number_batch(self, campaign: str, actor: str = "cli") -> BatchRecord:
+        """A new print batch of ``campaign``, numbered after its last one (1 for the first)."""
+        code = normalize_code(campaign)
+        try:
+            async with self.store.transaction() as session:
+                if await session.scalar(select(Campaign.id).where(Campaign.code == code)) is None:
+                    raise CampaignError(f"no campaign {campaign!r}")
+                last = await session.scalar(
+                    select(func.max(LeafletBatch.number)).where(LeafletBatch.campaign == code)
+                )
+                number = int(last or 0) + 1
+                if number > BATCH_MAX:
+                    raise CampaignError(f"campaign {code!r} has {BATCH_MAX} print batches already")
+                batch_code = leaflet_code(code, number)
+                taken = select(Campaign.id).where(Campaign.code == batch_code)
+                if await session.scalar(taken) is not None:
+                    raise CampaignError(f"a campaign has the code {batch_code!r} of this batch")
+                row = LeafletBatch(campaign=code, number=number, code=batch_code)
+                session.add(row)
+                await session.flush()
+                await audit.append(
+                    session, actor, "leaflet.batch", None, {"campaign": code, "batch": number}
+                )
+                return BatchRecord(row.campaign, row.number, row.code, row.created_at)
+        except IntegrityError:
+            raise CampaignError(f"another batch of {code!r} was numbered at once: again") from None
+
+    async def batch(self, campaign: str, number: int) -> BatchRecord:
+        """A print batch numbered before (to print it again)."""
+        async with self.store.transaction() as session:
+            row = await session.scalar(
+                select(LeafletBatch).where(
+                    LeafletBatch.campaign == normalize_code(campaign),
+                    LeafletBatch.number == number,
+                )
+            )
+            if row is None:
+                raise CampaignError(f"campaign {campaign!r} has no print batch {number}")
+            return BatchRecord(row.campaign, row.number, row.code, row.created_at)
 
     # --- the funnel --------------------------------------------------------------------
 
     # builtins.list: inside this class, `list` names the method above.
     async def funnel(self) -> builtins.list[FunnelRow]:
-        """Exact counts per campaign, language, sector and week (the report hides small ones)."""
+        """Exact counts per campaign, print batch, language, sector and week (the report hides
+        small ones). Walk-ins count as walk-ins only, never as contacts."""
         day = func.date(Case.created_at)
+        walk_in = Case.channel == Channel.walk_in.value
         query = (
             select(
-                Case.campaign,
+                func.coalesce(LeafletBatch.campaign, Case.campaign),
+                LeafletBatch.number,
                 Case.lang,
                 Campaign.sector,
                 day,
                 Case.state,
                 Case.submitted_at.is_not(None),
+                walk_in,
                 func.count(),
             )
             .select_from(Case)
-            .outerjoin(Campaign, Campaign.code == Case.campaign)
-            .group_by(Case.campaign, Case.lang, Campaign.sector, day, Case.state)
-            .group_by(Case.submitted_at.is_not(None))
+            .outerjoin(LeafletBatch, LeafletBatch.code == Case.campaign)
+            .outerjoin(
+                Campaign, Campaign.code == func.coalesce(LeafletBatch.campaign, Case.campaign)
+            )
+            .group_by(func.coalesce(LeafletBatch.campaign, Case.campaign), LeafletBatch.number)
+            .group_by(Case.lang, Campaign.sector, day, Case.state)
+            .group_by(Case.submitted_at.is_not(None), walk_in)
         )
         rows: dict[FunnelKey, FunnelRow] = {}
         async with self.store.transaction() as session:
             result = (await session.execute(query)).all()
-        for campaign, lang, sector, created, state, submitted, count in result:
+        for campaign, batch, lang, sector, created, state, submitted, walked, count in result:
             when = created if isinstance(created, date) else date.fromisoformat(str(created))
             key = FunnelKey(
-                campaign or NO_CAMPAIGN, lang or "-", sector or NO_SECTOR, iso_week(when)
+                campaign or NO_CAMPAIGN,
+                str(batch) if batch is not None else NO_BATCH,
+                lang or "-",
+                sector or NO_SECTOR,
+                iso_week(when),
             )
             row = rows.setdefault(key, FunnelRow(key))
+            if walked:
+                row.counts["walk_ins"] += count
+                continue
             row.counts["contacts"] += count
             if submitted or state not in (CaseState.draft, CaseState.closed):
                 row.counts["submitted"] += count
@@ -301,7 +425,7 @@ class Campaigns:
                     row.counts[stage] += count
         return sorted(
             rows.values(),
-            key=lambda r: (r.key.campaign, r.key.lang, r.key.sector, r.key.week),
+            key=lambda r: (r.key.campaign, r.key.batch, r.key.lang, r.key.sector, r.key.week),
         )
 
     # --- channel posts -----------------------------------------------------------------
@@ -378,6 +502,32 @@ def by_campaign(rows: list[FunnelRow]) -> dict[str, dict[str, int]]:
         for stage, count in row.counts.items():
             totals[row.key.campaign][stage] += count
     return dict(totals)
+
+
+def by_batch(rows: list[FunnelRow]) -> dict[tuple[str, str], dict[str, int]]:
+    """Totals per campaign and print batch over every language, sector and week."""
+    totals: dict[tuple[str, str], dict[str, int]] = defaultdict(lambda: dict.fromkeys(STAGES, 0))
+    for row in rows:
+        for stage, count in row.counts.items():
+            totals[(row.key.campaign, row.key.batch)][stage] += count
+    return dict(totals)
+
+
+async def find_leaflet(session: AsyncSession, payload: str) -> Leaflet | None:
+    """A link payload resolved in the caller's transaction: the campaign and print batch it
+    names, :data:`UNKNOWN_LEAFLET` for a code no campaign or batch has (misprinted, forged),
+    ``None`` for no payload."""
+    code = link_form(payload)
+    if code is None:
+        return None
+    if code == UNKNOWN:
+        return UNKNOWN_LEAFLET
+    if await session.scalar(select(Campaign.code).where(Campaign.code == code)):
+        return Leaflet(code, code)
+    batch = await session.scalar(select(LeafletBatch).where(LeafletBatch.code == code))
+    if batch is None:
+        return UNKNOWN_LEAFLET
+    return Leaflet(code, batch.campaign, batch.number)
 
 
 class PostSink(Protocol):

@@ -26,13 +26,23 @@ from haven.store.models import (
     Message,
     OutboxMessage,
     Translation,
+    Walkin,
     WebAccess,
     WebThread,
     utcnow,
 )
 
 #: Tables whose rows belong to one case and say something about the person.
-CASE_CONTENT = (Message, Attachment, Translation, WebThread, WebAccess, Handoff, OutboxMessage)
+CASE_CONTENT = (
+    Message,
+    Attachment,
+    Translation,
+    WebThread,
+    WebAccess,
+    Handoff,
+    Walkin,
+    OutboxMessage,
+)
 
 
 def wipe(session: Session, case: Case, *, contacts: bool = True) -> int:

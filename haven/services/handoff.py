@@ -213,6 +213,32 @@ def _open(keyring: CaseKeyring | None, handoff: Handoff) -> dict[str, Any] | Non
     return opened
 
 
+def capture_card(
+    *, power: str, taken_on: datetime, sector: str, wounded: bool, number: str
+) -> dict[str, str]:
+    """The record for the capture card (Third Geneva Convention, Art. 70 and Annex IV B) of
+    anyone who arrived, however he came: recorded as captured, never as having come of his
+    own will. Identity fields the hotline never asked are left empty for the detaining
+    authority to fill."""
+    return {
+        "record": "Capture card (Geneva Convention III, Art. 70, Annex IV B)",
+        "status": "captured",
+        "power_on_which_dependent": power,
+        "surname": "",
+        "first_names": "",
+        "first_name_of_father": "",
+        "date_of_birth": "",
+        "place_of_birth": "",
+        "rank": "",
+        "service_number": "",
+        "address_of_next_of_kin": "",
+        "taken_prisoner_on": f"{taken_on:%Y-%m-%d}",
+        "sector_of_capture": sector,
+        "state_of_health": "wounded" if wounded else "not wounded",
+        "record_number": number,
+    }
+
+
 class Handoffs:
     def __init__(self, store: Store, keys: IntakeKeys, *, bot_username: str = "") -> None:
         self.store = store
@@ -463,24 +489,13 @@ class Handoffs:
             answers: Any = keyring.open_json(case.answers) if case.answers else {}
             details = _open(keyring, handoff) or {}
             who = str(((answers or {}).get("answers") or {}).get("who", {}).get("value", ""))
-            moment = handoff.outcome_at or utcnow()
-            record = {
-                "record": "Capture card (Geneva Convention III, Art. 70, Annex IV B)",
-                "status": "captured",
-                "power_on_which_dependent": POWERS.get(who, ""),
-                "surname": "",
-                "first_names": "",
-                "first_name_of_father": "",
-                "date_of_birth": "",
-                "place_of_birth": "",
-                "rank": "",
-                "service_number": "",
-                "address_of_next_of_kin": "",
-                "taken_prisoner_on": f"{moment:%Y-%m-%d}",
-                "sector_of_capture": str(details.get("sector", "")),
-                "state_of_health": "wounded" if details.get("wounded") else "not wounded",
-                "record_number": f"{handoff.id:06d}",
-            }
+            record = capture_card(
+                power=POWERS.get(who, ""),
+                taken_on=handoff.outcome_at or utcnow(),
+                sector=str(details.get("sector", "")),
+                wounded=bool(details.get("wounded")),
+                number=f"{handoff.id:06d}",
+            )
             await audit.append(
                 session, viewer.actor, "pow.export", case.id, {"handoff": handoff.id}
             )

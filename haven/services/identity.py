@@ -15,6 +15,12 @@ class Role(StrEnum):
     analyst = "analyst"
     admin = "admin"
     translator = "translator"
+    #: A front-line unit: records walk-ins of its own sectors, nothing else.
+    front = "front"
+
+
+#: The roles whose accounts are scoped by front sectors.
+SECTOR_ROLES: frozenset[Role] = frozenset({Role.coordinator, Role.front})
 
 
 @dataclass(frozen=True)
@@ -23,7 +29,7 @@ class Viewer:
 
     user_id: int
     role: Role
-    #: Coordinators' sectors; ``None`` means every sector.
+    #: The sectors of a :data:`SECTOR_ROLES` account; ``None`` means every sector.
     sectors: frozenset[str] | None = None
     #: Translators' languages (the languages they translate from).
     languages: frozenset[str] = frozenset()

@@ -42,6 +42,7 @@ from haven.store.models import (
     Case,
     Contact,
     ContactValues,
+    LeafletBatch,
     Message,
     utcnow,
 )
@@ -493,6 +494,7 @@ class Intake:
             return None
         if batch.campaign_codes is None:
             batch.campaign_codes = set(session.scalars(select(Campaign.code)))
+            batch.campaign_codes |= set(session.scalars(select(LeafletBatch.code)))
         if code not in batch.campaign_codes:
             return None
         case.campaign = code

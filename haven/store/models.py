@@ -486,3 +486,37 @@ class MetricCounter(Base):
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     label: Mapped[str] = mapped_column(String(32), primary_key=True, default="")
     value: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class LeafletBatch(Base):
+    """A print batch of a campaign's leaflets, numbered from 1 per campaign. ``code`` is the
+    leaflet code its QR link and its print carry (``<campaign>-<number>``); a case that came
+    with it records that code as its campaign. Operator data, never about a person."""
+
+    __tablename__ = "leaflet_batches"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    campaign: Mapped[str] = mapped_column(String(32))
+    number: Mapped[int] = mapped_column(Integer)
+    code: Mapped[str] = mapped_column(String(40), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+    __table_args__ = (
+        Index("ix_leaflet_batches_campaign_number", "campaign", "number", unique=True),
+    )
+
+
+class Walkin(Base):
+    """A walk-in: someone who reached our soldiers with no contact before, recorded at the
+    front. Sector, time and what was noted are sealed to the case key in ``details``; the
+    front units and coordinators of a sector find it by ``sector_key``, a keyed hash of the
+    sector only the unlocked console computes."""
+
+    __tablename__ = "walkins"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    sector_key: Mapped[str] = mapped_column(String(64), index=True)
+    details: Mapped[bytes] = mapped_column(LargeBinary)
+    recorded_by: Mapped[int | None] = mapped_column(Integer)
+    recorded_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)

@@ -21,6 +21,7 @@ from .models import (
     SharedValue,
     Translation,
     User,
+    Walkin,
     WebAccess,
     WebThread,
 )
@@ -36,6 +37,7 @@ SEALED_TO_CASE_KEY: tuple[
     Attachment.body,
     Handoff.placement,
     Handoff.details,
+    Walkin.details,
     OutboxMessage.payload,
     Translation.machine,
     Translation.human,

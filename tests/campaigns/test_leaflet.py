@@ -9,11 +9,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from haven.campaigns.leaflet import LeafletError, leaflet_html
-from haven.campaigns.links import Links
+from haven.campaigns.links import Links, links
 from haven.campaigns.render import keep_all, page_count
 from haven.content import LANGS, gettext_for
 from haven.content.texts import CROSSING_STEPS, GENEVA_PROMISES
+from haven.services.campaigns import BATCH_MAX, batch_mark, leaflet_code
 from haven.services.verify import Check, check_text
+from haven.settings import Settings
 
 from .conftest import pdf_fonts, pdf_pages, pdf_text, qr_codes, squeeze
 from .fonts import font_cmap
@@ -105,6 +107,14 @@ def test_fonts_embedded_and_two_pages(lang: str, leaflets: dict[str, Path]) -> N
 @pytest.mark.parametrize("lang", LANGS)
 def test_front_and_back_fit(lang: str, size: str, campaign_links: Links, verify: Check) -> None:
     assert page_count(leaflet_html(lang, size, campaign_links, verify)) == 2
+
+
+@pytest.mark.parametrize("lang", ["ko", "ru", "uk", "en"])
+def test_a_numbered_batch_still_fits(lang: str, campaign_settings: Settings, verify: Check) -> None:
+    numbered = links(campaign_settings, leaflet_code("k" * 32, BATCH_MAX))  # the longest code
+    html = leaflet_html(lang, "A6", numbered, verify, batch_mark("k" * 32, BATCH_MAX))
+    assert batch_mark("k" * 32, BATCH_MAX) in html
+    assert page_count(html) == 2
 
 
 def test_ukrainian_letters_come_from_dejavu(leaflets: dict[str, Path]) -> None:

@@ -71,17 +71,25 @@ async def test_funnel(env: Env) -> None:
         "verified": 0,
         "scheduled": 0,
         "arrived": 0,
+        "walk_ins": 0,
     }
     assert by_code[DEEP].key.sector == "Kursk"
     video = by_code["tg-video-3"].counts
-    assert video == {"contacts": 7, "submitted": 6, "verified": 5, "scheduled": 2, "arrived": 1}
+    assert video == {
+        "contacts": 7,
+        "submitted": 6,
+        "verified": 5,
+        "scheduled": 2,
+        "arrived": 1,
+        "walk_ins": 0,
+    }
     text = report.to_text(rows)
     assert DEEP in text and "<5" in text
     table = report.table(rows)
     video_row = next(r for r in table if r[0] == "tg-video-3")
-    assert video_row[4:] == ["7", "6", "5", "<5", "<5"]
+    assert video_row[5:] == ["7", "6", "5", "<5", "<5", "<5"]
     deep_row = next(r for r in table if r[0] == DEEP)
-    assert deep_row[4:] == ["<5"] * 5
+    assert deep_row[5:] == ["<5"] * 6
     svg = report.funnel_svg("tg-video-3", video)
     assert svg.startswith("<svg") and ">7<" in svg and "&lt;5" in svg and ">1<" not in svg
 
@@ -99,8 +107,8 @@ def test_report_cli_and_csv(sqlite_env: Env, tmp_path: Path) -> None:
     rows = list(csv.reader(io.StringIO(out.read_text("utf-8"))))
     assert rows[0] == list(report.HEADER)
     deep = [r for r in rows if r[0] == DEEP]
-    assert deep and deep[0][1] == "ko" and deep[0][4] == "<5"
-    assert all(cell != "1" for r in rows[1:] for cell in r[4:])
+    assert deep and deep[0][2] == "ko" and deep[0][5] == "<5"
+    assert all(cell != "1" for r in rows[1:] for cell in r[5:])
     assert "<svg" in html.read_text("utf-8")
 
 

@@ -14,8 +14,8 @@ from haven.store import audit
 from haven.store.models import AuditEvent, Case
 from tests.console.conftest import PASSWORD, csrf_of, submit_case
 
-OP, CO, AN, AD, TR = "operator", "coordinator", "analyst", "admin", "translator"
-EVERY = frozenset({OP, CO, AN, AD, TR})
+OP, CO, AN, AD, TR, FR = "operator", "coordinator", "analyst", "admin", "translator", "front"
+EVERY = frozenset({OP, CO, AN, AD, TR, FR})
 
 #: Every route that needs a full session, and exactly the roles it admits.
 MATRIX: dict[tuple[str, str], frozenset[str]] = {
@@ -44,6 +44,10 @@ MATRIX: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/handoffs/{handoff_id}"): frozenset({CO}),
     ("POST", "/handoffs/{handoff_id}/outcome"): frozenset({CO}),
     ("GET", "/handoffs/{handoff_id}/pow"): frozenset({CO}),
+    ("GET", "/walkins"): frozenset({FR, CO}),
+    ("POST", "/walkins"): frozenset({FR, CO}),
+    ("GET", "/walkins/{walkin_id}"): frozenset({FR, CO}),
+    ("GET", "/walkins/{walkin_id}/pow"): frozenset({FR, CO}),
     ("GET", "/stats"): frozenset({AN}),
     ("GET", "/stats.csv"): frozenset({AN}),
     ("GET", "/campaigns"): frozenset({AD}),
@@ -79,6 +83,7 @@ def fill(path: str, reference: str) -> str:
     return (
         path.replace("{reference}", reference)
         .replace("{handoff_id}", "999999")
+        .replace("{walkin_id}", "999999")
         .replace("{user_id}", "999999")
         .replace("{task_id}", "0" * 32)
         .replace("{attachment_id}", "0" * 32)
@@ -373,8 +378,8 @@ async def test_analyst_sees_the_campaign_funnel_and_its_csv(sqlite_env, make_con
     csv = await analyst.client.get("/console/stats.csv")
     assert csv.status_code == 200 and csv.headers["content-type"].startswith("text/csv")
     rows = {line.split(",")[0]: line.split(",") for line in csv.text.splitlines()[1:]}
-    assert rows["kursk-a1"][4:6] == ["6", "6"]  # contacts, submitted
-    assert rows["orel-b2"][4] == "<5"
+    assert rows["kursk-a1"][5:7] == ["6", "6"]  # contacts, submitted
+    assert rows["orel-b2"][5] == "<5"
 
 
 async def test_admin_manages_campaigns_in_the_console(sqlite_env, make_console) -> None:

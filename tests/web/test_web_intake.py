@@ -298,8 +298,11 @@ async def test_a_link_of_no_campaign_counts_as_unknown_as_on_telegram(
     """The web and the bot record a link's campaign alike: a code of no campaign, or text
     that cannot be a code, as ``unknown``."""
     await Campaigns(sqlite_env.store).add(CampaignSpec("known-1", "Known"))
+    await Campaigns(sqlite_env.store).number_batch("known-1")
     links = {
         "/?c=KNOWN-1": "known-1",
+        "/?c=known-1-1": "known-1-1",  # its print batch 1
+        "/?c=known-1-2": "unknown",  # a batch never numbered
         "/?c=no-such-leaflet": "unknown",
         "/?c=" + "a" * 33: "unknown",
         "/": "None",
