@@ -306,7 +306,10 @@ class Limiter:
         if own is None:
             return 0
         count, _left = await self.counters.add(self._key(own, sender), events, own.get_expiry())
-        return max(0, count - own.amount)
+        over = max(0, count - own.amount)
+        if over:
+            metrics.count("rate_limit_refusals", self.name, min(over, events))
+        return over
 
     async def hold(self, sender: str, seconds: float) -> None:
         """Keep ``sender``'s own window (over its limit) closed for ``seconds`` more."""
