@@ -21,16 +21,9 @@ from .queue import (
     drop_chat,
     enqueue,
 )
+from .sending import PermanentFailure, RetryLater, Sender, TemporaryFailure, Unreachable
 from .wipe import Deleter, Wiper
-from .worker import (
-    PermanentFailure,
-    RetryLater,
-    Sender,
-    Stats,
-    TemporaryFailure,
-    Unreachable,
-    Worker,
-)
+from .worker import Stats, Worker
 
 __all__ = [
     "DROPPED",

@@ -31,7 +31,8 @@ from haven.store.db import Store
 from haven.store.models import ChatMessage, ChatWipe, Contact, OutboxPacer, utcnow
 
 from .chatlog import DELETE_WITHIN
-from .worker import RetryLater, TemporaryFailure, Unreachable, Worker, _guard
+from .sending import RetryLater, TemporaryFailure, Unreachable, send_guard
+from .worker import Worker
 
 log = logging.getLogger("haven.outbox")
 
@@ -217,7 +218,7 @@ class Wiper:
             if delay > 0:
                 await asyncio.sleep(delay)
             try:
-                async with _guard(job.channel, self.rate):
+                async with send_guard(job.channel, self.rate):
                     refused = await deleter.delete(job.address, batch)
             except RetryLater as exc:
                 job.outcome, job.retry_after = "retry_after", exc.seconds

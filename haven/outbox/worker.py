@@ -7,7 +7,8 @@ Delivery is *at least once*, and exactly once unless the process dies in one sho
 2. Each row is sent at its slot by the channel's :class:`Sender`; in this process no more
    than its share of the rate (the rate over the workers alive on the database, each noted
    in ``shared_values`` once a second) are ever under way or answered within the last
-   second (:func:`_guard`): however late an event loop runs, together they never exceed it.
+   second (:func:`~haven.outbox.sending.send_guard`): however late an event loop runs,
+   together they never exceed it.
 3. Results are written in one transaction: ``sent`` (text erased, or sealed to the case key
    when ``keep``), ``pending`` again with a later ``next_at`` (429 ``retry_after``, network
    errors with exponential backoff), ``dropped`` for a chat that blocked the bot (and the
@@ -39,13 +40,9 @@ import math
 import random
 import secrets
 import time
-import weakref
-from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Protocol
 
 from sqlalchemy import and_, case, delete, exists, or_, select, update
 from sqlalchemy.exc import IntegrityError
@@ -61,6 +58,14 @@ from haven.store.models import Contact, OutboxMessage, OutboxPacer, utcnow
 from .chatlog import Written, is_private, note
 from .payload import Payload
 from .queue import AUTOMATED, DROPPED, FAILED, PENDING, SENDING, SENT, drop_chat
+from .sending import (
+    PermanentFailure,
+    RetryLater,
+    Sender,
+    TemporaryFailure,
+    Unreachable,
+    send_guard,
+)
 
 log = logging.getLogger("haven.outbox")
 #: A send's outcome -> the counter it adds to (haven.services.metrics).
@@ -76,34 +81,6 @@ COUNTED = {
 #: after its last sign of life.
 PEER = "outbox-worker"
 PEER_SECONDS = 5.0
-
-
-class RetryLater(Exception):
-    """The channel asks to wait (Telegram 429 with ``retry_after``)."""
-
-    def __init__(self, seconds: float) -> None:
-        super().__init__(f"retry after {seconds}s")
-        self.seconds = float(seconds)
-
-
-class Unreachable(Exception):
-    """The destination refuses our messages for good (Telegram 403: the bot was blocked)."""
-
-
-class TemporaryFailure(Exception):
-    """Network error, timeout, server error: try again later."""
-
-
-class PermanentFailure(Exception):
-    """The channel refuses this message (e.g. 400 Bad Request): do not retry."""
-
-
-class Sender(Protocol):
-    """Sends one message on one channel; returns the channel's message id, if any."""
-
-    channel: str
-
-    async def send(self, address: str, payload: Payload) -> int | None: ...
 
 
 @dataclass
@@ -134,54 +111,6 @@ class Stats:
     failed: int = 0
     batches: int = 0
     errors: dict[str, int] = field(default_factory=dict)
-
-
-class _Window:
-    """The sends of one channel that still count against its overall rate."""
-
-    def __init__(self) -> None:
-        self.open = 0  # under way: the channel may accept them at any moment until answered
-        self.answered: deque[float] = deque()  # when the answers came back (monotonic)
-        self.turn = asyncio.Lock()  # first come, first served: no send waits past its lease
-
-
-#: Per event loop and channel, shared by the workers of this process.
-_WINDOWS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, _Window]] = (
-    weakref.WeakKeyDictionary()
-)
-
-
-@asynccontextmanager
-async def _guard(channel: str, rate: float) -> AsyncIterator[None]:
-    """Hold one send: never more than ``rate`` sends of this process that the channel may have
-    accepted within one second of each other, even when the event loop runs late and several
-    slots come due at once, and whatever the network's jitter.
-
-    The channel accepts a message somewhere between the start of its request and the answer,
-    so a send counts from its start until one second after its answer: then the ``rate + 1``-th
-    send starts at least a second after the channel accepted the first, and a server that
-    allows ``rate`` per sliding second never refuses one. This costs one round trip per second
-    of sending (under 1% on a nearby server), where a fixed allowance for jitter either costs
-    more or is not enough.
-    """
-    window = _WINDOWS.setdefault(asyncio.get_running_loop(), {}).setdefault(channel, _Window())
-    cap = max(1, math.floor(rate))
-    async with window.turn:
-        while True:
-            now = time.monotonic()
-            while window.answered and window.answered[0] <= now - 1.0:
-                window.answered.popleft()
-            if window.open + len(window.answered) < cap:
-                break
-            # Full: wait for the oldest answer to be a second old (or for an answer at all).
-            wait = window.answered[0] + 1.0 - now if window.answered else 0.0
-            await asyncio.sleep(max(wait, 0.0) + 0.001)
-        window.open += 1
-    try:
-        yield
-    finally:
-        window.open -= 1
-        window.answered.append(time.monotonic())
 
 
 class Worker:
@@ -468,7 +397,7 @@ class Worker:
         if delay > 0:
             await asyncio.sleep(delay)
         try:
-            async with _guard(job.channel, self.rate / self.peers):
+            async with send_guard(job.channel, self.rate / self.peers):
                 self._queued.pop(job.id, None)
                 job.remote_id = await asyncio.wait_for(
                     sender.send(job.address, job.payload), self.send_timeout
