@@ -1,13 +1,18 @@
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable
+import socket
+import threading
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from html import unescape
 from typing import Any
 
 import httpx
 import pytest
+import uvicorn
 
 from haven.server import create_app
 from haven.settings import load_settings
@@ -30,6 +35,27 @@ KOREAN_APPLICATION: list[dict[str, str]] = [
     {"text": "저녁마다 이 홈페지로"},
     {"choice": "yes"},
 ]
+
+
+@contextmanager
+def served(app: Any, **config: Any) -> Iterator[str]:
+    """``app`` under uvicorn on a free 127.0.0.1 port, in a thread, stopped on exit: its URL."""
+    uv = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, **config))
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    thread = threading.Thread(target=uv.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not uv.started:
+        assert time.monotonic() < deadline, "server did not start"
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        uv.should_exit = True
+        thread.join(10)
+        sock.close()
 
 
 def session_id(cookie: str) -> str:

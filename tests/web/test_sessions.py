@@ -3,14 +3,10 @@ one is replaced, ``__Host-`` over HTTPS, HSTS behind TLS."""
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections.abc import Iterator
 
 import httpx
 import pytest
-import uvicorn
 from sqlalchemy import func, select
 from starlette.responses import HTMLResponse
 
@@ -18,7 +14,7 @@ from haven.server import create_app
 from haven.settings import load_settings
 from haven.store.models import Case, Contact
 from tests.conftest import Env
-from tests.web.conftest import KOREAN_APPLICATION, Browser, BrowserFactory, session_id
+from tests.web.conftest import KOREAN_APPLICATION, Browser, BrowserFactory, served, session_id
 
 VICTIM_TEXT = "쿠르스크 근처 마을"
 
@@ -195,23 +191,8 @@ def server(sqlite_env: Env) -> Iterator[str]:
     """haven on 127.0.0.1 under uvicorn, as ``haven serve`` runs it (proxy headers trusted
     from loopback)."""
     settings = load_settings({**sqlite_env.environ, "HAVEN_HSTS_SECONDS": "600"})
-    config = uvicorn.Config(create_app(settings), log_level="warning", access_log=False)
-    uv = uvicorn.Server(config)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    thread = threading.Thread(target=uv.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not uv.started:
-        assert time.monotonic() < deadline, "server did not start"
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}/"
-    finally:
-        uv.should_exit = True
-        thread.join(10)
-        sock.close()
+    with served(create_app(settings)) as url:
+        yield url
 
 
 def test_behind_a_tls_proxy_on_loopback(server: str) -> None:

@@ -5,15 +5,11 @@ from __future__ import annotations
 import asyncio
 import os
 import re
-import socket
 import struct
-import threading
-import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
-import uvicorn
 from playwright.async_api import Browser, Page, async_playwright
 
 from haven.content import words as code_words
@@ -22,6 +18,7 @@ from haven.services.applicant import Applicants
 from haven.settings import load_settings
 from tests.browser import launch, needs_chromium
 from tests.conftest import Env
+from tests.web.conftest import served
 
 WIDTH = 360
 REPLY = "신청을 받았습니다. 래일 저녁 8시에 다시 련락하겠습니다."
@@ -33,25 +30,8 @@ pytestmark = needs_chromium
 def server(sqlite_env: Env) -> Iterator[str]:
     """haven itself (``create_app``, as ``haven serve`` runs it) on 127.0.0.1, access log off."""
     settings = load_settings({**sqlite_env.environ, "HAVEN_MIRRORS": "https://mirror.example"})
-    config = uvicorn.Config(
-        create_app(settings), log_level="warning", access_log=False, server_header=False
-    )
-    uv = uvicorn.Server(config)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    thread = threading.Thread(target=uv.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not uv.started:
-        assert time.monotonic() < deadline, "server did not start"
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}/"
-    finally:
-        uv.should_exit = True
-        thread.join(10)
-        sock.close()
+    with served(create_app(settings), server_header=False) as url:
+        yield url
 
 
 @pytest.fixture

@@ -5,16 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import re
-import socket
-import threading
-import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 import pytest_asyncio
-import uvicorn
 from playwright.async_api import Browser, Page, async_playwright
 
 from haven import crypto
@@ -24,6 +20,7 @@ from haven.server import create_app
 from haven.settings import load_settings
 from tests.browser import launch, needs_chromium
 from tests.conftest import PASSPHRASE, make_environ
+from tests.web.conftest import served
 
 pytestmark = [needs_chromium, pytest.mark.asyncio(loop_scope="module")]
 
@@ -57,25 +54,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         await store.close()
 
     asyncio.run(prepare())
-    config = uvicorn.Config(
-        create_app(settings), log_level="warning", access_log=False, server_header=False
-    )
-    uv = uvicorn.Server(config)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    thread = threading.Thread(target=uv.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not uv.started:
-        assert time.monotonic() < deadline, "server did not start"
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}/"
-    finally:
-        uv.should_exit = True
-        thread.join(10)
-        sock.close()
+    with served(create_app(settings), server_header=False) as url:
+        yield url
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
