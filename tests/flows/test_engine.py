@@ -225,6 +225,8 @@ inputs = st.one_of(
         [
             "ko",
             "ru",
+            "ar",
+            "zh",
             "kpa",
             "group",
             "alone",
@@ -255,7 +257,7 @@ inputs = st.one_of(
 def assert_valid(engine: Engine, state: State) -> None:
     assert state.flow == engine.flow.id
     engine.flow.step(state.step)  # a real step
-    assert state.lang in (None, "ko", "ru", "uk", "en")
+    assert state.lang is None or state.lang in LANGS
     for step_id, answer in state.answers.items():
         step = engine.flow.step(step_id)
         assert answer["kind"] in ("choice", "number", "text", "location", "photo", "skipped")

@@ -245,7 +245,7 @@ class FakeDeleter:
 async def test_the_wiper_on_both_databases(env: Env) -> None:
     """Chats noted, one erased: the erased one goes at once, in batches of 100 after a 429;
     the other after its silence, with an old message counted and not sent."""
-    log = ChatLog(env.store, env.keys, wipe_after=0.5)
+    log = ChatLog(env.store, env.keys, wipe_after=2)
     old = utcnow() - timedelta(hours=47, minutes=55)
 
     def written(address: str, message_id: int, at: datetime | None = None) -> Written:
@@ -261,17 +261,17 @@ async def test_the_wiper_on_both_databases(env: Env) -> None:
     assert not any(b"701" in blob or b"150" in blob for blob in sealed)
     deleter = FakeDeleter()
     deleter.too_many = 1
-    wiper = Wiper(env.store, env.keys, {"telegram": deleter}, wipe_after=0.5, rate=100)
+    wiper = Wiper(env.store, env.keys, {"telegram": deleter}, wipe_after=2, rate=100)
     assert await wiper.step() == 1 and deleter.calls == []  # the 429: tried again later
     await eventually(lambda: _stepped(wiper), 5, "the erased chat wiped")
-    assert [(a, len(ids)) for a, ids in deleter.calls] == [("701", 100), ("701", 50)]
+    assert [len(ids) for a, ids in deleter.calls if a == "701"] == [100, 50]
 
     async def silent_chat_wiped() -> bool:
         await wiper.step()
         return await none_left(env, ChatWipe)
 
-    await eventually(silent_chat_wiped, 5, "the silent chat wiped")
-    assert deleter.calls[-1] == ("702", [2])  # the old one is past Telegram's window
+    await eventually(silent_chat_wiped, 10, "the silent chat wiped")
+    assert [ids for a, ids in deleter.calls if a == "702"] == [[2]]  # the old one is past Telegram's window
     assert await count(env, ChatMessage) == 0
     assert sorted(detail["kept"] for _case, detail in await wipes(env)) == [0, 1]
 
