@@ -47,17 +47,21 @@ async def poll(
             await asyncio.sleep(1.0)
     offset: int | None = None
     backoff = 0.5
+    # Whether the last call was answered: until then a call does not wait for updates, so
+    # that Telegram back after an outage is known at once, not a long poll later.
+    answered = False
     log.info("telegram event=polling_started bot=%s", bot_id)
     while not stopping():
         try:
             updates = await bot.get_updates(
                 offset=offset,
                 limit=100,
-                timeout=wait,
+                timeout=wait if answered else 0,
                 allowed_updates=ALLOWED_UPDATES,
                 request_timeout=wait + 10,
             )
             backoff = 0.5
+            answered = True
             noted(True)
         except TelegramConflictError:
             log.error("telegram event=polling_conflict (another instance or a webhook)")
@@ -65,6 +69,7 @@ async def poll(
             continue
         except (TelegramAPIError, OSError, TimeoutError) as exc:
             log.warning("telegram event=polling_error error=%s", type(exc).__name__)
+            answered = False
             noted(False)
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, 30)
