@@ -108,7 +108,7 @@ async def visit(server: str, chromium: Browser, lang: str) -> Visit:
         out.html_dir = await page.locator("html").get_attribute("dir")
         labels = page.locator("label.opt")
         out.labels = [t.strip() for t in await labels.all_inner_texts()]
-        out.label_langs = [await labels.nth(i).get_attribute("lang") for i in range(len(LANGS))]
+        out.label_langs = await labels.evaluate_all("els => els.map(e => e.getAttribute('lang'))")
         out.preselected = await page.get_by_role("radio", name=LANGUAGE_NAMES[lang]).is_checked()
         await button(page, _("Continue")).click()
         await button(page, _("A foreign citizen serving in the Russian forces")).click()
@@ -133,8 +133,10 @@ async def visit(server: str, chromium: Browser, lang: str) -> Visit:
         await button(page, _("Yes, send it")).click()
         out.done = await page.inner_text("main")
         out.passphrase = await page.locator(".pass li").all_inner_texts()
-        for bdi in await page.locator("main bdi").all():
-            out.bdi.append((await bdi.inner_text(), await bdi.get_attribute("dir")))
+        marks = await page.locator("main bdi").evaluate_all(
+            "els => els.map(e => [e.innerText, e.getAttribute('dir')])"
+        )
+        out.bdi = [(text, direction) for text, direction in marks]
         if lang == "ar":
             await page.screenshot(path=str(ARTIFACTS / "web-ar-done.png"), full_page=True)
     finally:
