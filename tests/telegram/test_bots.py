@@ -3,6 +3,8 @@ sender and its own rate, through one fake Bot API that serves every token."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import dataclasses
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -295,3 +297,56 @@ def test_the_check_lists_the_mirrors(sqlite_env: Env) -> None:
     assert check.mirror_links == (f"https://t.me/{MIRROR_NAME}", "https://t.me/other_bot")
     assert check.code == verify_for(USERNAME, sqlite_env.keys).code  # the primary's alone
     assert verify_for(USERNAME, sqlite_env.keys).mirrors == ()
+
+
+async def test_the_intake_process_runs_every_bot(sqlite_env: Env, fake: FakeBotAPI) -> None:
+    """``haven serve``'s app: each bot started and in ``/healthz``, each chat answered by its
+    bot, every bot stopped with the app."""
+    import httpx
+
+    from haven.server import create_app
+
+    fake.add_bot(MIRROR, MIRROR_NAME)
+    app = create_app(load_settings(bots_environ(sqlite_env, fake)))
+    transport = httpx.ASGITransport(app=app)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=transport, base_url="http://intake") as client,
+    ):
+        fake.message(920, "/start", token=MIRROR)
+        fake.message(921, "/start")
+        await eventually(lambda: len(fake.sent) == 2, what="both answered")
+
+        async def healthy() -> bool:
+            body = (await client.get("/healthz")).json()
+            return bool(body["status"] == "ok")
+
+        await eventually(healthy, what="every bot ok")
+        body = (await client.get("/healthz")).json()
+    assert body["channels"] == {"web": "ok", "telegram": "ok", f"telegram:{MIRROR_ID}": "ok"}
+    assert [s.token for s in fake.to(920)] == [MIRROR]
+    assert [s.token for s in fake.to(921)] == [TOKEN]
+
+
+async def test_an_outbox_worker_alone_sends_for_every_bot(
+    sqlite_env: Env, fake: FakeBotAPI
+) -> None:
+    """``haven outbox work``: each bot's queued messages go out through that bot."""
+    from haven.outbox import Outbox
+    from haven.server import run_outbox_worker
+    from haven.services.intake import Intake
+
+    fake.add_bot(MIRROR, MIRROR_NAME)
+    env = sqlite_env
+    intake = Intake(env.store, env.keys, outbox=Outbox(env.keys))
+    await intake.notify(CHANNEL, "930", (M_FLOOD,))
+    await intake.notify("telegram", "931", (M_FLOOD,))
+    worker = asyncio.create_task(run_outbox_worker(load_settings(bots_environ(env, fake))))
+    try:
+        await eventually(lambda: len(fake.sent) == 2, what="both sent")
+    finally:
+        worker.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await worker
+    assert [s.token for s in fake.to(930)] == [MIRROR]
+    assert [s.token for s in fake.to(931)] == [TOKEN]
