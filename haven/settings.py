@@ -292,5 +292,7 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         return Settings.model_validate(values)
     except ValidationError as exc:
         err = exc.errors()[0]
-        name = PREFIX + str(err["loc"][0]).upper() if err["loc"] else "setting"
+        if not err["loc"]:  # a rule between settings, which its message names
+            raise SettingsError(f"malformed settings: {err['msg']}") from None
+        name = PREFIX + str(err["loc"][0]).upper()
         raise SettingsError(f"malformed setting {name}: {err['msg']}") from None

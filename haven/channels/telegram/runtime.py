@@ -155,10 +155,7 @@ class TelegramRuntime:
 
     @property
     def webhook_path(self) -> str:
-        path = urlparse(self.webhook_url).path
-        if not path and not self.spec.is_primary:
-            return f"{DEFAULT_WEBHOOK_PATH}/{self.spec.bot_id}"
-        return path or DEFAULT_WEBHOOK_PATH
+        return urlparse(self.webhook_url).path or DEFAULT_WEBHOOK_PATH
 
     @property
     def health_key(self) -> str:
