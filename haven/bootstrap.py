@@ -1,8 +1,9 @@
 """The composition root: what each kind of process is made of, built in one place.
 
 * The **intake process** (``haven serve``): the store, the intake keys, ONE :class:`Intake`
-  shared by Telegram and the web intake, its outbox, and (with a bot token) the Telegram
-  runtime with the outbox worker and the wiper.
+  shared by Telegram and the web intake, its outbox, and (with a bot token) a Telegram
+  runtime per bot (the primary and its mirrors) with ONE outbox worker and ONE wiper over
+  every bot's sender.
 * The **console process** (``haven console``): the store, the keys, the console app.
 * The **outbox worker** alone (``haven outbox work``): a worker built as ``haven serve``'s.
 * A **CLI command** that runs the questionnaire (``haven chat``): an intake without outbox.
@@ -13,8 +14,8 @@ Nothing else constructs these; :mod:`haven.server` serves what is built here.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
@@ -29,7 +30,7 @@ from haven.settings import Settings
 from haven.store.db import Store
 
 if TYPE_CHECKING:  # aiogram is imported only where a bot is configured
-    from haven.channels.telegram import TelegramRuntime
+    from haven.channels.telegram import TelegramRuntime, TelegramSender
 
 log = logging.getLogger("haven.bootstrap")
 
@@ -42,8 +43,15 @@ class IntakeProcess:
     store: Store
     keys: IntakeKeys
     intake: Intake
+    #: The primary bot (``None`` without a token); its mirrors beside it.
     telegram: TelegramRuntime | None
     web: ASGIApp
+    mirrors: list[TelegramRuntime] = field(default_factory=list)
+
+    @property
+    def bots(self) -> list[TelegramRuntime]:
+        """Every bot, the primary first (the one that runs the worker and the wiper)."""
+        return ([self.telegram] if self.telegram is not None else []) + self.mirrors
 
 
 def intake_process(settings: Settings) -> IntakeProcess:
@@ -51,11 +59,10 @@ def intake_process(settings: Settings) -> IntakeProcess:
     store = Store(settings.db_url)
     outbox = Outbox(keys, wipe_after=settings.telegram_wipe_after * 60)
     intake = Intake(store, keys, outbox=outbox)
-    telegram = None
-    if settings.telegram_token:
-        telegram = telegram_runtime(settings, store, keys, intake)
+    bots = telegram_runtimes(settings, store, keys, intake) if settings.telegram_token else []
     web = create_web_app(settings, store, keys, intake)
-    return IntakeProcess(settings, store, keys, intake, telegram, web)
+    telegram = bots[0] if bots else None
+    return IntakeProcess(settings, store, keys, intake, telegram, web, mirrors=bots[1:])
 
 
 def telegram_runtime(
@@ -67,45 +74,84 @@ def telegram_runtime(
     concurrency: int = 64,
     run_worker: bool = True,
 ) -> TelegramRuntime:
-    """The Telegram bot with its worker and wiper, on the process's ``intake`` (an intake of
-    its own, with an outbox, when none is given: a bot alone, as the benchmarks run it)."""
-    from haven.channels.telegram import TelegramRuntime, TelegramSender, make_bot
+    """The primary bot of :func:`telegram_runtimes` (as the tests and benchmarks run one)."""
+    return telegram_runtimes(
+        settings, store, keys, intake, concurrency=concurrency, run_worker=run_worker
+    )[0]
+
+
+def telegram_runtimes(
+    settings: Settings,
+    store: Store,
+    keys: IntakeKeys,
+    intake: Intake | None = None,
+    *,
+    concurrency: int = 64,
+    run_worker: bool = True,
+) -> list[TelegramRuntime]:
+    """A runtime per bot (the primary first), on the process's ``intake`` (an intake of its
+    own, with an outbox, when none is given: a bot alone, as the benchmarks run it). All
+    share one worker and one wiper, which keep a pace and a rate per bot (its channel); only
+    the primary's runtime runs them (when ``run_worker``)."""
+    from haven.channels.telegram import TelegramRuntime
 
     if intake is None:
         outbox = Outbox(keys, wipe_after=settings.telegram_wipe_after * 60)
         intake = Intake(store, keys, outbox=outbox)
     if not isinstance(intake.outbox, Outbox):
         raise ValueError("the Telegram bot needs an intake whose replies go to the outbox")
-    bot = make_bot(settings.telegram_token, settings.telegram_api)
-    sender = TelegramSender(bot)
-    return TelegramRuntime(
-        settings,
+    if not settings.telegram_bots:
+        raise ValueError("HAVEN_TELEGRAM_TOKEN does not look like a bot token (123456:ABC…)")
+    senders = telegram_senders(settings)
+    worker = outbox_worker(settings, store, keys, senders)
+    wiper = Wiper(
         store,
         keys,
-        bot=bot,
-        intake=intake,
-        outbox=intake.outbox,
-        worker=outbox_worker(settings, store, keys, sender),
-        wiper=Wiper(
+        senders,
+        wipe_after=settings.telegram_wipe_after * 60,
+        rate=settings.outbox_rate,
+        lease=max(60.0, settings.outbox_lease_seconds),
+    )
+    return [
+        TelegramRuntime(
+            settings,
             store,
             keys,
-            {"telegram": sender},
-            wipe_after=settings.telegram_wipe_after * 60,
-            rate=settings.outbox_rate,
-            lease=max(60.0, settings.outbox_lease_seconds),
-        ),
-        concurrency=concurrency,
-        run_worker=run_worker,
-    )
+            bot=senders[spec.channel].bot,
+            intake=intake,
+            outbox=intake.outbox,
+            worker=worker,
+            wiper=wiper,
+            spec=spec,
+            concurrency=concurrency,
+            run_worker=run_worker and n == 0,
+        )
+        for n, spec in enumerate(settings.telegram_bots)
+    ]
 
 
-def outbox_worker(settings: Settings, store: Store, keys: IntakeKeys, sender: Sender) -> Worker:
-    """The outbox worker that sends Telegram's messages through ``sender``, noting what it
-    sends in the chat log for the wiper, with the housekeeping beside it."""
+def telegram_senders(settings: Settings) -> dict[str, TelegramSender]:
+    """A sender per bot, by its channel (``telegram``, ``tg:<bot id>``), each its own Bot."""
+    from haven.channels.telegram import TelegramSender, make_bot
+
+    return {
+        spec.channel: TelegramSender(
+            make_bot(spec.token, settings.telegram_api), channel=spec.channel
+        )
+        for spec in settings.telegram_bots
+    }
+
+
+def outbox_worker(
+    settings: Settings, store: Store, keys: IntakeKeys, senders: Mapping[str, Sender] | Sender
+) -> Worker:
+    """The outbox worker that sends every bot's messages, each through its sender (by
+    channel; one sender alone is the primary's), noting what it sends in the chat log for
+    the wiper, with the housekeeping beside it. It keeps a pacer and the rate per channel."""
     worker = Worker(
         store,
         keys,
-        {"telegram": sender},
+        senders if isinstance(senders, Mapping) else {"telegram": senders},
         rate=settings.outbox_rate,
         per_chat_rate=settings.outbox_per_chat_rate,
         lease=settings.outbox_lease_seconds,

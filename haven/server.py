@@ -84,14 +84,14 @@ def create_app(settings: Settings) -> Starlette:
     Nothing of the console is here: the public port answers 404 for every console path.
     """
     process = bootstrap.intake_process(settings)
-    store, telegram = process.store, process.telegram
+    store, bots = process.store, process.bots
 
     async def health(_request: Request) -> JSONResponse:
         """Each part's status, no identifiers: 503 while the database does not answer (the
         balancer sends elsewhere), 200 with ``degraded`` while a channel is out of reach."""
         channels = {"web": "ok"}
-        if telegram is not None:
-            channels["telegram"] = telegram.status
+        for bot in bots:
+            channels[bot.health_key] = bot.status
         database = "ok" if await store.ping() else "unavailable"
         ok = database == "ok" and all(status == "ok" for status in channels.values())
         body = {"status": "ok" if ok else "degraded", "database": database, "channels": channels}
@@ -102,8 +102,8 @@ def create_app(settings: Settings) -> Starlette:
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         flusher = Flusher(store)  # the counters the console's metrics read
         flusher.start()
-        if telegram is not None:
-            await telegram.start()
+        for bot in bots:  # the primary first: it runs the worker and the wiper
+            await bot.start()
         purging = asyncio.create_task(purge_drafts_forever(store, settings.draft_hours))
         settle_heap()
         try:
@@ -112,15 +112,15 @@ def create_app(settings: Settings) -> Starlette:
             purging.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await purging
-            if telegram is not None:
-                await telegram.stop()
+            for bot in bots:  # the primary first: the worker stops before any bot's session
+                await bot.stop()
             await flusher.stop()
             await store.close()
 
     routes: list[Route | Mount] = [Route("/healthz", health)]
-    if telegram is not None:
-        # The Telegram bot: long polling, or a webhook route when a webhook URL is set.
-        routes += telegram.routes()
+    for bot in bots:
+        # Each Telegram bot: long polling, or a webhook route when a webhook URL is set.
+        routes += bot.routes()
     # The web intake last: it serves "/" and answers every path the others do not.
     routes.append(Mount("", app=process.web))
     app = Starlette(routes=routes, lifespan=lifespan)
@@ -243,18 +243,18 @@ def run_both(settings: Settings) -> int:
 
 
 async def run_outbox_worker(settings: Settings) -> None:
-    """An outbox worker alone (``haven outbox work``): more senders beside ``haven serve``."""
-    from haven.channels.telegram import TelegramSender, make_bot
-
+    """An outbox worker alone (``haven outbox work``): more senders beside ``haven serve``,
+    for every bot."""
     keys = crypto.load_intake_keys(settings.keys_dir)
     store = Store(settings.db_url)
-    bot = make_bot(settings.telegram_token, settings.telegram_api)
-    worker = bootstrap.outbox_worker(settings, store, keys, TelegramSender(bot))
+    senders = bootstrap.telegram_senders(settings)
+    worker = bootstrap.outbox_worker(settings, store, keys, senders)
     flusher = Flusher(store)
     flusher.start()
     try:
         await worker.run()
     finally:
         await flusher.stop()
-        await bot.session.close()
+        for sender in senders.values():
+            await sender.bot.session.close()
         await store.close()

@@ -7,19 +7,41 @@ from __future__ import annotations
 
 import os
 import re
+from dataclasses import dataclass
+from dataclasses import field as field_
 from enum import StrEnum
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from haven.content import LANGS
+from haven.domain.cases import MIRROR_PREFIX, PRIMARY_BOT
 
 PREFIX = "HAVEN_"
 #: A Telegram bot token: the bot's numeric id, a colon, the secret.
 BOT_TOKEN = re.compile(r"([0-9]{1,20}):[A-Za-z0-9_-]+")
+
+
+#: The longest channel name the tables hold (``String(16)``): a mirror's is ``tg:<bot id>``.
+CHANNEL_MAX = 16
+
+
+@dataclass(frozen=True, slots=True)
+class BotSpec:
+    """One Telegram bot haven runs: the primary (channel ``telegram``) or a mirror
+    (channel ``tg:<bot id>``). The token is never shown."""
+
+    token: str = field_(repr=False)
+    bot_id: int
+    channel: str
+    username: str = ""
+
+    @property
+    def is_primary(self) -> bool:
+        return self.channel == PRIMARY_BOT
 
 
 class SettingsError(Exception):
@@ -52,6 +74,9 @@ class Settings(BaseSettings):
     telegram_webhook_url: str = ""
     telegram_webhook_secret: str = Field("", repr=False)
     telegram_bot_username: str = ""
+    #: Mirror bots beside the primary (comma-separated tokens), and their @names in order.
+    telegram_mirror_tokens: str = Field("", repr=False)
+    telegram_mirror_usernames: str = ""
     telegram_photo_max_bytes: int = Field(5_000_000, ge=1)
     telegram_voice_max_bytes: int = Field(2_000_000, ge=1)
     outbox_rate: float = Field(30.0, gt=0)
@@ -159,6 +184,68 @@ class Settings(BaseSettings):
             raise ValueError("not a bot token (123456:ABC…)")  # the value itself is secret
         return value
 
+    @field_validator("telegram_mirror_tokens")
+    @classmethod
+    def _mirror_tokens(cls, value: str) -> str:
+        tokens = _split(value)
+        for n, token in enumerate(tokens, 1):
+            if not BOT_TOKEN.fullmatch(token):
+                raise ValueError(f"token {n} is not a bot token (123456:ABC…)")
+            if len(MIRROR_PREFIX) + len(token.split(":", 1)[0]) > CHANNEL_MAX:
+                raise ValueError(f"token {n} has a bot id longer than haven can record")
+        ids = [token.split(":", 1)[0] for token in tokens]
+        if len(set(ids)) != len(ids):
+            raise ValueError("two tokens are of the same bot")
+        return value
+
+    @model_validator(mode="after")
+    def _mirrors_of_a_primary(self) -> Settings:
+        tokens = _split(self.telegram_mirror_tokens)
+        names = _split(self.telegram_mirror_usernames)
+        if tokens and not self.telegram_token:
+            raise ValueError("mirror bots need HAVEN_TELEGRAM_TOKEN (the primary bot) too")
+        if names and len(names) != len(tokens):
+            raise ValueError(
+                f"HAVEN_TELEGRAM_MIRROR_USERNAMES names {len(names)} bots, "
+                f"HAVEN_TELEGRAM_MIRROR_TOKENS holds {len(tokens)}"
+            )
+        primary = self.telegram_bot_id
+        if primary is not None and any(int(t.split(":", 1)[0]) == primary for t in tokens):
+            raise ValueError("a mirror token is of the primary bot (HAVEN_TELEGRAM_TOKEN)")
+        return self
+
+    @cached_property
+    def telegram_bots(self) -> tuple[BotSpec, ...]:
+        """Every bot, the primary first; empty without a primary token."""
+        if self.telegram_bot_id is None:
+            return ()
+        bots = [
+            BotSpec(self.telegram_token, self.telegram_bot_id, PRIMARY_BOT,
+                    self.telegram_bot_username)
+        ]  # fmt: skip
+        tokens = _split(self.telegram_mirror_tokens)
+        names = _split(self.telegram_mirror_usernames) or [""] * len(tokens)
+        for token, name in zip(tokens, names, strict=True):
+            bot_id = int(token.split(":", 1)[0])
+            bots.append(BotSpec(token, bot_id, f"{MIRROR_PREFIX}{bot_id}", name))
+        return tuple(bots)
+
+    @property
+    def telegram_mirror_names(self) -> tuple[str, ...]:
+        """The mirror bots' names as configured (for the check every surface shows)."""
+        return tuple(bot.username for bot in self.telegram_bots[1:] if bot.username)
+
+    def channel_label(self, channel: str) -> str:
+        """How the console names a case's channel: which bot it came through for Telegram's
+        (``Telegram @name``, or ``Telegram bot <id>`` for a mirror without a name); any other
+        channel, and the primary without a name, as the channel itself (to translate)."""
+        bot = next((b for b in self.telegram_bots if b.channel == channel), None)
+        if bot is not None and bot.username:
+            return f"Telegram @{bot.username.lstrip('@')}"
+        if channel.startswith(MIRROR_PREFIX):
+            return f"Telegram bot {channel.removeprefix(MIRROR_PREFIX)}"
+        return channel
+
     @cached_property
     def telegram_bot_id(self) -> int | None:
         """The numeric id the bot token starts with; ``None`` without a token."""
@@ -189,6 +276,10 @@ class Settings(BaseSettings):
         return self.db_url.startswith("sqlite")
 
 
+def _split(value: str) -> list[str]:
+    return [part.strip() for part in value.split(",") if part.strip()]
+
+
 def load_settings(environ: dict[str, str] | None = None) -> Settings:
     """Read settings from the environment, failing with one clear line on any problem."""
     env = dict(os.environ if environ is None else environ)
@@ -201,5 +292,7 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         return Settings.model_validate(values)
     except ValidationError as exc:
         err = exc.errors()[0]
-        name = PREFIX + str(err["loc"][0]).upper() if err["loc"] else "setting"
+        if not err["loc"]:  # a rule between settings, which its message names
+            raise SettingsError(f"malformed settings: {err['msg']}") from None
+        name = PREFIX + str(err["loc"][0]).upper()
         raise SettingsError(f"malformed setting {name}: {err['msg']}") from None

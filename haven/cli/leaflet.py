@@ -20,7 +20,11 @@ from .common import CliError, opened_store, run, settings
 
 def _verify(cfg: Settings) -> Check:
     """The verify check this deployment prints on every leaflet."""
-    return verify_for(cfg.telegram_bot_username, crypto.load_intake_keys(cfg.keys_dir))
+    return verify_for(
+        cfg.telegram_bot_username,
+        crypto.load_intake_keys(cfg.keys_dir),
+        mirrors=cfg.telegram_mirror_names,
+    )
 
 
 @run

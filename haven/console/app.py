@@ -125,7 +125,12 @@ def create_console_app(
         accounts=accounts,
         cases=cases,
         queue=Queue(store, settings.queue_weight_wounded, settings.queue_weight_group),
-        handoffs=Handoffs(store, keys, bot_username=settings.telegram_bot_username),
+        handoffs=Handoffs(
+            store,
+            keys,
+            bot_username=settings.telegram_bot_username,
+            mirror_usernames=settings.telegram_mirror_names,
+        ),
         calls=Calls(store, keys),
         translations=Translations(store, cases, machine),
         holder=KeyHolder(settings.keys_dir),

@@ -12,7 +12,7 @@ from starlette.datastructures import FormData
 from haven.content import LANGUAGE_NAMES
 from haven.content.readings import code_phrase_reading
 from haven.crypto import CaseKeyring
-from haven.domain.cases import CaseState, IllegalTransition
+from haven.domain.cases import CaseState, Channel, IllegalTransition, medium
 from haven.services.cases import (
     OPERATOR_CLOSE_REASONS,
     BadText,
@@ -68,7 +68,7 @@ async def case_page(request: Request, reference: str, p: Operator) -> Response:
         targets=[t.value for t in operator_targets(meta.state)],
         reasons=[r.value for r in OPERATOR_CLOSE_REASONS],
         canned=canned_for(p.lang),
-        can_reply=meta.channel in ("telegram", "web")
+        can_reply=medium(meta.channel) in (Channel.telegram.value, Channel.web.value)
         and meta.state not in ("closed", "draft", "arrived"),
         lang_name=LANGUAGE_NAMES.get(meta.lang, meta.lang),
         cyrillic=code_phrase_reading(meta.lang, view.code_phrase)

@@ -192,8 +192,14 @@ def render(
     st = state(request)
     lang = p.lang if p is not None else pick_lang(request)
     _ = translator(lang)
+
+    def channel_label(channel: str) -> str:
+        label = st.settings.channel_label(channel)
+        return _(label) if label == channel else label
+
     html = st.env.get_template(template).render(
         _=_,
+        channel_label=channel_label,
         p=p,
         lang=lang,
         root=root(request),

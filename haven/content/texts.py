@@ -6,6 +6,8 @@ applicant's ``_``.
 
 from __future__ import annotations
 
+from haven.domain.cases import medium
+
 from . import N_
 
 #: The crossing, step by step (CONTENT.md). The same steps on the bot, leaflet and hand-off.
@@ -83,7 +85,7 @@ ERASE: dict[str, str] = {"telegram": ERASE_BOT, "web": ERASE_WEB}
 
 def privacy_promises(channel: str) -> tuple[str, str, str]:
     """The privacy promises as one surface makes them (message ids)."""
-    return (PRIVACY_ENCRYPTED, ERASE.get(channel, ERASE_ANY), PRIVACY_CAPTURED)
+    return (PRIVACY_ENCRYPTED, ERASE.get(medium(channel), ERASE_ANY), PRIVACY_CAPTURED)
 
 
 CROSSING_TITLE = N_("How to cross safely, step by step:")

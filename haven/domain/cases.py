@@ -34,6 +34,19 @@ class Channel(StrEnum):
     walk_in = "walk_in"
 
 
+#: The primary bot's channel, and the prefix of a mirror bot's (``tg:<bot id>``).
+PRIMARY_BOT = Channel.telegram.value
+MIRROR_PREFIX = "tg:"
+
+
+def medium(channel: str) -> str:
+    """What a channel is, whichever bot: ``telegram`` for the primary and every mirror
+    (``tg:<bot id>``), any other channel as it is. Routing uses the channel itself."""
+    if channel.startswith(MIRROR_PREFIX):
+        return PRIMARY_BOT
+    return channel
+
+
 class IllegalTransition(ValueError):
     """A transition the lifecycle does not allow."""
 

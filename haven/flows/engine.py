@@ -17,6 +17,7 @@ from enum import StrEnum
 from typing import Any
 
 from haven.content import LANGS, LANGUAGE_NAMES, N_, Nn_, in_every_language, texts
+from haven.domain.cases import medium
 from haven.domain.text import clean
 
 from .definition import Flow, Step
@@ -528,7 +529,7 @@ class Engine:
                         _(state, M_SENT),
                         _(state, M_REFERENCE).format(reference=reference),
                         _(state, M_CODE_PHRASE).format(phrase=phrase),
-                        _(state, M_KEEP.get(channel, M_KEEP_ANY)),
+                        _(state, M_KEEP.get(medium(channel), M_KEEP_ANY)),
                     )
                 )
             ),

@@ -25,6 +25,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from haven.crypto import IntakeKeys
+from haven.domain.cases import Channel, medium
 from haven.store.db import Store
 from haven.store.models import ChatMessage, ChatWipe, utcnow
 
@@ -50,7 +51,7 @@ class Written:
 def is_private(channel: str, address: str) -> bool:
     """A one-to-one chat (Telegram: a user's positive numeric id; channels and groups are
     ``@name`` or negative)."""
-    return channel == "telegram" and address.isdigit()
+    return medium(channel) == Channel.telegram.value and address.isdigit()
 
 
 def note(session: Session, keys: IntakeKeys, written: Sequence[Written], wipe_after: float) -> None:

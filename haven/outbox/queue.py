@@ -234,12 +234,15 @@ async def drop_chat(session: AsyncSession, chat: str, reason: str) -> int:
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
-async def backlog(session: AsyncSession) -> int:
-    """How many automated messages (all but operator messages) wait or are under way: what
-    the intake's admission keeps within a few seconds of sending."""
-    count = await session.scalar(
+async def backlog(session: AsyncSession, channel: str | None = None) -> int:
+    """How many automated messages (all but operator messages) wait or are under way, of one
+    channel or of all: what the intake's admission keeps within a few seconds of sending
+    (each bot sends at its own rate)."""
+    query = (
         select(func.count())
         .select_from(OutboxMessage)
         .where(OutboxMessage.state.in_((PENDING, SENDING)), OutboxMessage.rank > OPERATOR)
     )
-    return int(count or 0)
+    if channel is not None:
+        query = query.where(OutboxMessage.channel == channel)
+    return int(await session.scalar(query) or 0)

@@ -11,7 +11,7 @@ sends the applicant the place, the time and the crossing steps in their language
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -240,10 +240,17 @@ def capture_card(
 
 
 class Handoffs:
-    def __init__(self, store: Store, keys: IntakeKeys, *, bot_username: str = "") -> None:
+    def __init__(
+        self,
+        store: Store,
+        keys: IntakeKeys,
+        *,
+        bot_username: str = "",
+        mirror_usernames: Sequence[str] = (),
+    ) -> None:
         self.store = store
         self.keys = keys
-        self.check = verify_for(bot_username, keys)
+        self.check = verify_for(bot_username, keys, mirrors=mirror_usernames)
 
     @staticmethod
     def sector_key(keyring: CaseKeyring, sector: str) -> str:

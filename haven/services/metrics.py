@@ -29,7 +29,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from haven.domain.cases import CaseState, Channel
+from haven.domain.cases import CaseState, Channel, medium
 from haven.store.db import Store
 from haven.store.models import Case, InboxUpdate, MetricCounter, OutboxMessage, utcnow
 
@@ -100,7 +100,9 @@ class Tally:
             raise UnknownMetric(name)
         if not spec.label:
             label = ""
-        elif label not in spec.values:
+        elif spec.label == "channel":
+            label = medium(label)  # every bot counts as Telegram
+        if spec.label and label not in spec.values:
             label = OTHER
         with self._lock:
             self._counts[(name, label)] = self._counts.get((name, label), 0) + n

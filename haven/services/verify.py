@@ -16,6 +16,7 @@ before a rotation still match the web page after it.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from haven.content import N_, gettext_for
@@ -50,6 +51,10 @@ class Check:
     username: str
     link: str
     code: str
+    #: The mirror bots' ``@username``s and their links, in the same order; the code is the
+    #: primary's alone.
+    mirrors: tuple[str, ...] = ()
+    mirror_links: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -87,11 +92,16 @@ def check_code(keys: IntakeKeys, username: str) -> str:
     return "-".join(number[i : i + 4] for i in range(0, CODE_DIGITS, 4))
 
 
-def verify_for(bot_username_setting: str, keys: IntakeKeys) -> Check:
-    """The one check of this deployment (every surface calls this)."""
+def verify_for(
+    bot_username_setting: str, keys: IntakeKeys, *, mirrors: Sequence[str] = ()
+) -> Check:
+    """The one check of this deployment (every surface calls this); ``mirrors``: the mirror
+    bots' names as configured."""
     username = bot_username(bot_username_setting)
     link = f"https://t.me/{username[1:]}" if username else ""
-    return Check(username, link, check_code(keys, username))
+    names = tuple(name for name in (bot_username(m) for m in mirrors) if name)
+    links = tuple(f"https://t.me/{name[1:]}" for name in names)
+    return Check(username, link, check_code(keys, username), names, links)
 
 
 def check_text(lang: str, check: Check) -> CheckText:

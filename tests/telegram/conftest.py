@@ -69,15 +69,17 @@ async def make_runtime(fake: FakeBotAPI) -> AsyncIterator[RuntimeFactory]:
 
 
 class Chat:
-    """One applicant talking to the bot through the fake server."""
+    """One applicant talking to a bot (the primary, or the one of ``token``) through the
+    fake server."""
 
-    def __init__(self, fake: FakeBotAPI, chat_id: int) -> None:
+    def __init__(self, fake: FakeBotAPI, chat_id: int, token: str = TOKEN) -> None:
         self.fake = fake
         self.chat_id = chat_id
+        self.token = token
 
     @property
     def received(self) -> list:
-        return self.fake.to(self.chat_id)
+        return self.fake.to(self.chat_id, self.token)
 
     async def _await_reply(self, before: int, limit: float = 10.0):
         await eventually(lambda: len(self.received) > before, limit, "a reply")
@@ -86,7 +88,7 @@ class Chat:
 
     async def say(self, text: str | None = None, **extra: Any):
         before = len(self.received)
-        self.fake.message(self.chat_id, text, **extra)
+        self.fake.message(self.chat_id, text, token=self.token, **extra)
         return await self._await_reply(before)
 
     async def press(self, value: str, data: str | None = None):
@@ -95,7 +97,7 @@ class Chat:
         if data is None:
             data = next(d for _label, d in last.buttons if d.endswith("|" + value))
         before = len(self.received)
-        self.fake.press(self.chat_id, data, last.message_id)
+        self.fake.press(self.chat_id, data, last.message_id, self.token)
         return await self._await_reply(before)
 
     async def photo(self, data: bytes, declared: int | None = None):

@@ -9,6 +9,10 @@ failures per chat (429, 403, a dropped connection) and refuse to delete chosen m
 
 Every message of a private chat, the bot's and the user's, is kept per chat until deleted
 (:meth:`FakeBotAPI.in_chat`), as the user's phone would show it.
+
+One fake serves several bots (:meth:`FakeBotAPI.add_bot`): each token has its own updates
+for getUpdates, its own rate limits (Telegram counts per bot) and its own chats, and every
+message sent records the token that sent it.
 """
 
 from __future__ import annotations
@@ -24,6 +28,11 @@ from aiohttp import web
 
 BOT_ID = 7001234567
 TOKEN = f"{BOT_ID}:AAFakeTokenForTestsOnly_0123456789abcdef"
+USERNAME = "haven_test_bot"
+
+
+def bot_id_of(token: str) -> int:
+    return int(token.split(":", 1)[0])
 
 
 def max_in_window(times: list[float], window: float = 1.0) -> int:
@@ -45,6 +54,8 @@ class Sent:
     at: float
     message_id: int
     protect_content: bool = False
+    #: The token of the bot that sent it.
+    token: str = TOKEN
 
     @property
     def buttons(self) -> list[tuple[str, str]]:
@@ -79,13 +90,20 @@ class FakeBotAPI:
     deleted: list[tuple[str, int]] = field(default_factory=list)
     #: chat id -> every message id ever in the chat (deleted or not) -> ``user`` or ``bot``.
     history: dict[str, dict[int, str]] = field(default_factory=lambda: defaultdict(dict))
+    #: The tokens accepted -> the bot's username (getMe).
+    bots: dict[str, str] = field(default_factory=lambda: {TOKEN: USERNAME})
 
     def __post_init__(self) -> None:
         self._next_update = 1000
         self._next_message = 1
         self._new = asyncio.Event()
-        self._window: deque[float] = deque()
-        self._chat_last: dict[str, float] = {}
+        #: Per token: send times in the last second, and each chat's last send.
+        self._windows: dict[str, deque[float]] = defaultdict(deque)
+        self._chat_last: dict[tuple[str, str], float] = {}
+        #: The updates of the bots other than the primary (``updates`` is the primary's).
+        self._queues: dict[str, list[dict[str, Any]]] = {}
+        #: 429s answered, per token.
+        self.too_many_by: dict[str, int] = defaultdict(int)
         self.runner: web.AppRunner | None = None
         self.port = 0
         self._closing = False
@@ -117,14 +135,31 @@ class FakeBotAPI:
 
     # -- what tests do --------------------------------------------------------------------
 
-    def push(self, update: dict[str, Any]) -> int:
+    def add_bot(self, token: str, username: str) -> None:
+        """Accept another bot's token (a mirror)."""
+        self.bots[token] = username
+
+    def queue(self, token: str = TOKEN) -> list[dict[str, Any]]:
+        """The updates waiting for a bot's getUpdates."""
+        if token == TOKEN:
+            return self.updates
+        return self._queues.setdefault(token, [])
+
+    @staticmethod
+    def chat_key(chat: int | str, token: str = TOKEN) -> str:
+        """Where a chat's messages are kept: a user has one chat with each bot."""
+        return str(chat) if token == TOKEN else f"{bot_id_of(token)}/{chat}"
+
+    def push(self, update: dict[str, Any], token: str = TOKEN) -> int:
         self._next_update += 1
         update = {"update_id": self._next_update, **update}
-        self.updates.append(update)
+        self.queue(token).append(update)
         self._new.set()
         return self._next_update
 
-    def message(self, chat_id: int, text: str | None = None, **extra: Any) -> int:
+    def message(
+        self, chat_id: int, text: str | None = None, *, token: str = TOKEN, **extra: Any
+    ) -> int:
         msg: dict[str, Any] = {
             "message_id": self._msg_id(),
             "date": int(time.time()),
@@ -134,11 +169,13 @@ class FakeBotAPI:
         if text is not None:
             msg["text"] = text
         msg.update(extra)
-        self.chats[str(chat_id)][msg["message_id"]] = "user"
-        self.history[str(chat_id)][msg["message_id"]] = "user"
-        return self.push({"message": msg})
+        self.chats[self.chat_key(chat_id, token)][msg["message_id"]] = "user"
+        self.history[self.chat_key(chat_id, token)][msg["message_id"]] = "user"
+        return self.push({"message": msg}, token)
 
-    def press(self, chat_id: int, data: str, message_id: int | None = None) -> int:
+    def press(
+        self, chat_id: int, data: str, message_id: int | None = None, token: str = TOKEN
+    ) -> int:
         return self.push(
             {
                 "callback_query": {
@@ -153,7 +190,8 @@ class FakeBotAPI:
                         "text": "question",
                     },
                 }
-            }
+            },
+            token,
         )
 
     def photo(self, chat_id: int, data: bytes, declared: int | None = None) -> int:
@@ -178,15 +216,27 @@ class FakeBotAPI:
         }
         return self.message(chat_id, voice=voice)
 
-    def in_chat(self, chat_id: int | str) -> dict[int, str]:
+    def in_chat(self, chat_id: int | str, token: str = TOKEN) -> dict[int, str]:
         """The messages still in a chat: message id -> ``user`` or ``bot``."""
-        return dict(self.chats.get(str(chat_id), {}))
+        return dict(self.chats.get(self.chat_key(chat_id, token), {}))
 
-    def to(self, chat_id: int | str) -> list[Sent]:
-        return [s for s in self.sent if str(s.chat_id) == str(chat_id)]
+    def to(self, chat_id: int | str, token: str | None = None) -> list[Sent]:
+        """What was sent to a chat (by one bot, or by any)."""
+        return [
+            s
+            for s in self.sent
+            if str(s.chat_id) == str(chat_id) and (token is None or s.token == token)
+        ]
 
-    def max_in_window(self, window: float = 1.0, chat_id: int | str | None = None) -> int:
-        times = [s.at for s in self.sent if chat_id is None or str(s.chat_id) == str(chat_id)]
+    def max_in_window(
+        self, window: float = 1.0, chat_id: int | str | None = None, token: str | None = None
+    ) -> int:
+        times = [
+            s.at
+            for s in self.sent
+            if (chat_id is None or str(s.chat_id) == str(chat_id))
+            and (token is None or s.token == token)
+        ]
         return max_in_window(times, window)
 
     def _msg_id(self) -> int:
@@ -222,7 +272,7 @@ class FakeBotAPI:
         return web.json_response(body, status=code)
 
     async def _api(self, request: web.Request) -> web.StreamResponse:
-        if request.match_info["token"] != TOKEN:
+        if request.match_info["token"] not in self.bots:
             return self.error(401, "Unauthorized")
         method = request.match_info["method"].lower()
         self.calls[method] += 1
@@ -232,20 +282,23 @@ class FakeBotAPI:
             return self.error(404, "Not Found: method not found")
         return await handler(request, params)
 
-    async def m_getme(self, _r: web.Request, _p: dict[str, Any]) -> web.Response:
+    async def m_getme(self, r: web.Request, _p: dict[str, Any]) -> web.Response:
+        token = r.match_info["token"]
         return self.ok(
-            {"id": BOT_ID, "is_bot": True, "first_name": "haven", "username": "haven_test_bot"}
-        )
+            {"id": bot_id_of(token), "is_bot": True, "first_name": "haven",
+             "username": self.bots[token]}
+        )  # fmt: skip
 
-    async def m_getupdates(self, _r: web.Request, p: dict[str, Any]) -> web.Response:
+    async def m_getupdates(self, r: web.Request, p: dict[str, Any]) -> web.Response:
         offset = int(p.get("offset", 0) or 0)
         limit = int(p.get("limit", 100) or 100)
         timeout = float(p.get("timeout", 0) or 0)
+        updates = self.queue(r.match_info["token"])
         if offset:
-            self.updates = [u for u in self.updates if u["update_id"] >= offset]
+            updates[:] = [u for u in updates if u["update_id"] >= offset]
         deadline = time.monotonic() + timeout
         while True:
-            ready = [u for u in self.updates if u["update_id"] >= offset][:limit]
+            ready = [u for u in updates if u["update_id"] >= offset][:limit]
             left = deadline - time.monotonic()
             if ready or left <= 0 or self._closing:
                 return self.ok(ready)
@@ -292,12 +345,15 @@ class FakeBotAPI:
 
     async def _file(self, request: web.Request) -> web.StreamResponse:
         name = request.match_info["path"].rsplit("/", 1)[-1].removesuffix(".jpg")
-        if request.match_info["token"] != TOKEN or name not in self.files:
+        if request.match_info["token"] not in self.bots or name not in self.files:
             return web.Response(status=404)
         return web.Response(body=self.files[name], content_type="image/jpeg")
 
     async def m_sendmessage(self, request: web.Request, p: dict[str, Any]) -> web.StreamResponse:
+        token = request.match_info["token"]
         chat = str(p.get("chat_id"))
+        key = self.chat_key(chat, token)
+        window = self._windows[token]
         now = time.monotonic()
         script = self.scripted.get(chat)
         if script:
@@ -316,26 +372,29 @@ class FakeBotAPI:
         if chat in self.blocked:
             return self.error(403, "Forbidden: bot was blocked by the user")
         if self.rate is not None:
-            while self._window and self._window[0] <= now - 1.0:
-                self._window.popleft()
-            if len(self._window) >= self.rate:
+            while window and window[0] <= now - 1.0:
+                window.popleft()
+            if len(window) >= self.rate:
                 self.too_many += 1
+                self.too_many_by[token] += 1
                 return self.error(429, "Too Many Requests", retry_after=self.retry_after)
         if self.per_chat_rate is not None:
-            last = self._chat_last.get(chat)
+            last = self._chat_last.get((token, chat))
             if last is not None and now - last < 1.0 / self.per_chat_rate:
                 self.too_many += 1
+                self.too_many_by[token] += 1
                 return self.error(429, "Too Many Requests", retry_after=self.retry_after)
-        self._window.append(now)
-        self._chat_last[chat] = now
+        window.append(now)
+        self._chat_last[(token, chat)] = now
         markup = p.get("reply_markup")
         message_id = self._msg_id()
         protect = p.get("protect_content") in (True, "true", "True")
+        text = str(p.get("text", ""))
         self.sent.append(
-            Sent(p.get("chat_id", chat), str(p.get("text", "")), markup, now, message_id, protect)
+            Sent(p.get("chat_id", chat), text, markup, now, message_id, protect, token)
         )
-        self.chats[chat][message_id] = "bot"
-        self.history[chat][message_id] = "bot"
+        self.chats[key][message_id] = "bot"
+        self.history[key][message_id] = "bot"
         return self.ok(
             {
                 "message_id": message_id,
@@ -345,8 +404,9 @@ class FakeBotAPI:
             }
         )
 
-    async def m_deletemessage(self, _r: web.Request, p: dict[str, Any]) -> web.Response:
-        chat, message_id = str(p.get("chat_id")), int(p.get("message_id", 0))
+    async def m_deletemessage(self, r: web.Request, p: dict[str, Any]) -> web.Response:
+        chat = self.chat_key(str(p.get("chat_id")), r.match_info["token"])
+        message_id = int(p.get("message_id", 0))
         if message_id in self.undeletable:
             return self.error(400, "Bad Request: message can't be deleted")
         if self.chats[chat].pop(message_id, None) is None:
@@ -354,10 +414,10 @@ class FakeBotAPI:
         self.deleted.append((chat, message_id))
         return self.ok(True)
 
-    async def m_deletemessages(self, _r: web.Request, p: dict[str, Any]) -> web.Response:
+    async def m_deletemessages(self, r: web.Request, p: dict[str, Any]) -> web.Response:
         """Like Telegram: up to 100 ids; ids already gone are skipped. A batch holding a
         message that cannot be deleted is refused whole (nothing is deleted)."""
-        chat = str(p.get("chat_id"))
+        chat = self.chat_key(str(p.get("chat_id")), r.match_info["token"])
         ids = [int(i) for i in p.get("message_ids", [])]
         if not 1 <= len(ids) <= 100:
             return self.error(400, "Bad Request: too many messages to delete")

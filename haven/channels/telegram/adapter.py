@@ -81,6 +81,7 @@ class TelegramChannel:
         *,
         bot_id: int,
         check: Check,
+        channel: str = CHANNEL,
         photo_max_bytes: int = 5_000_000,
         voice_max_bytes: int = 2_000_000,
         per_chat_limit: str = "20/minute",
@@ -99,6 +100,9 @@ class TelegramChannel:
         self.store = store
         self.keys = keys
         self.bot_id = bot_id
+        #: The channel this bot's conversations, inbox rows and replies carry: ``telegram``
+        #: for the primary, ``tg:<bot id>`` for a mirror (whose sender sends them).
+        self.channel = channel
         self.check = check
         self.photos = PhotoDownload(bot, photo_max_bytes, voice_max_bytes)
         self.flood = FloodGuard(
@@ -114,7 +118,7 @@ class TelegramChannel:
         self.on_forget = on_forget or (lambda: None)
         self.campaigns = Campaigns(store)
         #: Automated messages the outbox may hold before no more updates are handled.
-        self.room = OutboxRoom(store, outbox_room)
+        self.room = OutboxRoom(store, outbox_room, channel)
         self.admission = Admission(new_chat_share)
         #: Whether a chat has written before, asked of the database (PostgreSQL: several
         #: processes may share the webhook), the chats of a moment in one statement.
@@ -203,7 +207,7 @@ class TelegramChannel:
         if address is None:
             future.set_result(None)
             return future
-        lookup = self.intake.lookup(CHANNEL, address)
+        lookup = self.intake.lookup(self.channel, address)
         fresh = self._is_new(address, lookup)
         if fresh and self._known is not None:
             # Several processes behind one webhook: another may have seen the chat before.
@@ -224,10 +228,10 @@ class TelegramChannel:
             key = f"telegram:{self.bot_id}:{update.update_id}"
             if key in by_key:
                 continue
-            lookup = self.intake.lookup(CHANNEL, address)
+            lookup = self.intake.lookup(self.channel, address)
             body = update.model_dump_json(exclude_none=True, by_alias=True).encode("utf-8")
             rows.append(
-                {"channel": CHANNEL, "key": key, "chat": lookup,
+                {"channel": self.channel, "key": key, "chat": lookup,
                  "body": self.keys.seal_routing(body), "at": now}
             )  # fmt: skip
             by_key[key] = (update, address, lookup)
@@ -250,7 +254,7 @@ class TelegramChannel:
         """Queue what the inbox still holds (taken before a restart); returns how many."""
         items: list[tuple[Update, str, str, int]] = []
         broken: list[int] = []
-        for row in await inbox.pending(self.store, CHANNEL):
+        for row in await inbox.pending(self.store, self.channel):
             try:
                 raw = self.keys.open_routing(row.body)
                 update = Update.model_validate_json(raw, context={"bot": self.bot})
@@ -381,7 +385,7 @@ class TelegramChannel:
             await self._advise(item.address, (M_WIPE_RULE, PHONE_ADVICE))
         try:
             result = await self.intake.handle(
-                CHANNEL,
+                self.channel,
                 item.address,
                 item.inp,
                 campaign=item.campaign,
@@ -413,9 +417,11 @@ class TelegramChannel:
         """A message the intake failed on is noted all the same (in a transaction of its
         own): should it be given up, the chat is still emptied of it."""
         assert self.chat_log is not None
-        lookup = self.intake.lookup(CHANNEL, address)
+        lookup = self.intake.lookup(self.channel, address)
         try:
-            await self.chat_log.note([self.chat_log.written(CHANNEL, lookup, address, message_id)])
+            await self.chat_log.note(
+                [self.chat_log.written(self.channel, lookup, address, message_id)]
+            )
         except Exception as exc:
             log.error("telegram event=chat_log_failed type=%s", type(exc).__name__)
 
@@ -444,14 +450,14 @@ class TelegramChannel:
     async def _flood_notice(self, address: str) -> None:
         """The one notice a flooding chat gets, through the outbox like every message."""
         try:
-            await self.intake.notify(CHANNEL, address, (M_FLOOD,))
+            await self.intake.notify(self.channel, address, (M_FLOOD,))
             self.wake()
         except Exception:
             log.exception("telegram event=flood_notice_failed")
 
     async def _advise(self, address: str, messages: tuple[str, ...]) -> None:
         """One notice of several texts in the chat's language, through the outbox."""
-        await self.intake.notify(CHANNEL, address, messages, minutes=self.wipe_minutes)
+        await self.intake.notify(self.channel, address, messages, minutes=self.wipe_minutes)
 
     async def _answer_callback(self, query: CallbackQuery, *, remove: bool) -> None:
         with contextlib.suppress(TelegramAPIError, OSError, TimeoutError):

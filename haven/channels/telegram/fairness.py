@@ -194,9 +194,11 @@ class OutboxRoom:
     would only queue replies behind replies, where admission no longer chooses. ``None``:
     no limit."""
 
-    def __init__(self, store: Store, room: int | None) -> None:
+    def __init__(self, store: Store, room: int | None, channel: str | None = None) -> None:
         self.store = store
         self.room = room
+        #: The bot's channel whose messages count (``None``: every channel's).
+        self.channel = channel
         self._backlog = 0
         self._in_flight = 0  # turns being handled ...
         self._finished = 0  # ... and finished since the outbox was last counted
@@ -222,7 +224,7 @@ class OutboxRoom:
             try:
                 finished = self._finished
                 async with self.store.transaction() as session:
-                    count = await backlog(session)
+                    count = await backlog(session, self.channel)
                 self._backlog, self._finished = count, self._finished - finished
             except Exception:
                 log.exception("telegram event=outbox_count_failed")

@@ -25,7 +25,7 @@ from haven.crypto import IntakeKeys, random_token
 from haven.outbox import ChatLog, Outbox, Wiper, Worker
 from haven.services.intake import Intake
 from haven.services.verify import bot_username, verify_for
-from haven.settings import Settings
+from haven.settings import BotSpec, Settings
 from haven.store import shared
 from haven.store.db import Store, unavailable
 
@@ -77,9 +77,10 @@ def parse_update(body: bytes, bot: Bot | None = None) -> Update | Unparsed:
 
 
 class TelegramRuntime:
-    """The Telegram bot of the intake process: its adapter, and the outbox worker and the
-    wiper that send and delete its messages. Built by :mod:`haven.bootstrap`, which gives it
-    the process's one intake (its replies go to ``outbox``)."""
+    """One Telegram bot of the intake process (the primary, or a mirror: ``spec``): its
+    adapter, and the outbox worker and the wiper that send and delete the messages of every
+    bot. Built by :mod:`haven.bootstrap`, which gives each bot the process's one intake (its
+    replies go to ``outbox``) and the one worker and wiper, run by the first bot only."""
 
     def __init__(
         self,
@@ -92,12 +93,18 @@ class TelegramRuntime:
         outbox: Outbox,
         worker: Worker,
         wiper: Wiper,
+        spec: BotSpec | None = None,
         concurrency: int = 64,
         run_worker: bool = True,
     ) -> None:
-        bot_id = settings.telegram_bot_id
-        if bot_id is None:
-            raise ValueError("HAVEN_TELEGRAM_TOKEN does not look like a bot token (123456:ABC…)")
+        if spec is None:
+            if not settings.telegram_bots:
+                raise ValueError(
+                    "HAVEN_TELEGRAM_TOKEN does not look like a bot token (123456:ABC…)"
+                )
+            spec = settings.telegram_bots[0]
+        bot_id = spec.bot_id
+        self.spec = spec
         self.settings = settings
         self.bot = bot
         self.outbox = outbox
@@ -110,7 +117,10 @@ class TelegramRuntime:
             store,
             keys,
             bot_id=bot_id,
-            check=verify_for(settings.telegram_bot_username, keys),
+            channel=spec.channel,
+            check=verify_for(
+                settings.telegram_bot_username, keys, mirrors=settings.telegram_mirror_names
+            ),
             photo_max_bytes=settings.telegram_photo_max_bytes,
             voice_max_bytes=settings.telegram_voice_max_bytes,
             per_chat_limit=settings.intake_per_chat_limit,
@@ -127,7 +137,12 @@ class TelegramRuntime:
         self.run_worker = run_worker
         self.store = store
         self.keys = keys
+        #: A mirror's webhook is the primary's URL with its bot id appended.
         self.webhook_url = settings.telegram_webhook_url
+        if self.webhook_url and not spec.is_primary:
+            self.webhook_url = f"{self.webhook_url.rstrip('/')}/{bot_id}"
+        #: What the shared state of this bot's webhook is kept under (one per bot).
+        self._suffix = "" if spec.is_primary else f":{bot_id}"
         #: The webhook's secret, the same in every process (the setting, or one made once and
         #: kept in the database); ``None`` until it is known.
         self.secret: str | None = settings.telegram_webhook_secret or None
@@ -141,6 +156,11 @@ class TelegramRuntime:
     @property
     def webhook_path(self) -> str:
         return urlparse(self.webhook_url).path or DEFAULT_WEBHOOK_PATH
+
+    @property
+    def health_key(self) -> str:
+        """This bot's name in ``/healthz``: ``telegram``, or ``telegram:<bot id>``."""
+        return "telegram" if self.spec.is_primary else f"telegram:{self.spec.bot_id}"
 
     def routes(self) -> list[Route]:
         """The webhook route (only in webhook mode)."""
@@ -241,9 +261,9 @@ class TelegramRuntime:
         assert self.secret is not None
         wanted = self.keys.lookup("telegram-webhook", f"{self.webhook_url}\x00{self.secret}")
         while True:
-            if await shared.marked(self.store, "webhook-set") == wanted.encode():
+            if await shared.marked(self.store, self._set_key) == wanted.encode():
                 return
-            if await shared.lease(self.store, "webhook-lease", self._holder, WEBHOOK_LEASE):
+            if await shared.lease(self.store, self._lease_key, self._holder, WEBHOOK_LEASE):
                 break
             await asyncio.sleep(0.5)  # another process is setting it
         try:
@@ -254,27 +274,39 @@ class TelegramRuntime:
                 drop_pending_updates=False,
                 request_timeout=START_TIMEOUT,
             )
-            await shared.mark(self.store, "webhook-set", wanted.encode(), WEBHOOK_FRESH)
-            log.info("telegram event=webhook_set")
+            await shared.mark(self.store, self._set_key, wanted.encode(), WEBHOOK_FRESH)
+            log.info("telegram event=webhook_set bot=%s", self.spec.bot_id)
         finally:
-            await shared.release(self.store, "webhook-lease", self._holder)
+            await shared.release(self.store, self._lease_key, self._holder)
+
+    @property
+    def _set_key(self) -> str:
+        return f"webhook-set{self._suffix}"
+
+    @property
+    def _lease_key(self) -> str:
+        return f"webhook-lease{self._suffix}"
 
     async def check_username(self) -> None:
         """Refuse a token of another bot than the configured name: every page, leaflet and
         ``/verify`` tells applicants that name is the only real bot."""
-        configured = bot_username(self.settings.telegram_bot_username)
+        configured = bot_username(self.spec.username)
         if not configured:
             return
         me = await self.bot.get_me(request_timeout=START_TIMEOUT)
         actual = bot_username(me.username or "")
         if actual.lower() != configured.lower():
-            raise ValueError(
-                f"HAVEN_TELEGRAM_BOT_USERNAME is {configured}, but the token is the bot's {actual}"
+            setting = (
+                "HAVEN_TELEGRAM_BOT_USERNAME"
+                if self.spec.is_primary
+                else "HAVEN_TELEGRAM_MIRROR_USERNAMES"
             )
+            raise ValueError(f"{setting} is {configured}, but the token is the bot's {actual}")
 
     async def stop(self) -> None:
-        self.worker.stop()
-        self.wiper.stop()
+        if self.run_worker:
+            self.worker.stop()
+            self.wiper.stop()
         await cancel_all(self._tasks)
         self._tasks = []
         await self.channel.stop()

@@ -85,10 +85,9 @@ def chat_id_of(address: str) -> int | str:
 
 
 class TelegramSender:
-    channel = "telegram"
-
-    def __init__(self, bot: Bot, request_timeout: int = 15) -> None:
+    def __init__(self, bot: Bot, request_timeout: int = 15, channel: str = "telegram") -> None:
         self.bot = bot
+        self.channel = channel
         self.request_timeout = request_timeout
 
     async def send(self, address: str, payload: Payload) -> int | None:

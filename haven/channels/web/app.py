@@ -114,7 +114,11 @@ class WebIntake:
         self.progress: TTLCache[str, int] = TTLCache(PROGRESS_MAX, PROGRESS_SECONDS)
         self.sessions = Sessions(keys)
         self.pages = Pages(
-            settings, self.sessions, verify_for(settings.telegram_bot_username, keys)
+            settings,
+            self.sessions,
+            verify_for(
+                settings.telegram_bot_username, keys, mirrors=settings.telegram_mirror_names
+            ),
         )
         self.photo_megabytes = max(1, settings.web_photo_max_bytes // 1_000_000)
 
