@@ -28,6 +28,12 @@ BOT_WARN = N_(
     "Fakes of our bot exist. They can copy our picture, our words and any number, but not "
     "this name: check it letter by letter. Open the bot only with this link: {link}"
 )
+#: The same, where mirror bots run beside the primary: every name, every link.
+BOTS_LABEL = N_("Our bots have exactly these names:")
+BOTS_WARN = N_(
+    "Fakes of our bots exist. They can copy our picture, our words and any number, but not "
+    "these names: check them letter by letter. Open our bots only with these links: {links}"
+)
 CHECK_LINE = N_("Check code: {check}")
 CHECK_NOTE = N_(
     "Our bot (/verify), web page, leaflets and messages all show the same check code. It only "
@@ -39,7 +45,9 @@ CHECK_NOTE_NO_BOT = N_(
 )
 
 #: Every message id a check may print (the leaflet's glyph test renders them all).
-TEXTS: tuple[str, ...] = (TITLE, BOT_LABEL, BOT_WARN, CHECK_LINE, CHECK_NOTE, CHECK_NOTE_NO_BOT)
+TEXTS: tuple[str, ...] = (
+    TITLE, BOT_LABEL, BOT_WARN, BOTS_LABEL, BOTS_WARN, CHECK_LINE, CHECK_NOTE, CHECK_NOTE_NO_BOT
+)  # fmt: skip
 
 CODE_DIGITS = 16
 
@@ -63,15 +71,17 @@ class CheckText:
 
     title: str
     bot_label: str
+    #: The primary bot's name ("" without a bot), and every bot's, the primary first.
     username: str
     warn: str
     code_line: str
     note: str
+    usernames: tuple[str, ...] = ()
 
     @property
     def lines(self) -> list[str]:
         """The check as lines of plain text (a bot message, the hand-off)."""
-        head = [self.bot_label, self.username, self.warn, ""] if self.username else []
+        head = [self.bot_label, *self.usernames, self.warn, ""] if self.username else []
         return [*head, self.code_line, self.note]
 
     @property
@@ -107,11 +117,20 @@ def verify_for(
 def check_text(lang: str, check: Check) -> CheckText:
     """The check in a language, from the same message ids on every surface."""
     _ = gettext_for(lang)
+    several = bool(check.username and check.mirrors)
+    if several:
+        label = _(BOTS_LABEL)
+        warn = _(BOTS_WARN).format(links=", ".join((check.link, *check.mirror_links)))
+    elif check.username:
+        label, warn = _(BOT_LABEL), _(BOT_WARN).format(link=check.link)
+    else:
+        label = warn = ""
     return CheckText(
         title=_(TITLE),
-        bot_label=_(BOT_LABEL) if check.username else "",
+        bot_label=label,
         username=check.username,
-        warn=_(BOT_WARN).format(link=check.link) if check.username else "",
+        warn=warn,
         code_line=_(CHECK_LINE).format(check=check.code),
         note=_(CHECK_NOTE) if check.username else _(CHECK_NOTE_NO_BOT),
+        usernames=(check.username, *check.mirrors) if check.username else (),
     )

@@ -15,15 +15,16 @@ from pathlib import Path
 import pytest
 
 from haven.console import create_console_app
-from haven.content import LANGS
-from haven.services.verify import Check, check_text, verify_for
+from haven.content import LANGS, gettext_for
+from haven.services.verify import BOTS_LABEL, Check, check_text, verify_for
 from haven.settings import load_settings
 from haven.store.models import utcnow
 from tests.conftest import Env
 from tests.console.test_services import users, verified_case
 from tests.security.steps import issue_handoff
 from tests.telegram.conftest import Chat, RuntimeFactory, make_runtime  # noqa: F401 - fixture
-from tests.telegram.fakebot import FakeBotAPI
+from tests.telegram.fakebot import TOKEN, USERNAME, FakeBotAPI
+from tests.telegram.test_bots import MIRROR, MIRROR_NAME, Bots, make_bots  # noqa: F401 - fixture
 from tests.web.conftest import BrowserFactory
 
 BOT = "haven_test_bot"  # what the fake Bot API's getMe answers
@@ -158,6 +159,51 @@ async def test_without_a_bot_the_check_is_the_same_everywhere(
     leaflet = await asyncio.to_thread(leaflet_text, environ, "uk", tmp_path / "uk.pdf")
     assert_shows("leaflet uk", leaflet, check, "uk")
     assert_shows("hand-off ko", await handoff_text(sqlite_env, environ), check, "ko")
+
+
+async def test_with_a_mirror_bot_every_surface_names_both_bots(
+    sqlite_env: Env,
+    browser_for: BrowserFactory,
+    fake: FakeBotAPI,
+    make_bots: Bots,  # noqa: F811 - the fixture imported above
+    tmp_path: Path,
+) -> None:
+    """An applicant who writes to the mirror and sends /verify is not told that the only real
+    bot is another one: every surface names both bots, the primary first, with both links and
+    the one code."""
+    bots = {
+        "HAVEN_TELEGRAM_TOKEN": TOKEN,
+        "HAVEN_TELEGRAM_BOT_USERNAME": USERNAME,
+        "HAVEN_TELEGRAM_MIRROR_TOKENS": MIRROR,
+        "HAVEN_TELEGRAM_MIRROR_USERNAMES": MIRROR_NAME,
+    }
+    environ = {**sqlite_env.environ, **bots}
+    check = verify_for(USERNAME, sqlite_env.keys, mirrors=[MIRROR_NAME])
+    assert check.code == verify_for(USERNAME, sqlite_env.keys).code
+
+    def shows_both(surface: str, text: str, lang: str) -> None:
+        said = check_text(lang, check)
+        flat = squeeze(text)
+        assert said.bot_label == gettext_for(lang)(BOTS_LABEL), surface
+        assert squeeze(said.bot_label) in flat, surface
+        assert squeeze(said.warn) in flat and f"https://t.me/{MIRROR_NAME}" in said.warn, surface
+        primary, mirror = text.index(f"@{USERNAME}"), text.index(f"@{MIRROR_NAME}")
+        assert primary < mirror < text.index(check.code), surface
+        assert set(CODE.findall(text)) == {check.code}, surface
+
+    browser = await browser_for(sqlite_env, **bots)
+    for lang in LANGS:
+        page = await browser.get(f"/?l={lang}")
+        assert f'<p class="bot"><bdi>@{MIRROR_NAME}</bdi></p>' in page.html
+        footer = unescape(re.sub(r"<[^>]+>", " ", page.html.split("<footer>")[1]))
+        shows_both(f"web {lang}", footer, lang)
+    await make_bots(sqlite_env)
+    for token, chat_id in ((MIRROR, 5252), (TOKEN, 5253)):
+        replies = await Chat(fake, chat_id, token).say("/verify")
+        shows_both(f"bot {chat_id}", replies[0].text, "en")
+    leaflet = await asyncio.to_thread(leaflet_text, environ, "ko", tmp_path / "ko.pdf")
+    shows_both("leaflet ko", leaflet, "ko")
+    shows_both("hand-off ko", await handoff_text(sqlite_env, environ), "ko")
 
 
 async def test_a_token_of_another_bot_is_refused(
