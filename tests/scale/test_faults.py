@@ -1,9 +1,10 @@
 """Faults that do not cascade, tried on a real ``haven serve``: Telegram out of reach at start
-(webhook and polling), PostgreSQL restarted under load, and a read-only database."""
+(webhook and polling), PostgreSQL restarted under load, a read-only database, a full disk."""
 
 from __future__ import annotations
 
 import asyncio
+import resource
 from pathlib import Path
 
 import httpx
@@ -179,6 +180,43 @@ async def test_a_read_only_database_refuses_new_input_politely(
         assert await intake.post_update(message(7, 502, "/start"), "s" * 32) == 200
         await eventually(lambda: bool(fake.to(502)), 10, "the answer")
         assert await count(env, Contact) == 2 and await count(env, ProcessedUpdate) == 1
+    finally:
+        await intake.close()
+        await env.store.close()
+
+
+async def test_a_full_disk_refuses_new_input_politely(tmp_path: Path, fake: FakeBotAPI) -> None:
+    """SQLite on a disk that takes no more bytes (the intake's file size limit lowered to
+    one byte: every write fails as on a full disk, reads go on): new input is refused in the
+    applicant's language and nothing is half-written; once there is room again the same
+    process takes input, and Telegram's update delivered again has its effect once."""
+    env = await make_env(tmp_path, "")
+    secret = "f" * 32
+    environ = bot_environ(
+        env, fake, telegram_webhook_url=WEBHOOK_URL, telegram_webhook_secret=secret
+    )
+    intake = Intake(environ)
+    pid = intake.proc.pid
+    unlimited = resource.RLIM_INFINITY
+    try:
+        await intake.ready()
+        await eventually(lambda: _is(intake, "ok"), 30, "the bot ready")
+        web = browser(intake)
+        await web.get("/", headers={"accept-language": "ko"})
+        contacts = await count(env, Contact)
+        resource.prlimit(pid, resource.RLIMIT_FSIZE, (1, unlimited))
+        page = await web.post("/", choice="ko", l="ko")
+        assert page.status == 503 and UNAVAILABLE_KO in page.text
+        assert await intake.post_update(message(8, 503, "/start"), secret) == 503
+        assert intake.proc.poll() is None, "the intake died of the full disk"
+        assert await count(env, Contact) == contacts and await count(env, ProcessedUpdate) == 0
+        resource.prlimit(pid, resource.RLIMIT_FSIZE, (unlimited, unlimited))
+        assert (await web.post("/", choice="ko", l="ko")).status == 200
+        assert await intake.post_update(message(8, 503, "/start"), secret) == 200
+        assert await intake.post_update(message(8, 503, "/start"), secret) == 200
+        await eventually(lambda: bool(fake.to(503)), 10, "the answer")
+        assert await count(env, ProcessedUpdate) == 1
+        assert await count(env, Contact) == contacts + 2
     finally:
         await intake.close()
         await env.store.close()
