@@ -93,7 +93,8 @@ def telegram_runtimes(
     own, with an outbox, when none is given: a bot alone, as the benchmarks run it). All
     share one worker and one wiper, which keep a pace and a rate per bot (its channel); only
     the primary's runtime runs them (when ``run_worker``)."""
-    from haven.channels.telegram import TelegramRuntime
+    from haven.channels.telegram import FloodGuard, TelegramRuntime
+    from haven.services import ratelimit
 
     if intake is None:
         outbox = Outbox(keys, wipe_after=settings.telegram_wipe_after * 60)
@@ -104,6 +105,13 @@ def telegram_runtimes(
         raise ValueError("HAVEN_TELEGRAM_TOKEN does not look like a bot token (123456:ABC…)")
     senders = telegram_senders(settings)
     worker = outbox_worker(settings, store, keys, senders)
+    # One guard for every bot: a chat writing to several bots is one sender.
+    flood = FloodGuard(
+        settings.intake_per_chat_limit,
+        settings.intake_global_limit,
+        settings.telegram_flood_pause_seconds,
+        ratelimit.shared_counters(store, keys.lookup),
+    )
     wiper = Wiper(
         store,
         keys,
@@ -125,6 +133,8 @@ def telegram_runtimes(
             spec=spec,
             concurrency=concurrency,
             run_worker=run_worker and n == 0,
+            flood=flood,
+            siblings=[other.channel for other in settings.telegram_bots if other is not spec],
         )
         for n, spec in enumerate(settings.telegram_bots)
     ]

@@ -22,7 +22,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
@@ -77,6 +77,15 @@ def settle_heap() -> None:
     gc.freeze()
 
 
+#: A bot's statuses from the best to the worst.
+STATUSES = ("ok", "starting", "degraded", "refused")
+
+
+def worst(statuses: Iterable[str]) -> str:
+    """The worst of several bots' statuses (``ok`` only when every bot is)."""
+    return max(statuses, key=lambda s: STATUSES.index(s) if s in STATUSES else len(STATUSES))
+
+
 def create_app(settings: Settings) -> Starlette:
     """The intake process's app: health check, Telegram (when configured), the web intake,
     as :func:`haven.bootstrap.intake_process` builds them.
@@ -90,8 +99,8 @@ def create_app(settings: Settings) -> Starlette:
         """Each part's status, no identifiers: 503 while the database does not answer (the
         balancer sends elsewhere), 200 with ``degraded`` while a channel is out of reach."""
         channels = {"web": "ok"}
-        for bot in bots:
-            channels[bot.health_key] = bot.status
+        if bots:  # one status for every bot: which bots there are is nobody's business here
+            channels["telegram"] = worst(bot.status for bot in bots)
         database = "ok" if await store.ping() else "unavailable"
         ok = database == "ok" and all(status == "ok" for status in channels.values())
         body = {"status": "ok" if ok else "degraded", "database": database, "channels": channels}
@@ -102,8 +111,8 @@ def create_app(settings: Settings) -> Starlette:
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         flusher = Flusher(store)  # the counters the console's metrics read
         flusher.start()
-        for bot in bots:  # the primary first: it runs the worker and the wiper
-            await bot.start()
+        # Side by side: a bot out of reach waits for its timeout without holding the others.
+        await asyncio.gather(*(bot.start() for bot in bots))
         purging = asyncio.create_task(purge_drafts_forever(store, settings.draft_hours))
         settle_heap()
         try:
@@ -113,7 +122,10 @@ def create_app(settings: Settings) -> Starlette:
             with contextlib.suppress(asyncio.CancelledError):
                 await purging
             for bot in bots:  # the primary first: the worker stops before any bot's session
-                await bot.stop()
+                try:
+                    await bot.stop()
+                except Exception as exc:  # the others, the counters and the store still close
+                    log.error("telegram event=stop_failed error=%s", type(exc).__name__)
             await flusher.stop()
             await store.close()
 

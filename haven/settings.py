@@ -13,6 +13,7 @@ from enum import StrEnum
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated
+from urllib.parse import urlsplit
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -184,6 +185,20 @@ class Settings(BaseSettings):
             raise ValueError("not a bot token (123456:ABC…)")  # the value itself is secret
         return value
 
+    @field_validator("telegram_webhook_url")
+    @classmethod
+    def _webhook_url(cls, value: str) -> str:
+        if not value:
+            return value
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError("an https:// URL that Telegram posts the updates to")
+        if parts.query or parts.fragment or "#" in value:
+            raise ValueError("no ?query or #fragment: the path alone tells the bots apart")
+        if parts.path in ("", "/"):
+            raise ValueError("a path of its own (e.g. https://host/tg/<random>): / is the web")
+        return value
+
     @field_validator("telegram_mirror_tokens")
     @classmethod
     def _mirror_tokens(cls, value: str) -> str:
@@ -204,7 +219,8 @@ class Settings(BaseSettings):
         names = _split(self.telegram_mirror_usernames)
         if tokens and not self.telegram_token:
             raise ValueError("mirror bots need HAVEN_TELEGRAM_TOKEN (the primary bot) too")
-        if names and len(names) != len(tokens):
+        # Names without tokens: a console host, which names the bots but sends nothing.
+        if names and tokens and len(names) != len(tokens):
             raise ValueError(
                 f"HAVEN_TELEGRAM_MIRROR_USERNAMES names {len(names)} bots, "
                 f"HAVEN_TELEGRAM_MIRROR_TOKENS holds {len(tokens)}"
@@ -232,8 +248,9 @@ class Settings(BaseSettings):
 
     @property
     def telegram_mirror_names(self) -> tuple[str, ...]:
-        """The mirror bots' names as configured (for the check every surface shows)."""
-        return tuple(bot.username for bot in self.telegram_bots[1:] if bot.username)
+        """The mirror bots' names as configured (for the check every surface shows), also
+        where no token is (the console's host names them in the hand-off message)."""
+        return tuple(_split(self.telegram_mirror_usernames))
 
     def channel_label(self, channel: str) -> str:
         """How the console names a case's channel: which bot it came through for Telegram's

@@ -129,6 +129,8 @@ class _Job:
     message_id: int | None = None
     #: Only read where the conversation stands (:meth:`Intake.state`): nothing is written.
     peek: bool = False
+    #: Erase the conversation, if there is one, without the questionnaire (:meth:`erase`).
+    erase: bool = False
 
 
 @dataclass
@@ -233,6 +235,14 @@ class Intake:
         result = await self._commits.submit(job)
         return result.state
 
+    async def erase(self, channel: str, address: str) -> bool:
+        """The applicant's erase-me for his conversation on ``channel``, without asking (he
+        confirmed ``/forget`` to another bot of ours): whether there was one. In turn with
+        his inputs, like any of them."""
+        job = _Job(channel, address, self.lookup(channel, address), None, erase=True)
+        result = await self._commits.submit(job)
+        return result.effect is Effect.erase
+
     async def notify(
         self, channel: str, address: str, messages: Sequence[str], **args: object
     ) -> None:
@@ -264,7 +274,7 @@ class Intake:
         live = self._claim(session, jobs)
         fresh: dict[str, _Job] = {}
         for job in live:
-            if job is not None and not job.peek and batch.convs[job.lookup] is None:
+            if job is not None and not (job.peek or job.erase) and batch.convs[job.lookup] is None:
                 fresh.setdefault(job.lookup, job)
         for new in self._insert(session, list(fresh.values())):
             batch.convs[new.lookup] = new
@@ -283,6 +293,8 @@ class Intake:
                     results.append(IntakeResult(0, 0, (), duplicate=True))
                 elif job.peek:
                     results.append(self._peek(job, batch))
+                elif job.erase:
+                    results.append(self._erase_only(session, job, batch))
                 else:
                     results.append(self._handle(session, job, batch))
         self._write(session, batch)
@@ -570,6 +582,22 @@ class Intake:
             return
         session.add(Message(case_id=case.id, direction="in", kind=kind, body=body))
         batch.case_rows.setdefault(case.id, {})["updated_at"] = utcnow()
+
+    def _erase_only(self, session: Session, job: _Job, batch: _Batch) -> IntakeResult:
+        conv = batch.convs.get(job.lookup)
+        if conv is None:
+            return IntakeResult(0, 0, ())
+        case_id = conv.case_id or 0
+        if conv.case_id is None:  # its case already purged: the conversation alone goes
+            batch.contact_rows.pop(conv.id, None)
+            if self.outbox is not None:
+                self.outbox.forget(session, conv)
+            session.execute(delete(Contact).where(Contact.id == conv.id))
+            batch.convs[conv.lookup] = None
+        else:
+            self._erase(session, batch, conv)
+        log.info("intake event=erased case=%s", case_id)
+        return IntakeResult(conv.id, case_id, (), effect=Effect.erase)
 
     def _erase(self, session: Session, batch: _Batch, conv: Conv) -> None:
         """The applicant's erase-me: the case wiped and closed, the conversation deleted."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -80,7 +81,6 @@ async def test_each_chat_is_answered_by_the_bot_it_wrote_to(
 ) -> None:
     env = sqlite_env
     primary, mirror = await make_bots(env)
-    assert [b.health_key for b in (primary, mirror)] == ["telegram", f"telegram:{MIRROR_ID}"]
     assert (primary.channel.channel, mirror.channel.channel) == ("telegram", CHANNEL)
     assert primary.run_worker and not mirror.run_worker and primary.worker is mirror.worker
     on_mirror, on_primary = Chat(fake, 901, MIRROR), Chat(fake, 902)
@@ -232,6 +232,9 @@ def test_the_bots_from_the_settings() -> None:
     assert MIRROR not in repr(settings.telegram_bots) and MIRROR not in repr(settings)
     assert settings.telegram_mirror_names == (f"@{MIRROR_NAME}", "other_bot")
     assert _load().telegram_bots == ()
+    # The console's host names the mirrors without holding their tokens.
+    console = _load(telegram_bot_username=USERNAME, telegram_mirror_usernames=MIRROR_NAME)
+    assert console.telegram_bots == () and console.telegram_mirror_names == (MIRROR_NAME,)
     alone = _load(telegram_token=TOKEN).telegram_bots
     assert [b.channel for b in alone] == ["telegram"]
 
@@ -323,7 +326,7 @@ async def test_the_intake_process_runs_every_bot(sqlite_env: Env, fake: FakeBotA
 
         await eventually(healthy, what="every bot ok")
         body = (await client.get("/healthz")).json()
-    assert body["channels"] == {"web": "ok", "telegram": "ok", f"telegram:{MIRROR_ID}": "ok"}
+    assert body["channels"] == {"web": "ok", "telegram": "ok"}  # no bot's id or number
     assert [s.token for s in fake.to(920)] == [MIRROR]
     assert [s.token for s in fake.to(921)] == [TOKEN]
 
@@ -350,3 +353,87 @@ async def test_an_outbox_worker_alone_sends_for_every_bot(
             await worker
     assert [s.token for s in fake.to(930)] == [MIRROR]
     assert [s.token for s in fake.to(931)] == [TOKEN]
+
+
+# -- what an adversary would try with several bots ----------------------------------------
+
+
+async def test_a_flooder_gets_no_more_by_writing_to_every_bot(
+    sqlite_env: Env, fake: FakeBotAPI, make_bots: Bots
+) -> None:
+    """One chat's limit is for all our bots together, on SQLite (counted in memory) too:
+    the messages over it on the second bot get the one notice, then nothing."""
+    primary, mirror = await make_bots(sqlite_env, intake_per_chat_limit="3/minute")
+    assert primary.channel.flood is mirror.channel.flood
+    for text in ("/start", "/help", "/verify"):
+        fake.message(950, text)
+    await eventually(lambda: primary.channel.handled == 3, what="three on the primary")
+    for text in ("/start", "/help", "/verify"):
+        fake.message(950, text, token=MIRROR)
+    await eventually(lambda: mirror.channel.ignored == 3, what="the mirror over the limit")
+    assert mirror.channel.handled == 0
+    await eventually(lambda: len(fake.to(950, MIRROR)) == 1, what="the one notice")
+    notice = primary.intake.engine.translate("en", M_FLOOD)
+    assert notice in fake.to(950, MIRROR)[0].text  # in every language: no conversation there
+
+
+async def test_forget_on_one_bot_erases_the_chat_on_every_bot(
+    sqlite_env: Env, fake: FakeBotAPI, make_bots: Bots
+) -> None:
+    """ "/forget erases everything": the same person's conversation and case on our other
+    bot go too, and both chats are emptied, each by its own bot."""
+    env = sqlite_env
+    await make_bots(env)
+    on_mirror, on_primary = Chat(fake, 960, MIRROR), Chat(fake, 960)
+    await on_primary.say("/start")
+    await on_primary.press("ko")
+    await on_mirror.say("/start")
+    chats = [fake.chat_key(960), fake.chat_key(960, MIRROR)]
+    assert all(fake.chats[chat] for chat in chats)  # both chats hold messages
+    await on_mirror.say("/forget")
+    await on_mirror.press("forget_yes")
+    async with env.store.transaction() as s:
+        contacts = (await s.scalars(select(Contact.channel))).all()
+        states = set((await s.scalars(select(Case.close_reason))).all())
+    assert contacts == [] and states == {"erased"}
+    await eventually(
+        lambda: not any(fake.chats[chat] for chat in chats),
+        what="both chats emptied, each by its own bot",
+    )
+
+
+def test_a_webhook_url_that_could_mix_the_bots_up_is_refused() -> None:
+    for url, says in (
+        ("https://h.example/tg/hook?k=v", "no ?query"),
+        ("https://h.example/tg/hook#x", "no ?query"),
+        ("https://h.example", "a path of its own"),
+        ("https://h.example/", "a path of its own"),
+        ("h.example/tg/hook", "https://"),
+    ):
+        with pytest.raises(SettingsError, match=re.escape(says)):
+            _load(telegram_token=TOKEN, telegram_webhook_url=url)
+    assert _load(telegram_webhook_url="https://h.example/tg/hook").telegram_webhook_url
+
+
+async def test_a_refused_mirror_leaves_the_primary_and_the_web_running(
+    sqlite_env: Env, fake: FakeBotAPI
+) -> None:
+    """A mirror whose token is another bot's is refused alone: the process starts, the
+    primary answers, and /healthz says ``refused`` without naming which bot."""
+    import httpx
+
+    from haven.server import create_app
+
+    fake.add_bot(MIRROR, "someone_else_bot")
+    app = create_app(load_settings(bots_environ(sqlite_env, fake)))
+    transport = httpx.ASGITransport(app=app)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=transport, base_url="http://intake") as client,
+    ):
+        fake.message(970, "/start")
+        await eventually(lambda: len(fake.to(970)) == 1, what="the primary answers")
+        body = (await client.get("/healthz")).json()
+        assert (await client.get("/")).status_code == 200
+    assert body["channels"] == {"web": "ok", "telegram": "refused"}
+    assert str(MIRROR_ID) not in str(body)

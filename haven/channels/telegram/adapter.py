@@ -29,7 +29,7 @@ import contextlib
 import dataclasses
 import logging
 import math
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
 from aiogram import Bot
@@ -94,6 +94,8 @@ class TelegramChannel:
         on_forget: Callable[[], None] | None = None,
         outbox_room: int | None = None,
         new_chat_share: float = 0.5,
+        flood: FloodGuard | None = None,
+        siblings: Sequence[str] = (),
     ) -> None:
         self.bot = bot
         self.intake = intake
@@ -103,9 +105,13 @@ class TelegramChannel:
         #: The channel this bot's conversations, inbox rows and replies carry: ``telegram``
         #: for the primary, ``tg:<bot id>`` for a mirror (whose sender sends them).
         self.channel = channel
+        #: The channels of our other bots: ``/forget`` erases the person's chats there too.
+        self.siblings = tuple(siblings)
         self.check = check
         self.photos = PhotoDownload(bot, photo_max_bytes, voice_max_bytes)
-        self.flood = FloodGuard(
+        #: The limits; one guard for every bot of the process (``flood``), so that a chat
+        #: writing to several bots counts as one sender, in memory on SQLite too.
+        self.flood = flood or FloodGuard(
             per_chat_limit,
             global_limit,
             flood_pause,
@@ -406,6 +412,8 @@ class TelegramChannel:
             # The last message before the chat empties itself: what to learn by heart first.
             await self._advise(item.address, (M_VANISH, PHONE_ADVICE))
         elif result.effect is Effect.erase:
+            for sibling in self.siblings:  # "erase everything": on every bot of ours
+                await self.intake.erase(sibling, item.address)
             self.on_forget()
         if not result.duplicate:
             self.wake()

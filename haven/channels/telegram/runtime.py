@@ -7,6 +7,7 @@ import asyncio
 import hmac
 import json
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from urllib.parse import urlparse
 
@@ -30,6 +31,7 @@ from haven.store import shared
 from haven.store.db import Store, unavailable
 
 from .adapter import TelegramChannel, cancel_all
+from .fairness import FloodGuard
 from .translate import ALLOWED_UPDATES
 
 log = logging.getLogger("haven.telegram")
@@ -96,6 +98,8 @@ class TelegramRuntime:
         spec: BotSpec | None = None,
         concurrency: int = 64,
         run_worker: bool = True,
+        flood: FloodGuard | None = None,
+        siblings: Sequence[str] = (),
     ) -> None:
         if spec is None:
             if not settings.telegram_bots:
@@ -126,6 +130,8 @@ class TelegramRuntime:
             per_chat_limit=settings.intake_per_chat_limit,
             global_limit=settings.intake_global_limit,
             flood_pause=settings.telegram_flood_pause_seconds,
+            flood=flood,
+            siblings=siblings,
             concurrency=concurrency,
             wake=self.worker.wake,
             chat_log=ChatLog(store, keys, settings.telegram_wipe_after * 60),
@@ -157,11 +163,6 @@ class TelegramRuntime:
     def webhook_path(self) -> str:
         return urlparse(self.webhook_url).path or DEFAULT_WEBHOOK_PATH
 
-    @property
-    def health_key(self) -> str:
-        """This bot's name in ``/healthz``: ``telegram``, or ``telegram:<bot id>``."""
-        return "telegram" if self.spec.is_primary else f"telegram:{self.spec.bot_id}"
-
     def routes(self) -> list[Route]:
         """The webhook route (only in webhook mode)."""
         if not self.webhook_url:
@@ -192,12 +193,19 @@ class TelegramRuntime:
     async def start(self) -> None:
         """Start the bot. Telegram (or the database) out of reach does not stop the process:
         the web intake serves on, and the bot retries with backoff, ``degraded`` meanwhile.
-        A token of another bot than the configured one is refused at once."""
+        A token of another bot than the configured one is refused at once: the primary's
+        stops the start, a mirror's leaves that mirror ``refused`` and the rest running."""
         connected = False
         try:
             connected = await asyncio.wait_for(self._connect(), START_TIMEOUT)
         except (TelegramAPIError, OSError, TimeoutError, SQLAlchemyError) as exc:
             log.warning("telegram event=unreachable_at_start error=%s", type(exc).__name__)
+        except ValueError as exc:
+            if self.spec.is_primary:
+                raise
+            log.error("telegram event=refused bot=%s reason=%s", self.spec.bot_id, exc)
+            self.status = "refused"
+            return
         await self.channel.start()
         if self.run_worker:
             await self.worker.prepare()
