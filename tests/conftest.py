@@ -1,7 +1,10 @@
 from __future__ import annotations
 
+import asyncio
 import os
+import shutil
 from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -59,36 +62,77 @@ def db_kind(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
-@pytest.fixture
-async def env(tmp_path: Path, db_kind: str, request: pytest.FixtureRequest) -> AsyncIterator[Env]:
-    db_name = None
-    url = ""
-    if db_kind == "postgresql":
-        server: PgServer = request.getfixturevalue("pg")
-        db_name = server.new_database()
-        url = server.url(db_name)
+def _prepared(var: Path, url: str = "") -> Path:
+    """A data dir as ``haven init`` and ``haven db upgrade`` leave it: keys, and the database
+    (at ``url``, or SQLite's file inside)."""
+    settings = load_settings(make_environ(var, url))
+    crypto.init_keys(settings.keys_dir, PASSPHRASE, "interactive")
+
+    async def prepare() -> None:
+        store = Store(settings.db_url)
+        await prepare_database(store, settings.keys_dir)
+        await store.close()
+
+    # In a thread of its own: a test's event loop may be running (the fixture asked for late).
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, prepare()).result()
+    return var
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One prepared data dir with its SQLite database, copied for each test (preparing one,
+    the key derivation and every migration, costs more than most tests)."""
+    return _prepared(tmp_path_factory.mktemp("template-sqlite") / "var")
+
+
+@pytest.fixture(scope="session")
+def pg_template(tmp_path_factory: pytest.TempPathFactory, pg: PgServer) -> tuple[Path, str]:
+    """The same on PostgreSQL: a data dir, and a database each test's is created from."""
+    name = pg.new_database()
+    var = _prepared(tmp_path_factory.mktemp("template-pg") / "var", pg.url(name))
+    return var, name
+
+
+async def _env(tmp_path: Path, template: Path, url: str = "", db_name: str | None = None) -> Env:
+    shutil.copytree(template, tmp_path / "var")  # the files' modes too (0600, 0700)
     environ = make_environ(tmp_path / "var", url)
     settings = load_settings(environ)
-    keys = crypto.init_keys(settings.keys_dir, PASSPHRASE, "interactive")
-    store = Store(settings.db_url)
-    await prepare_database(store, settings.keys_dir)
-    try:
-        yield Env(settings, environ, store, keys, db_name)
-    finally:
-        await store.close()
+    keys = crypto.load_intake_keys(settings.keys_dir)
+    return Env(settings, environ, Store(settings.db_url), keys, db_name)
 
 
 @pytest.fixture
-async def sqlite_env(tmp_path: Path) -> AsyncIterator[Env]:
-    environ = make_environ(tmp_path / "var")
-    settings = load_settings(environ)
-    keys = crypto.init_keys(settings.keys_dir, PASSPHRASE, "interactive")
-    store = Store(settings.db_url)
-    await prepare_database(store, settings.keys_dir)
+async def env(tmp_path: Path, db_kind: str, request: pytest.FixtureRequest) -> AsyncIterator[Env]:
+    """A prepared environment on each database; ``@pytest.mark.own_keys``: with keys of its
+    own, for a test that searches a whole database server's files for what its keys open
+    (the copies share the template's)."""
+    own = request.node.get_closest_marker("own_keys") is not None
+    if db_kind == "postgresql":
+        server: PgServer = request.getfixturevalue("pg")
+        if own:
+            db_name = server.new_database()
+            made = await _env(tmp_path, _prepared(tmp_path / "own", server.url(db_name)),
+                              server.url(db_name), db_name)  # fmt: skip
+        else:
+            template, template_db = request.getfixturevalue("pg_template")
+            db_name = server.new_database(template=template_db)
+            made = await _env(tmp_path, template, server.url(db_name), db_name)
+    else:
+        made = await _env(tmp_path, request.getfixturevalue("sqlite_template"))
     try:
-        yield Env(settings, environ, store, keys)
+        yield made
     finally:
-        await store.close()
+        await made.store.close()
+
+
+@pytest.fixture
+async def sqlite_env(tmp_path: Path, sqlite_template: Path) -> AsyncIterator[Env]:
+    made = await _env(tmp_path, sqlite_template)
+    try:
+        yield made
+    finally:
+        await made.store.close()
 
 
 @pytest.fixture

@@ -115,10 +115,11 @@ class PgServer:
         )
         return out.stdout
 
-    def new_database(self) -> str:
+    def new_database(self, template: str | None = None) -> str:
+        """A new empty database, or a copy of ``template`` (which nobody may be connected to)."""
         self._n += 1
         name = f"haven_test_{os.getpid()}_{self._n}"
-        self.psql(f"CREATE DATABASE {name}")
+        self.psql(f"CREATE DATABASE {name}" + (f" TEMPLATE {template}" if template else ""))
         return name
 
     def url(self, db: str) -> str:

@@ -182,6 +182,7 @@ def sealed_chain_keys(raw: bytes, chain: crypto.ChainKeys) -> set[bytes]:
     return found
 
 
+@pytest.mark.own_keys
 async def test_the_database_host_keeps_no_earlier_chain_key(
     env: Env, request: pytest.FixtureRequest
 ) -> None:
