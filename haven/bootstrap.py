@@ -94,7 +94,6 @@ def telegram_runtimes(
     share one worker and one wiper, which keep a pace and a rate per bot (its channel); only
     the primary's runtime runs them (when ``run_worker``)."""
     from haven.channels.telegram import FloodGuard, TelegramRuntime
-    from haven.services import ratelimit
 
     if intake is None:
         outbox = Outbox(keys, wipe_after=settings.telegram_wipe_after * 60)
@@ -105,13 +104,7 @@ def telegram_runtimes(
         raise ValueError("HAVEN_TELEGRAM_TOKEN does not look like a bot token (123456:ABC…)")
     senders = telegram_senders(settings)
     worker = outbox_worker(settings, store, keys, senders)
-    # One guard for every bot: a chat writing to several bots is one sender.
-    flood = FloodGuard(
-        settings.intake_per_chat_limit,
-        settings.intake_global_limit,
-        settings.telegram_flood_pause_seconds,
-        ratelimit.shared_counters(store, keys.lookup),
-    )
+    flood = FloodGuard.of(settings, store, keys)  # one for every bot: a chat is one sender
     wiper = Wiper(
         store,
         keys,

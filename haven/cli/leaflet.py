@@ -12,7 +12,7 @@ import typer
 from haven import crypto
 from haven.campaigns.links import links
 from haven.services.campaigns import BatchRecord, Campaigns, batch_mark
-from haven.services.verify import Check, verify_for
+from haven.services.verify import Check, deployment_check
 from haven.settings import Settings
 
 from .common import CliError, opened_store, run, settings
@@ -20,11 +20,7 @@ from .common import CliError, opened_store, run, settings
 
 def _verify(cfg: Settings) -> Check:
     """The verify check this deployment prints on every leaflet."""
-    return verify_for(
-        cfg.telegram_bot_username,
-        crypto.load_intake_keys(cfg.keys_dir),
-        mirrors=cfg.telegram_mirror_names,
-    )
+    return deployment_check(cfg, crypto.load_intake_keys(cfg.keys_dir))
 
 
 @run

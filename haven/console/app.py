@@ -30,6 +30,7 @@ from haven.services.machine import from_settings as machine_translator
 from haven.services.queue import Queue
 from haven.services.seals import Seals
 from haven.services.translations import Translations
+from haven.services.verify import deployment_check
 from haven.settings import Settings
 from haven.store.db import Store
 from haven.store.models import Contact
@@ -125,12 +126,7 @@ def create_console_app(
         accounts=accounts,
         cases=cases,
         queue=Queue(store, settings.queue_weight_wounded, settings.queue_weight_group),
-        handoffs=Handoffs(
-            store,
-            keys,
-            bot_username=settings.telegram_bot_username,
-            mirror_usernames=settings.telegram_mirror_names,
-        ),
+        handoffs=Handoffs(store, keys, check=deployment_check(settings, keys)),
         calls=Calls(store, keys),
         translations=Translations(store, cases, machine),
         holder=KeyHolder(settings.keys_dir),

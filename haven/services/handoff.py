@@ -11,7 +11,7 @@ sends the applicant the place, the time and the crossing steps in their language
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -245,12 +245,12 @@ class Handoffs:
         store: Store,
         keys: IntakeKeys,
         *,
-        bot_username: str = "",
-        mirror_usernames: Sequence[str] = (),
+        check: Check | None = None,
     ) -> None:
         self.store = store
         self.keys = keys
-        self.check = verify_for(bot_username, keys, mirrors=mirror_usernames)
+        #: The check the message carries (the deployment's; without a bot, the bare code).
+        self.check = check or verify_for("", keys)
 
     @staticmethod
     def sector_key(keyring: CaseKeyring, sector: str) -> str:

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 from haven.content import N_, gettext_for
 from haven.crypto import IntakeKeys
+from haven.settings import Settings
 
 TITLE = N_("Is it really us?")
 BOT_LABEL = N_("Our bot has exactly this name:")
@@ -112,6 +113,11 @@ def verify_for(
     names = tuple(name for name in (bot_username(m) for m in mirrors) if name)
     links = tuple(f"https://t.me/{name[1:]}" for name in names)
     return Check(username, link, check_code(keys, username), names, links)
+
+
+def deployment_check(settings: Settings, keys: IntakeKeys) -> Check:
+    """The check of the bots this deployment names (the primary, then its mirrors)."""
+    return verify_for(settings.telegram_bot_username, keys, mirrors=settings.telegram_mirror_names)
 
 
 def check_text(lang: str, check: Check) -> CheckText:

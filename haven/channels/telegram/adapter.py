@@ -41,7 +41,7 @@ from haven.crypto import BadEnvelope, IntakeKeys
 from haven.flows import Effect
 from haven.flows.inputs import Command
 from haven.outbox import ChatLog
-from haven.services import metrics, ratelimit
+from haven.services import metrics
 from haven.services.campaigns import Campaigns
 from haven.services.intake import Intake
 from haven.services.verify import Check, check_text
@@ -84,9 +84,6 @@ class TelegramChannel:
         channel: str = CHANNEL,
         photo_max_bytes: int = 5_000_000,
         voice_max_bytes: int = 2_000_000,
-        per_chat_limit: str = "20/minute",
-        global_limit: str = "300/second",
-        flood_pause: float = 600.0,
         concurrency: int = 64,
         wake: Callable[[], None] | None = None,
         chat_log: ChatLog | None = None,
@@ -94,7 +91,7 @@ class TelegramChannel:
         on_forget: Callable[[], None] | None = None,
         outbox_room: int | None = None,
         new_chat_share: float = 0.5,
-        flood: FloodGuard | None = None,
+        flood: FloodGuard,
         siblings: Sequence[str] = (),
     ) -> None:
         self.bot = bot
@@ -109,14 +106,9 @@ class TelegramChannel:
         self.siblings = tuple(siblings)
         self.check = check
         self.photos = PhotoDownload(bot, photo_max_bytes, voice_max_bytes)
-        #: The limits; one guard for every bot of the process (``flood``), so that a chat
-        #: writing to several bots counts as one sender, in memory on SQLite too.
-        self.flood = flood or FloodGuard(
-            per_chat_limit,
-            global_limit,
-            flood_pause,
-            ratelimit.shared_counters(store, keys.lookup),
-        )
+        #: The limits: one guard for every bot of the process, so that a chat writing to
+        #: several bots counts as one sender (in memory on SQLite too).
+        self.flood = flood
         self.concurrency = concurrency
         self.wake = wake or (lambda: None)
         self.chat_log = chat_log

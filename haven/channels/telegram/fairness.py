@@ -19,8 +19,10 @@ from dataclasses import dataclass, field
 
 from aiogram.types import Update
 
+from haven.crypto import IntakeKeys
 from haven.outbox import backlog
 from haven.services import ratelimit
+from haven.settings import Settings
 from haven.store.db import Store
 
 log = logging.getLogger("haven.telegram")
@@ -43,6 +45,17 @@ class FloodGuard:
         self.pause = pause
         #: Chats this process knows to be muted (saves asking the counters again).
         self.muted: dict[str, float] = {}
+
+    @classmethod
+    def of(cls, settings: Settings, store: Store, keys: IntakeKeys) -> FloodGuard:
+        """The intake process's guard, as configured, on the counters every process shares
+        (PostgreSQL), or in this process's memory (SQLite)."""
+        return cls(
+            settings.intake_per_chat_limit,
+            settings.intake_global_limit,
+            settings.telegram_flood_pause_seconds,
+            ratelimit.shared_counters(store, keys.lookup),
+        )
 
     async def check(self, chat: str, events: int = 1) -> list[str]:
         """For each of a chat's ``events`` in order (counted at once): ``ok``, ``notice``

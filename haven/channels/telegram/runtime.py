@@ -25,7 +25,7 @@ from starlette.routing import Route
 from haven.crypto import IntakeKeys, random_token
 from haven.outbox import ChatLog, Outbox, Wiper, Worker
 from haven.services.intake import Intake
-from haven.services.verify import bot_username, verify_for
+from haven.services.verify import bot_username, deployment_check
 from haven.settings import BotSpec, Settings
 from haven.store import shared
 from haven.store.db import Store, unavailable
@@ -98,7 +98,7 @@ class TelegramRuntime:
         spec: BotSpec | None = None,
         concurrency: int = 64,
         run_worker: bool = True,
-        flood: FloodGuard | None = None,
+        flood: FloodGuard,
         siblings: Sequence[str] = (),
     ) -> None:
         if spec is None:
@@ -122,14 +122,9 @@ class TelegramRuntime:
             keys,
             bot_id=bot_id,
             channel=spec.channel,
-            check=verify_for(
-                settings.telegram_bot_username, keys, mirrors=settings.telegram_mirror_names
-            ),
+            check=deployment_check(settings, keys),
             photo_max_bytes=settings.telegram_photo_max_bytes,
             voice_max_bytes=settings.telegram_voice_max_bytes,
-            per_chat_limit=settings.intake_per_chat_limit,
-            global_limit=settings.intake_global_limit,
-            flood_pause=settings.telegram_flood_pause_seconds,
             flood=flood,
             siblings=siblings,
             concurrency=concurrency,

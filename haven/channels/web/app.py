@@ -43,7 +43,7 @@ from haven.services.applicant import (
 )
 from haven.services.campaigns import Campaigns, link_form
 from haven.services.intake import Intake, IntakeResult, PhotoData
-from haven.services.verify import verify_for
+from haven.services.verify import deployment_check
 from haven.settings import Settings
 from haven.store.db import Store, unavailable
 
@@ -116,9 +116,7 @@ class WebIntake:
         self.pages = Pages(
             settings,
             self.sessions,
-            verify_for(
-                settings.telegram_bot_username, keys, mirrors=settings.telegram_mirror_names
-            ),
+            deployment_check(settings, keys),
         )
         self.photo_megabytes = max(1, settings.web_photo_max_bytes // 1_000_000)
 
